@@ -1,0 +1,272 @@
+//! The admission protocol adapter: AdmissionReview bytes in, AdmissionReview bytes out. Decodes
+//! the request into typed policy values, calls [`policy::evaluate`] (validate) or
+//! [`policy::mutate`] (mutate), and encodes the verdict — a denial is a normal 200 response.
+//! Only unreadable reviews are errors ([`BadReview`], HTTP 400), and their messages name the
+//! position of the problem, never the content: a value from the request never reaches a log.
+
+pub mod patch;
+pub mod review;
+
+use std::{sync::Arc, time::Instant};
+
+use tracing::field::Empty;
+
+use crate::{
+    cluster::ClusterView,
+    metrics::{BadRequestLabels, Metrics, ReviewLabels, RuleLabels},
+    policy::{
+        self, classify, identity::Writer, mutate, objects::Kind, Decision, Identity, Object, Operation, Policy, Review,
+    },
+};
+use review::{RequestIn, ResponseOut, ReviewIn, Status};
+
+/// Which webhook endpoint was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Validate,
+    Mutate,
+}
+
+impl Route {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Mutate => "mutate",
+        }
+    }
+}
+
+/// A review that cannot be evaluated. Answered with HTTP 400 and a one-line JSON error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BadReview {
+    /// Metric label.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl BadReview {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
+    }
+}
+
+/// Describes a JSON error by position and category only (serde's own message may quote input).
+fn describe(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "an I/O error",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "a field of the wrong type or shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
+/// The webhook: policy, cluster view and metrics, shared by every request.
+pub struct Webhook {
+    policy: Arc<Policy>,
+    view: Arc<dyn ClusterView>,
+    metrics: Arc<Metrics>,
+}
+
+impl Webhook {
+    pub fn new(policy: Arc<Policy>, view: Arc<dyn ClusterView>, metrics: Arc<Metrics>) -> Self {
+        Self { policy, view, metrics }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// True once the cluster view is usable (drives `/readyz`).
+    pub fn ready(&self) -> bool {
+        self.view.synced()
+    }
+
+    /// Answers one AdmissionReview.
+    pub fn review(&self, route: Route, body: &[u8]) -> Result<Vec<u8>, BadReview> {
+        let started = Instant::now();
+        let result = self.review_inner(route, body, started);
+        if let Err(e) = &result {
+            self.metrics.bad_requests.get_or_create(&BadRequestLabels { reason: e.reason }).inc();
+            tracing::warn!(route = route.as_str(), reason = e.reason, error = %e.message, "refused an unreadable admission review");
+        }
+        result
+    }
+
+    fn review_inner(&self, route: Route, body: &[u8], started: Instant) -> Result<Vec<u8>, BadReview> {
+        let parsed: ReviewIn<'_> = serde_json::from_slice(body)
+            .map_err(|e| BadReview::new("malformed_json", format!("the body is not an AdmissionReview: {}", describe(&e))))?;
+        if parsed.api_version.as_deref() != Some("admission.k8s.io/v1") || parsed.kind.as_deref() != Some("AdmissionReview") {
+            return Err(BadReview::new(
+                "wrong_api_version",
+                "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview (set admissionReviewVersions: [v1])",
+            ));
+        }
+        let req = parsed.request.ok_or_else(|| BadReview::new("missing_request", "the AdmissionReview has no request"))?;
+        let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind).ok_or_else(|| {
+            BadReview::new(
+                "unknown_kind",
+                format!(
+                    "vaultgate does not govern {}/{}; check the webhook configuration's rules",
+                    if req.kind.group.is_empty() { "core" } else { &req.kind.group },
+                    req.kind.kind
+                ),
+            )
+        })?;
+        let operation = match req.operation.as_str() {
+            "CREATE" => Operation::Create,
+            "UPDATE" => Operation::Update,
+            "DELETE" => Operation::Delete,
+            "CONNECT" => Operation::Connect,
+            _ => return Err(BadReview::new("bad_operation", "request.operation must be CREATE, UPDATE, DELETE or CONNECT")),
+        };
+        let span = tracing::info_span!(
+            "review",
+            route = route.as_str(),
+            uid = %req.uid,
+            kind = kind.as_str(),
+            namespace = req.namespace.as_deref().unwrap_or(""),
+            name = Empty,
+            operation = operation.as_str(),
+            user = req.user_info.username.as_deref().unwrap_or(""),
+            dry_run = req.dry_run.unwrap_or(false),
+            decision = Empty,
+            rules = Empty,
+            class = Empty,
+            duration_us = Empty,
+        );
+        let _enter = span.enter();
+
+        let mut response = ResponseOut::allow(&req.uid);
+        let decision_label = if matches!(operation, Operation::Create | Operation::Update) {
+            self.decide(route, kind, operation, &req, &mut response, &span)?
+        } else {
+            "allowed"
+        };
+        let out = serde_json::to_vec(&response.into_review())
+            .map_err(|_| BadReview::new("encode", "the response could not be encoded"))?;
+
+        let labels = ReviewLabels { route: route.as_str(), kind: kind.as_str(), operation: operation.as_str(), decision: decision_label };
+        let elapsed = started.elapsed();
+        self.metrics.reviews.get_or_create(&labels).inc();
+        self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        span.record("decision", decision_label);
+        span.record("duration_us", elapsed.as_micros() as u64);
+        tracing::info!("admission review");
+        Ok(out)
+    }
+
+    fn decide<'r>(
+        &self,
+        route: Route,
+        kind: Kind,
+        operation: Operation,
+        req: &'r RequestIn<'r>,
+        response: &mut ResponseOut<'r>,
+        span: &tracing::Span,
+    ) -> Result<&'static str, BadReview> {
+        let raw = req.object.ok_or_else(|| {
+            BadReview::new("missing_object", format!("request.object is required for {}", operation.as_str()))
+        })?;
+        let object = Object::from_json(kind, raw.get()).map_err(|e| {
+            BadReview::new("undecodable_object", format!("request.object is not a valid {}: {}", kind.as_str(), describe(&e)))
+        })?;
+        let old = match (operation, req.old_object) {
+            (Operation::Update, Some(raw)) => Some(Object::from_json(kind, raw.get()).map_err(|e| {
+                BadReview::new("undecodable_object", format!("request.oldObject is not a valid {}: {}", kind.as_str(), describe(&e)))
+            })?),
+            _ => None,
+        };
+        let user = Identity::new(
+            req.user_info.username.clone().unwrap_or_default(),
+            req.user_info.groups.clone().unwrap_or_default(),
+        );
+        let name = req.name.as_deref().filter(|n| !n.is_empty()).unwrap_or_else(|| object.name());
+        span.record("name", name);
+        let review = Review {
+            uid: &req.uid,
+            operation,
+            namespace: req.namespace.as_deref().filter(|n| !n.is_empty()),
+            name,
+            user: &user,
+            object: &object,
+            old: old.as_ref(),
+            dry_run: req.dry_run.unwrap_or(false),
+        };
+        match route {
+            Route::Validate => Ok(self.validate(&review, kind, response, span)),
+            Route::Mutate => Ok(self.mutate(&review, response, span)),
+        }
+    }
+
+    fn validate(&self, review: &Review<'_>, kind: Kind, response: &mut ResponseOut<'_>, span: &tracing::Span) -> &'static str {
+        let decision: Decision = policy::evaluate(review, &self.policy, self.view.as_ref());
+        for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
+            for v in list {
+                let decision = if label == "warned" && decision.break_glass.is_some() { "break-glass" } else { label };
+                self.metrics.rules.get_or_create(&RuleLabels { kind: kind.as_str(), rule: v.rule.id, decision }).inc();
+            }
+        }
+        let rules = decision.rule_ids();
+        span.record("rules", rules.as_str());
+        if let Some(class) = decision.class {
+            span.record("class", class.as_str());
+            response.audit_annotations.insert("class", class.as_str().to_owned());
+        }
+        if !rules.is_empty() {
+            response.audit_annotations.insert("rules", rules);
+        }
+        if let Some(why) = decision.exempt {
+            response.audit_annotations.insert("exempt", why.to_owned());
+        }
+        response.warnings = decision.warned.iter().map(|v| v.warning()).collect();
+        if let Some(ticket) = &decision.break_glass {
+            self.metrics.break_glass.inc();
+            tracing::warn!(ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");
+            response.audit_annotations.insert("break-glass", ticket.clone());
+            response.warnings.insert(0, format!("vaultgate: break-glass {ticket:?} honoured; this write is audited"));
+        }
+        if decision.allowed() {
+            return if decision.warned.is_empty() { "allowed" } else { "warned" };
+        }
+        response.allowed = false;
+        response.status = Some(Status {
+            code: 403,
+            reason: "Forbidden",
+            message: decision.message(review.object.kind().as_str(), review.namespace, review.name),
+        });
+        "denied"
+    }
+
+    fn mutate(&self, review: &Review<'_>, response: &mut ResponseOut<'_>, span: &tracing::Span) -> &'static str {
+        let Object::Secret(secret) = review.object else { return "allowed" };
+        if review.namespace.is_some_and(|ns| self.policy.namespaces.exempt.iter().any(|e| e == ns)) {
+            return "allowed";
+        }
+        let writer = Writer::of(review.user, &self.policy);
+        if writer.is_exempt() {
+            return "allowed";
+        }
+        let provenance = classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
+        if let Some(class) = provenance.class {
+            span.record("class", class.as_str());
+        }
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default();
+        let Some(desired) = mutate::desired_metadata(secret, review, &provenance, &self.policy, &now) else {
+            return "allowed";
+        };
+        match patch::metadata_patch(secret, &desired) {
+            Some(p) => {
+                response.patch = Some(patch::encode(&p));
+                response.patch_type = Some("JSONPatch");
+                "patched"
+            }
+            None => "allowed",
+        }
+    }
+}

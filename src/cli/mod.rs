@@ -1,0 +1,76 @@
+//! Command-line surface: `serve`, `check`, `policy default`, `certs`. Each subcommand lives in its
+//! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
+
+mod certs;
+mod check;
+mod policy_cmd;
+mod serve;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use check::CheckArgs;
+pub use serve::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "vaultgate", version, about = "Vault-first admission webhook for Kubernetes secrets (RFC-SECOPS-0001)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS admission webhook (POST /validate, /mutate; GET /healthz, /readyz, /metrics).
+    Serve(ServeArgs),
+    /// Evaluate manifests offline with the same engine the webhook uses.
+    Check(CheckArgs),
+    /// Policy file helpers.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Mint a CA and a serving certificate for the webhook Service.
+    Certs(certs::CertsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the built-in default policy, with comments: the file users start from.
+    Default,
+    /// Validate a policy file and exit non-zero naming the first problem.
+    Validate {
+        /// The policy file to validate.
+        file: PathBuf,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logging flags shared by the long-running subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "VAULTGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info`, `debug`, `vaultgate=trace,info`.
+    #[arg(long, env = "VAULTGATE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Policy { command } => policy_cmd::run(command),
+        Command::Certs(args) => certs::run(args),
+    }
+}

@@ -1,0 +1,322 @@
+//! The policy file: every knob of the rule catalogue, each with a default that follows
+//! RFC-SECOPS-0001 and the reference platform (ARCHITECTURE §5). Parsing is pure (a string in,
+//! a [`Policy`] or a [`PolicyError`] naming the field out); reading the file is the caller's job.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{duration::parse_go_duration, rules::Rule, Class, Mode};
+
+/// The whole policy. Unknown fields are errors so a typo never silently disables a rule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// Prefix of the labels and annotations vaultgate owns, e.g. `platform.pnats.cloud/`.
+    pub prefix: String,
+    /// Global mode: `enforce`, `warn` or `off`.
+    pub mode: Mode,
+    pub namespaces: Namespaces,
+    /// Per-rule mode, keyed by id (`VG101`) or slug (`unmanaged-secret`).
+    pub rules: BTreeMap<String, Mode>,
+    pub identities: Identities,
+    pub stores: Stores,
+    pub vault: VaultPaths,
+    pub external_secrets: ExternalSecrets,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Namespaces {
+    /// Never evaluated: Kubernetes' own namespaces and vaultgate's.
+    pub exempt: Vec<String>,
+    /// The only namespaces where bootstrap Secrets may live (§5.2 "minimal namespaces").
+    pub bootstrap: Vec<String>,
+    /// Per-namespace mode overrides.
+    pub modes: BTreeMap<String, Mode>,
+    /// Extra consumer names a namespace may read under `platform-data/<datasource>/<name>`.
+    pub aliases: BTreeMap<String, Vec<String>>,
+}
+
+/// A named identity set that decrypts bootstrap Secrets from encrypted Git.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Decrypter {
+    /// Recorded as the `bootstrap-source` label (e.g. `sealed-secrets`).
+    pub name: String,
+    pub users: Vec<String>,
+}
+
+/// An in-cluster operator allowed to generate Secrets of one class.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operator {
+    pub name: String,
+    pub users: Vec<String>,
+    /// `derived`, `internal` or `internal-config`.
+    pub class: Class,
+    /// Namespaces it may write Secrets in; empty means any governed namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// Who is who. Entries are usernames; `*` matches within one `:`-separated segment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Identities {
+    /// The External Secrets Operator controller.
+    pub eso: Vec<String>,
+    pub bootstrap_decrypters: Vec<Decrypter>,
+    /// GitOps controllers: the only writers of ExternalSecrets, PushSecrets and stores (§5a.6.3 r5).
+    pub gitops: Vec<String>,
+    /// The handover controller (owns the handover-state label and its annotations).
+    pub handover: Vec<String>,
+    pub operators: Vec<Operator>,
+    /// CI identities: never a writer of secrets or ESO objects (§2.3.2, §8.4).
+    pub ci: Vec<String>,
+    /// Copy controllers (replicator, reflector, kubed, Kyverno background controller).
+    pub copiers: Vec<String>,
+    pub exempt_users: Vec<String>,
+    pub exempt_groups: Vec<String>,
+    /// Identities whose `break-glass` annotation is honoured.
+    pub break_glass: Vec<String>,
+}
+
+/// A reference to an approved store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreName {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stores {
+    /// The Vault stores ExternalSecrets and PushSecrets may use (§5a.7.1).
+    pub approved: Vec<StoreName>,
+    /// ESO providers that must not be used in governed scope (§8.10).
+    pub forbidden_providers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct VaultPaths {
+    /// Prefixes with the full §5a.5 convention: `<prefix>/<datasource>/<consumer>`.
+    pub push_prefixes: Vec<String>,
+    /// Further prefixes PushSecrets may write; only the lowercase-hyphen rules apply below them.
+    pub extra_push_prefixes: Vec<String>,
+    /// Environment names that must not appear in a path (§5a.5.3 r5).
+    pub environment_words: Vec<String>,
+    /// Allowed property names (§5a.5.4).
+    pub properties: Vec<String>,
+    /// Properties that are secret and so never go under `platform-config/` (Inv 8).
+    pub secret_properties: Vec<String>,
+    /// Extra path prefixes a namespace may read, e.g. `payments: [applications/payments]`.
+    pub read_grants: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalSecrets {
+    /// Largest allowed `refreshInterval` (Go duration), §5a.3.5.
+    pub max_refresh_interval: String,
+    /// Generator kinds allowed in `sourceRef.generatorRef`.
+    pub allowed_generators: Vec<String>,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            prefix: "platform.pnats.cloud/".into(),
+            mode: Mode::Enforce,
+            namespaces: Namespaces::default(),
+            rules: BTreeMap::new(),
+            identities: Identities::default(),
+            stores: Stores::default(),
+            vault: VaultPaths::default(),
+            external_secrets: ExternalSecrets::default(),
+        }
+    }
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Self {
+            exempt: strings(&["kube-system", "kube-public", "kube-node-lease", "vaultgate-system"]),
+            bootstrap: strings(&["vault", "external-secrets", "argocd", "flux-system"]),
+            modes: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+        }
+    }
+}
+
+const ARGOCD: &str = "system:serviceaccount:argocd:argocd-application-controller";
+const FLUX_KUSTOMIZE: &str = "system:serviceaccount:flux-system:kustomize-controller";
+
+impl Default for Identities {
+    fn default() -> Self {
+        Self {
+            eso: strings(&["system:serviceaccount:external-secrets:external-secrets"]),
+            bootstrap_decrypters: vec![
+                Decrypter {
+                    name: "sealed-secrets".into(),
+                    users: strings(&["system:serviceaccount:kube-system:sealed-secrets-controller"]),
+                },
+                Decrypter { name: "flux-sops".into(), users: strings(&[FLUX_KUSTOMIZE]) },
+                Decrypter { name: "argocd".into(), users: strings(&[ARGOCD]) },
+            ],
+            gitops: strings(&[
+                ARGOCD,
+                FLUX_KUSTOMIZE,
+                "system:serviceaccount:flux-system:helm-controller",
+            ]),
+            handover: strings(&["system:serviceaccount:vaultgate-system:vaultgate"]),
+            operators: vec![Operator {
+                name: "cert-manager".into(),
+                users: strings(&["system:serviceaccount:cert-manager:cert-manager"]),
+                class: Class::Derived,
+                namespaces: Vec::new(),
+            }],
+            ci: strings(&[
+                "system:serviceaccount:tekton-pipelines:*",
+                "system:serviceaccount:*:pipeline",
+                "system:serviceaccount:argo:*",
+                "system:serviceaccount:argo-workflows:*",
+                "system:serviceaccount:*:argo-workflow",
+                "system:serviceaccount:actions-runner-system:*",
+                "system:serviceaccount:arc-runners:*",
+                "system:serviceaccount:gitlab-runner:*",
+                "system:serviceaccount:*:ci",
+            ]),
+            copiers: strings(&[
+                "system:serviceaccount:kyverno:kyverno-background-controller",
+                "system:serviceaccount:*:reflector",
+                "system:serviceaccount:*:kubernetes-replicator",
+                "system:serviceaccount:*:kubed",
+                "system:serviceaccount:*:config-syncer",
+            ]),
+            exempt_users: Vec::new(),
+            exempt_groups: strings(&["system:serviceaccounts:kube-system"]),
+            break_glass: Vec::new(),
+        }
+    }
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Self {
+            approved: vec![StoreName { kind: "ClusterSecretStore".into(), name: "vault-backend".into() }],
+            forbidden_providers: strings(&["kubernetes", "fake", "webhook"]),
+        }
+    }
+}
+
+impl Default for VaultPaths {
+    fn default() -> Self {
+        Self {
+            push_prefixes: strings(&["platform-data", "platform-config"]),
+            extra_push_prefixes: Vec::new(),
+            environment_words: strings(&[
+                "dev", "development", "staging", "stage", "prod", "production", "preview", "qa", "uat",
+                "test",
+            ]),
+            properties: strings(&["username", "password", "host", "port", "token"]),
+            secret_properties: strings(&["password", "token"]),
+            read_grants: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ExternalSecrets {
+    fn default() -> Self {
+        Self { max_refresh_interval: "1h".into(), allowed_generators: strings(&["VaultDynamicSecret"]) }
+    }
+}
+
+/// Why a policy file was refused. The message names the field to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The YAML did not parse or a field has the wrong type or an unknown name.
+    #[error("invalid policy: {0}")]
+    Syntax(String),
+    /// The YAML parsed but a value is not acceptable.
+    #[error("invalid policy: field `{field}`: {message}")]
+    Field { field: String, message: String },
+}
+
+impl Policy {
+    /// Parses and validates a policy document. Every missing field takes its default.
+    pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
+        // An empty or comment-only file means "all defaults".
+        let has_content = text.lines().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && t != "---"
+        });
+        if !has_content {
+            return Ok(Self::default());
+        }
+        let policy: Policy =
+            serde_saphyr::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        let field = |field: &str, message: String| PolicyError::Field { field: field.into(), message };
+        if !self.prefix.is_empty() && !self.prefix.ends_with('/') {
+            return Err(field("prefix", format!("must end with '/', got {:?}", self.prefix)));
+        }
+        for key in self.rules.keys() {
+            if Rule::lookup(key).is_none() {
+                return Err(field(
+                    &format!("rules.{key}"),
+                    "unknown rule: use an id like VG101 or a slug like unmanaged-secret (see README)".into(),
+                ));
+            }
+        }
+        self.max_refresh_interval().ok_or_else(|| {
+            field(
+                "externalSecrets.maxRefreshInterval",
+                format!("must be a duration like 1h or 30m, got {:?}", self.external_secrets.max_refresh_interval),
+            )
+        })?;
+        if self.stores.approved.is_empty() {
+            return Err(field("stores.approved", "must name at least one Vault store".into()));
+        }
+        for (i, op) in self.identities.operators.iter().enumerate() {
+            if !matches!(op.class, Class::Derived | Class::Internal | Class::InternalConfig) {
+                return Err(field(
+                    &format!("identities.operators[{i}].class"),
+                    "must be derived, internal or internal-config".into(),
+                ));
+            }
+        }
+        for p in self.vault.push_prefixes.iter().chain(&self.vault.extra_push_prefixes) {
+            if p.is_empty() || p.contains('/') || p.chars().any(|c| c.is_ascii_uppercase()) {
+                return Err(field(
+                    "vault.pushPrefixes",
+                    format!("{p:?} must be one lowercase path segment without '/'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured maximum refresh interval (validated at load time).
+    pub fn max_refresh_interval(&self) -> Option<Duration> {
+        parse_go_duration(&self.external_secrets.max_refresh_interval)
+    }
+
+    /// A key vaultgate owns, e.g. `key("secret-class")` → `platform.pnats.cloud/secret-class`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+}
+
+/// The built-in default, as YAML with comments: what `vaultgate policy default` prints.
+pub const DEFAULT_POLICY_YAML: &str = include_str!("default-policy.yaml");

@@ -1,0 +1,306 @@
+//! Rules for ExternalSecret and ClusterExternalSecret: the writer (VG209/VG102), the store
+//! (VG201), generators (VG202), read scope (VG203/VG204), adoption (VG205), refresh (VG206),
+//! single writer (VG207) and authority loops (VG208).
+
+use super::{
+    duration::parse_go_duration,
+    identity::Writer,
+    objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec, StoreRef},
+    paths, rules, Policy, Review, Violation,
+};
+use crate::cluster::ClusterView;
+
+/// Shared by ESO-object rule modules: the writer must be GitOps (or ESO fanning out a cluster
+/// object); a CI identity gets the more specific CI rule.
+pub(crate) fn writer_rule(kind: &str, review: &Review<'_>, writer: &Writer<'_>, out: &mut Vec<Violation>) {
+    if writer.gitops || writer.eso {
+        return;
+    }
+    let obj = match review.namespace {
+        Some(ns) => format!("{kind} \"{ns}/{}\"", review.name),
+        None => format!("{kind} {:?}", review.name),
+    };
+    let fix = "commit the manifest to the Git repository your Argo CD Application or Flux Kustomization syncs, and let the GitOps controller apply it";
+    if writer.ci {
+        out.push(Violation::new(&rules::CI_WRITER, format!("{obj} is written by the CI identity {:?}", writer.username), fix));
+    } else {
+        out.push(Violation::new(
+            &rules::GITOPS_WRITER,
+            format!("{obj} is written by {:?}, not by a GitOps controller", writer.username),
+            fix,
+        ));
+    }
+}
+
+/// Checks one store reference against the approved stores, then against what the cluster says
+/// its provider is. Returns the problem.
+pub(crate) fn store_problem(r: &StoreRef, namespace: Option<&str>, policy: &Policy, view: &dyn ClusterView) -> Option<String> {
+    let approved = policy.stores.approved.iter().map(|s| format!("{}/{}", s.kind, s.name)).collect::<Vec<_>>().join(", ");
+    if r.label_selector.is_some() {
+        return Some(format!("a labelSelector store reference (only {approved})"));
+    }
+    let kind = r.kind_or_default();
+    if !policy.stores.approved.iter().any(|s| s.kind == kind && s.name == r.name) {
+        let hint = if policy.stores.approved.iter().any(|s| s.kind.eq_ignore_ascii_case(kind) && s.name.eq_ignore_ascii_case(&r.name)) {
+            " (kind and name are case-sensitive)"
+        } else if r.kind.is_none() {
+            " (kind defaults to SecretStore)"
+        } else {
+            ""
+        };
+        return Some(format!("store {kind}/{:?}{hint}; the approved store is {approved}", r.name));
+    }
+    match view.store(kind, namespace, &r.name) {
+        Some(info) if info.provider.as_deref() != Some("vault") => Some(format!(
+            "store {kind}/{:?} resolves to provider {:?}, not vault",
+            r.name,
+            info.provider.as_deref().unwrap_or("none")
+        )),
+        _ => None,
+    }
+}
+
+fn label(review: &Review<'_>, kind: &str) -> String {
+    match review.namespace {
+        Some(ns) => format!("{kind} \"{ns}/{}\"", review.name),
+        None => format!("{kind} {:?}", review.name),
+    }
+}
+
+/// Spec rules shared by ExternalSecret and ClusterExternalSecret (`namespace` None = fan-out).
+fn check_spec(
+    spec: &ExternalSecretSpec,
+    obj: &str,
+    namespace: Option<&str>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let approved = policy.stores.approved.first().map(|s| format!("kind: {}, name: {}", s.kind, s.name)).unwrap_or_default();
+    let mut store_problems = Vec::new();
+    if let Some(r) = &spec.secret_store_ref {
+        if let Some(p) = store_problem(r, namespace, policy, view) {
+            store_problems.push(format!("spec.secretStoreRef: {p}"));
+        }
+    }
+    let mut generators = Vec::new();
+    let mut all_generated = !(spec.data.is_empty() && spec.data_from.is_empty());
+    let mut reads: Vec<(String, &str)> = Vec::new();
+    for (i, d) in spec.data.iter().enumerate() {
+        let src = d.source_ref.as_ref();
+        if let Some(r) = src.and_then(|s| s.store_ref.as_ref()) {
+            if let Some(p) = store_problem(r, namespace, policy, view) {
+                store_problems.push(format!("spec.data[{i}].sourceRef.storeRef: {p}"));
+            }
+        }
+        match src.and_then(|s| s.generator_ref.as_ref()) {
+            Some(g) => {
+                if !policy.external_secrets.allowed_generators.iter().any(|a| *a == g.kind) {
+                    generators.push(format!("spec.data[{i}] generator {}/{:?}", g.kind, g.name));
+                }
+            }
+            None => {
+                all_generated = false;
+                reads.push((format!("spec.data[{i}].remoteRef.key"), d.remote_ref.key.as_str()));
+            }
+        }
+    }
+    if spec.secret_store_ref.is_none() && spec.data.iter().any(|d| d.source_ref.as_ref().is_none_or(|s| s.store_ref.is_none() && s.generator_ref.is_none())) {
+        store_problems.push("no spec.secretStoreRef (ESO would default to a SecretStore)".into());
+    }
+    for (i, d) in spec.data_from.iter().enumerate() {
+        let src = d.source_ref.as_ref();
+        if let Some(r) = src.and_then(|s| s.store_ref.as_ref()) {
+            if let Some(p) = store_problem(r, namespace, policy, view) {
+                store_problems.push(format!("spec.dataFrom[{i}].sourceRef.storeRef: {p}"));
+            }
+        }
+        if let Some(g) = src.and_then(|s| s.generator_ref.as_ref()) {
+            if !policy.external_secrets.allowed_generators.iter().any(|a| *a == g.kind) {
+                generators.push(format!("spec.dataFrom[{i}] generator {}/{:?}", g.kind, g.name));
+            }
+            continue;
+        }
+        all_generated = false;
+        if let Some(e) = &d.extract {
+            reads.push((format!("spec.dataFrom[{i}].extract.key"), e.key.as_str()));
+        }
+        if let Some(f) = &d.find {
+            let problem = match f.path.as_deref() {
+                None => Some("find without a path syncs every secret the store can list".to_owned()),
+                Some(p) => paths::find_denied(p, namespace, policy),
+            };
+            if let Some(p) = problem {
+                out.push(Violation::new(
+                    &rules::UNSCOPED_FIND,
+                    format!("{obj} spec.dataFrom[{i}].find: {p}"),
+                    format!(
+                        "name each key with spec.data[].remoteRef, or set find.path to platform-data/<datasource>/{}",
+                        namespace.unwrap_or("<namespace>")
+                    ),
+                ));
+            }
+        }
+    }
+    if !store_problems.is_empty() {
+        out.push(Violation::new(
+            &rules::NON_VAULT_STORE,
+            format!("{obj} reads from {}", store_problems.join("; ")),
+            format!("reference the Vault store: secretStoreRef: {{{approved}}}"),
+        ));
+    }
+    if !generators.is_empty() {
+        out.push(Violation::new(
+            &rules::GENERATOR_NOT_ALLOWED,
+            format!("{obj} uses {}", generators.join(", ")),
+            format!(
+                "generate the value in Vault (allowed generators: {})",
+                policy.external_secrets.allowed_generators.join(", ")
+            ),
+        ));
+    }
+    let denied: Vec<String> =
+        reads.iter().filter_map(|(field, key)| paths::read_denied(key, namespace, policy).map(|p| format!("{field}: {p}"))).collect();
+    if !denied.is_empty() {
+        out.push(Violation::new(
+            &rules::READ_SCOPE,
+            format!("{obj} reads outside its scope: {}", denied.join("; ")),
+            match namespace {
+                Some(ns) => format!(
+                    "read platform-data/<datasource>/{ns} or platform-config/...; to share another namespace's value, \
+                     have its producer publish it to platform-data/<datasource>/{ns} with a PushSecret, or add a grant in the policy (vault.readGrants)"
+                ),
+                None => "use a namespaced ExternalSecret per consumer namespace, or read only platform-config/".to_owned(),
+            },
+        ));
+    }
+    refresh_rule(obj, spec.refresh_interval.as_deref(), spec.refresh_policy.as_deref(), all_generated, policy, out);
+}
+
+/// VG206, shared with PushSecret.
+pub(crate) fn refresh_rule(
+    obj: &str,
+    interval: Option<&str>,
+    refresh_policy: Option<&str>,
+    generated: bool,
+    policy: &Policy,
+    out: &mut Vec<Violation>,
+) {
+    if generated {
+        return;
+    }
+    let max = policy.max_refresh_interval().unwrap_or_default();
+    let max_text = &policy.external_secrets.max_refresh_interval;
+    let problem = if refresh_policy == Some("CreatedOnce") {
+        Some("refreshPolicy CreatedOnce never picks up a rotation".to_owned())
+    } else {
+        match interval.map(|i| (i, parse_go_duration(i))) {
+            None => None,
+            Some((i, None)) => Some(format!("refreshInterval {i:?} is not a duration")),
+            Some((i, Some(d))) if d.is_zero() => Some(format!("refreshInterval {i:?} fetches once and never picks up a rotation")),
+            Some((i, Some(d))) if d > max => Some(format!("refreshInterval {i:?} is above the maximum {max_text}")),
+            Some(_) => None,
+        }
+    };
+    if let Some(p) = problem {
+        out.push(Violation::new(&rules::REFRESH_INTERVAL, format!("{obj}: {p}"), format!("set refreshInterval between 1m and {max_text}, e.g. 1h")));
+    }
+}
+
+const ADOPTING: [&str; 4] = ["Merge", "CreateOrMerge", "Orphan", "None"];
+
+/// Whether a Secret is a bootstrap Secret whose handover is under way (the one case where ESO
+/// may take over an existing Secret).
+fn handover_in_progress(view: &dyn ClusterView, ns: &str, name: &str, policy: &Policy) -> bool {
+    view.secret(ns, name).is_some_and(|m| {
+        m.label(&policy.key("secret-class")) == Some("bootstrap")
+            && matches!(m.label(&policy.key("handover-state")), Some("pending" | "copied"))
+    })
+}
+
+fn adoption_rule(obj: &str, spec: &ExternalSecretSpec, ns: Option<&str>, target: &str, policy: &Policy, view: &dyn ClusterView, out: &mut Vec<Violation>) {
+    let Some(cp) = spec.target.creation_policy.as_deref().filter(|c| ADOPTING.contains(c)) else { return };
+    if ns.is_some_and(|ns| handover_in_progress(view, ns, target, policy)) {
+        return;
+    }
+    out.push(Violation::new(
+        &rules::ADOPTION_LAUNDERING,
+        format!("{obj} uses target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
+        "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first",
+    ));
+}
+
+/// ExternalSecret rules.
+pub fn check_external_secret(
+    es: &ExternalSecret,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let obj = label(review, "ExternalSecret");
+    writer_rule("ExternalSecret", review, writer, out);
+    let ns = review.namespace.unwrap_or("default");
+    check_spec(&es.spec, &obj, Some(ns), policy, view, out);
+    let target = es.target_name();
+    adoption_rule(&obj, &es.spec, Some(ns), target, policy, view, out);
+
+    let others: Vec<String> = view
+        .external_secrets_targeting(ns, target)
+        .into_iter()
+        .filter(|e| e.name != review.name)
+        .map(|e| format!("ExternalSecret {:?}", e.name))
+        .collect();
+    let mut writers = others;
+    if let Some(meta) = view.secret(ns, target) {
+        let bootstrap = meta.label(&policy.key("secret-class")) == Some("bootstrap");
+        if (meta.is_sealed() || bootstrap) && !handover_in_progress(view, ns, target, policy) {
+            writers.push(if meta.is_sealed() { "a SealedSecret".to_owned() } else { "a bootstrap secret".to_owned() });
+        }
+    }
+    if !writers.is_empty() {
+        out.push(Violation::new(
+            &rules::SINGLE_WRITER,
+            format!("{obj} targets Secret \"{ns}/{target}\", which is already written by {}", writers.join(", ")),
+            "give this ExternalSecret its own target.name, or remove the other writer from Git",
+        ));
+    }
+
+    let keys: Vec<&str> = es
+        .spec
+        .data
+        .iter()
+        .map(|d| d.remote_ref.key.as_str())
+        .chain(es.spec.data_from.iter().filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())))
+        .collect();
+    for push in view.push_secrets_from(ns, target) {
+        if let Some(path) = push.paths.iter().find(|p| keys.contains(&p.as_str())) {
+            out.push(Violation::new(
+                &rules::AUTHORITY_LOOP,
+                format!(
+                    "{obj} writes Secret \"{ns}/{target}\" from {path:?}, and PushSecret {:?} publishes that same Secret to {path:?}",
+                    push.name
+                ),
+                "a Secret is either a source (pushed) or a copy (pulled), never both: target a different Secret name",
+            ));
+            break;
+        }
+    }
+}
+
+/// ClusterExternalSecret rules: the same spec, read with fan-out scope.
+pub fn check_cluster_external_secret(
+    ces: &ClusterExternalSecret,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let obj = label(review, "ClusterExternalSecret");
+    writer_rule("ClusterExternalSecret", review, writer, out);
+    let spec = &ces.spec.external_secret_spec;
+    check_spec(spec, &obj, None, policy, view, out);
+    adoption_rule(&obj, spec, None, "", policy, view, out);
+}

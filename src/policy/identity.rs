@@ -1,0 +1,139 @@
+//! Who is writing: the authenticated `userInfo` mapped onto the roles the policy declares.
+//! This is the most trusted provenance signal (anchors-features §0.3), so it is decided first.
+
+use super::{config::Operator, Policy, Review};
+
+/// The authenticated requester, from `request.userInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    pub fn new(username: impl Into<String>, groups: Vec<String>) -> Self {
+        Self { username: username.into(), groups }
+    }
+}
+
+/// Matches a username against a pattern where `*` spans any characters except `:`.
+pub fn matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => {
+                let mut i = 0;
+                loop {
+                    if go(rest, &n[i..]) {
+                        return true;
+                    }
+                    if i == n.len() || n[i] == b':' {
+                        return false;
+                    }
+                    i += 1;
+                }
+            }
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+fn any(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| matches(p, name))
+}
+
+/// The roles of one requester. A user may hold several (Argo CD is GitOps and a decrypter).
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    pub username: &'a str,
+    pub eso: bool,
+    /// Name of the bootstrap decrypter (`sealed-secrets`, `flux-sops`, `argocd`).
+    pub decrypter: Option<&'a str>,
+    pub operator: Option<&'a Operator>,
+    pub handover: bool,
+    pub gitops: bool,
+    pub ci: bool,
+    pub copier: bool,
+    exempt: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub fn of(user: &'a Identity, policy: &'a Policy) -> Self {
+        let name = user.username.as_str();
+        let ids = &policy.identities;
+        Self {
+            username: name,
+            eso: any(&ids.eso, name),
+            decrypter: ids.bootstrap_decrypters.iter().find(|d| any(&d.users, name)).map(|d| d.name.as_str()),
+            operator: ids.operators.iter().find(|o| any(&o.users, name)),
+            handover: any(&ids.handover, name),
+            gitops: any(&ids.gitops, name),
+            ci: any(&ids.ci, name),
+            copier: any(&ids.copiers, name),
+            exempt: any(&ids.exempt_users, name)
+                || user.groups.iter().any(|g| ids.exempt_groups.iter().any(|e| e == g)),
+        }
+    }
+
+    /// Declared producers are always evaluated, even inside an exempt group: the sealed-secrets
+    /// controller lives in kube-system, and its Secrets must still be classified and labelled.
+    pub fn is_producer(&self) -> bool {
+        self.eso || self.decrypter.is_some() || self.operator.is_some() || self.handover
+    }
+
+    /// Exempt identities are not evaluated, except producers and copy controllers, which are
+    /// always judged wherever they run.
+    pub fn is_exempt(&self) -> bool {
+        self.exempt && !self.is_producer() && !self.copier
+    }
+}
+
+/// The break-glass ticket, when the object carries `<prefix>break-glass: "<ticket>: <reason>"`
+/// and the writer is allowed to use it.
+pub fn break_glass(review: &Review<'_>, writer: &Writer<'_>, policy: &Policy) -> Option<String> {
+    let annotations = review.object.metadata().annotations.as_ref()?;
+    let value = annotations.get(&policy.key("break-glass"))?;
+    let (ticket, reason) = value.split_once(':')?;
+    if ticket.trim().is_empty() || reason.trim().is_empty() {
+        return None;
+    }
+    any(&policy.identities.break_glass, writer.username).then(|| value.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_matches_within_one_segment() {
+        assert!(matches("system:serviceaccount:*:pipeline", "system:serviceaccount:build:pipeline"));
+        assert!(!matches("system:serviceaccount:*:pipeline", "system:serviceaccount:a:b:pipeline"));
+        assert!(matches("system:serviceaccount:argo:*", "system:serviceaccount:argo:runner"));
+        assert!(!matches("system:serviceaccount:argo:*", "system:serviceaccount:argocd:x"));
+        assert!(matches("alice", "alice"));
+        assert!(!matches("alice", "alice2"));
+    }
+
+    #[test]
+    fn sealed_secrets_controller_is_a_producer_despite_kube_system_group() {
+        let p = Policy::default();
+        let user = Identity::new(
+            "system:serviceaccount:kube-system:sealed-secrets-controller",
+            vec!["system:serviceaccounts:kube-system".into()],
+        );
+        let w = Writer::of(&user, &p);
+        assert_eq!(w.decrypter, Some("sealed-secrets"));
+        assert!(!w.is_exempt());
+    }
+
+    #[test]
+    fn other_kube_system_accounts_are_exempt() {
+        let p = Policy::default();
+        let user = Identity::new(
+            "system:serviceaccount:kube-system:replicaset-controller",
+            vec!["system:serviceaccounts:kube-system".into()],
+        );
+        assert!(Writer::of(&user, &p).is_exempt());
+    }
+}

@@ -1,0 +1,209 @@
+//! Pure decision logic shared by the webhook, `vaultgate check` and the handover controller.
+//!
+//! Input: a typed [`Review`] (operation, identity, object, old object), the [`Policy`], a
+//! [`ClusterView`](crate::cluster::ClusterView) of what the cluster already holds, and the time.
+//! Output: a [`Decision`] — a value, never an error: every violated rule with its message and
+//! fix, already sorted most fundamental first, plus the provenance class and the desired
+//! metadata for the mutating webhook. Nothing here does I/O or reads a clock.
+
+pub mod classify;
+pub mod config;
+pub mod duration;
+mod eso;
+mod fix;
+pub mod identity;
+pub mod mutate;
+pub mod objects;
+pub mod paths;
+mod push;
+pub mod rules;
+mod secret;
+mod store;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use classify::{Class, Provenance};
+pub use config::{Policy, PolicyError};
+pub use identity::Identity;
+pub use objects::Object;
+pub use rules::Rule;
+
+use crate::cluster::ClusterView;
+
+/// How strictly a rule is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Off,
+    Warn,
+    Enforce,
+}
+
+/// The admission operation being reviewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+        }
+    }
+}
+
+/// One request to decide on: the object (and the stored one on UPDATE) as typed values.
+#[derive(Debug, Clone, Copy)]
+pub struct Review<'a> {
+    pub uid: &'a str,
+    pub operation: Operation,
+    /// Namespace of the request (None for cluster-scoped objects).
+    pub namespace: Option<&'a str>,
+    /// Name from the request, or `metadata.name`/`generateName` of the object.
+    pub name: &'a str,
+    pub user: &'a Identity,
+    pub object: &'a Object,
+    pub old: Option<&'a Object>,
+    pub dry_run: bool,
+}
+
+/// One violated rule, written for the developer who ran `kubectl apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: &'static Rule,
+    /// What was wrong, quoting the offending value (one sentence).
+    pub what: String,
+    /// The fix, possibly a multi-line ready-to-paste snippet.
+    pub fix: String,
+}
+
+impl Violation {
+    pub fn new(rule: &'static Rule, what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { rule, what: what.into(), fix: fix.into() }
+    }
+
+    /// One line for a kubectl `Warning:` (kept short: the apiserver truncates long warnings).
+    pub fn warning(&self) -> String {
+        format!("[{} {}] {} ({})", self.rule.id, self.rule.slug, self.what, self.rule.rfc)
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{} {}] {}\n  Why: {} ({}).", self.rule.id, self.rule.slug, self.what, self.rule.why, self.rule.rfc)?;
+        if !self.fix.is_empty() {
+            write!(f, "\n  Fix: {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verdict on one review.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Violations of rules in enforce mode: non-empty means denied.
+    pub denied: Vec<Violation>,
+    /// Violations of rules in warn mode (or overridden by break-glass): allowed with warnings.
+    pub warned: Vec<Violation>,
+    /// Provenance class of a Secret, when one was computed.
+    pub class: Option<Class>,
+    /// The break-glass ticket when one was honoured.
+    pub break_glass: Option<String>,
+    /// Why nothing was evaluated (exempt namespace or identity), for the audit trail.
+    pub exempt: Option<&'static str>,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.denied.is_empty()
+    }
+
+    /// The denial message a developer reads: every violated rule, most fundamental first.
+    pub fn message(&self, kind: &str, namespace: Option<&str>, name: &str) -> String {
+        let target = match namespace {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        };
+        let n = self.denied.len();
+        let mut out = format!(
+            "vaultgate denied {target}: {n} violation{} of RFC-SECOPS-0001 (fix all in one go):",
+            if n == 1 { "" } else { "s" }
+        );
+        for v in &self.denied {
+            out.push('\n');
+            out.push_str(&v.to_string());
+        }
+        out
+    }
+
+    /// Rule ids of every finding, denied first, comma-separated (audit annotation, log field).
+    pub fn rule_ids(&self) -> String {
+        let mut ids: Vec<&str> = self.denied.iter().chain(&self.warned).map(|v| v.rule.id).collect();
+        ids.dedup();
+        ids.join(",")
+    }
+}
+
+/// Evaluates one review against the policy. The single entry point for every caller.
+pub fn evaluate(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView) -> Decision {
+    let mut decision = Decision::default();
+    if !matches!(review.operation, Operation::Create | Operation::Update) {
+        return decision;
+    }
+    if let Some(ns) = review.namespace {
+        if policy.namespaces.exempt.iter().any(|e| e == ns) {
+            decision.exempt = Some("namespace");
+            return decision;
+        }
+    }
+    let writer = identity::Writer::of(review.user, policy);
+    if writer.is_exempt() {
+        decision.exempt = Some("identity");
+        return decision;
+    }
+
+    let mut found = Vec::new();
+    match review.object {
+        Object::Secret(secret) => {
+            let provenance = classify::classify(secret, review, &writer, policy, view);
+            decision.class = provenance.class;
+            secret::check(secret, review, &writer, &provenance, policy, view, &mut found);
+        }
+        Object::ExternalSecret(es) => eso::check_external_secret(es, review, &writer, policy, view, &mut found),
+        Object::ClusterExternalSecret(ces) => {
+            eso::check_cluster_external_secret(ces, review, &writer, policy, view, &mut found)
+        }
+        Object::PushSecret(ps) => push::check_push_secret(ps, review, &writer, policy, view, &mut found),
+        Object::ClusterPushSecret(cps) => {
+            push::check_cluster_push_secret(cps, review, &writer, policy, view, &mut found)
+        }
+        Object::SecretStore(s) | Object::ClusterSecretStore(s) => {
+            store::check_store(s, review, &writer, policy, &mut found)
+        }
+    }
+    found.sort_by_key(|v| v.rule.order);
+    found.dedup();
+
+    let break_glass = identity::break_glass(review, &writer, policy);
+    for v in found {
+        match rules::effective_mode(v.rule, review.namespace, policy) {
+            Mode::Off => {}
+            Mode::Warn => decision.warned.push(v),
+            Mode::Enforce if break_glass.is_some() => decision.warned.push(v),
+            Mode::Enforce => decision.denied.push(v),
+        }
+    }
+    if !decision.warned.is_empty() {
+        decision.break_glass = break_glass;
+    }
+    decision
+}

@@ -1,0 +1,435 @@
+//! Typed views of the objects vaultgate governs. Only the fields rules read are decoded:
+//! Secret values are never decoded (only their keys), so a 1 MB Secret costs a key scan, and
+//! nothing secret is ever held in a `String` that could reach a log.
+//!
+//! ESO fields follow `external-secrets.io/v1` (ExternalSecret, stores) and `v1alpha1`
+//! (PushSecret); `v1beta1` uses the same names for every field read here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{de::IgnoredAny, Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// Treats an explicit `null` like an absent field (CRDs with preserved unknown fields keep nulls).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The kinds vaultgate governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Secret,
+    ExternalSecret,
+    ClusterExternalSecret,
+    PushSecret,
+    ClusterPushSecret,
+    SecretStore,
+    ClusterSecretStore,
+}
+
+impl Kind {
+    /// Resolves an API group + kind (any served version) to a governed kind.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        match (group, kind) {
+            ("", "Secret") => Some(Self::Secret),
+            ("external-secrets.io", "ExternalSecret") => Some(Self::ExternalSecret),
+            ("external-secrets.io", "ClusterExternalSecret") => Some(Self::ClusterExternalSecret),
+            ("external-secrets.io", "PushSecret") => Some(Self::PushSecret),
+            ("external-secrets.io", "ClusterPushSecret") => Some(Self::ClusterPushSecret),
+            ("external-secrets.io", "SecretStore") => Some(Self::SecretStore),
+            ("external-secrets.io", "ClusterSecretStore") => Some(Self::ClusterSecretStore),
+            _ => None,
+        }
+    }
+
+    /// Resolves an `apiVersion` + `kind` pair as found in a manifest.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Option<Self> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Self::from_group_kind(group, kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Secret => "Secret",
+            Self::ExternalSecret => "ExternalSecret",
+            Self::ClusterExternalSecret => "ClusterExternalSecret",
+            Self::PushSecret => "PushSecret",
+            Self::ClusterPushSecret => "ClusterPushSecret",
+            Self::SecretStore => "SecretStore",
+            Self::ClusterSecretStore => "ClusterSecretStore",
+        }
+    }
+
+    pub fn is_secret(self) -> bool {
+        self == Self::Secret
+    }
+}
+
+/// A governed object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    Secret(SecretObject),
+    ExternalSecret(ExternalSecret),
+    ClusterExternalSecret(ClusterExternalSecret),
+    PushSecret(PushSecret),
+    ClusterPushSecret(ClusterPushSecret),
+    SecretStore(Store),
+    ClusterSecretStore(Store),
+}
+
+impl Object {
+    /// Decodes a JSON object of the given kind. Errors are infrastructure (HTTP 400), not policy.
+    pub fn from_json(kind: Kind, json: &str) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            Kind::Secret => Self::Secret(serde_json::from_str(json)?),
+            Kind::ExternalSecret => Self::ExternalSecret(serde_json::from_str(json)?),
+            Kind::ClusterExternalSecret => Self::ClusterExternalSecret(serde_json::from_str(json)?),
+            Kind::PushSecret => Self::PushSecret(serde_json::from_str(json)?),
+            Kind::ClusterPushSecret => Self::ClusterPushSecret(serde_json::from_str(json)?),
+            Kind::SecretStore => Self::SecretStore(serde_json::from_str(json)?),
+            Kind::ClusterSecretStore => Self::ClusterSecretStore(serde_json::from_str(json)?),
+        })
+    }
+
+    /// Decodes an already-parsed value (the `check` CLI reads YAML into values).
+    pub fn from_value(kind: Kind, value: Value) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            Kind::Secret => Self::Secret(serde_json::from_value(value)?),
+            Kind::ExternalSecret => Self::ExternalSecret(serde_json::from_value(value)?),
+            Kind::ClusterExternalSecret => Self::ClusterExternalSecret(serde_json::from_value(value)?),
+            Kind::PushSecret => Self::PushSecret(serde_json::from_value(value)?),
+            Kind::ClusterPushSecret => Self::ClusterPushSecret(serde_json::from_value(value)?),
+            Kind::SecretStore => Self::SecretStore(serde_json::from_value(value)?),
+            Kind::ClusterSecretStore => Self::ClusterSecretStore(serde_json::from_value(value)?),
+        })
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Secret(_) => Kind::Secret,
+            Self::ExternalSecret(_) => Kind::ExternalSecret,
+            Self::ClusterExternalSecret(_) => Kind::ClusterExternalSecret,
+            Self::PushSecret(_) => Kind::PushSecret,
+            Self::ClusterPushSecret(_) => Kind::ClusterPushSecret,
+            Self::SecretStore(_) => Kind::SecretStore,
+            Self::ClusterSecretStore(_) => Kind::ClusterSecretStore,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::Secret(o) => &o.metadata,
+            Self::ExternalSecret(o) => &o.metadata,
+            Self::ClusterExternalSecret(o) => &o.metadata,
+            Self::PushSecret(o) => &o.metadata,
+            Self::ClusterPushSecret(o) => &o.metadata,
+            Self::SecretStore(o) | Self::ClusterSecretStore(o) => &o.metadata,
+        }
+    }
+
+    /// `metadata.name`, falling back to `generateName` (a prefix) when the name is not set yet.
+    pub fn name(&self) -> &str {
+        let m = self.metadata();
+        m.name.as_deref().or(m.generate_name.as_deref()).unwrap_or("")
+    }
+}
+
+/// A core Secret with its value keys but never its values.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct SecretObject {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(rename = "type", default)]
+    pub type_: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data: BTreeMap<String, IgnoredAny>,
+    #[serde(rename = "stringData", default, deserialize_with = "nullable")]
+    pub string_data: BTreeMap<String, IgnoredAny>,
+}
+
+impl SecretObject {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+
+    /// True when the Secret carries no value at all (an inert tombstone).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.string_data.is_empty()
+    }
+
+    /// The value keys, from `data` and `stringData`.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.data.keys().chain(self.string_data.keys()).map(String::as_str)
+    }
+}
+
+/// `secretStoreRef` / `storeRef`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRef {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    /// Absent means `SecretStore` (ESO's default).
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub label_selector: Option<Value>,
+}
+
+impl StoreRef {
+    pub fn kind_or_default(&self) -> &str {
+        self.kind.as_deref().unwrap_or("SecretStore")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorRef {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    #[serde(default)]
+    pub store_ref: Option<StoreRef>,
+    #[serde(default)]
+    pub generator_ref: Option<GeneratorRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRef {
+    #[serde(default, deserialize_with = "nullable")]
+    pub key: String,
+    #[serde(default)]
+    pub property: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsData {
+    #[serde(default, deserialize_with = "nullable")]
+    pub secret_key: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub remote_ref: RemoteRef,
+    #[serde(default)]
+    pub source_ref: Option<SourceRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct FindName {
+    #[serde(default)]
+    pub regexp: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct Find {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub name: Option<FindName>,
+    #[serde(default)]
+    pub tags: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsDataFrom {
+    #[serde(default)]
+    pub extract: Option<RemoteRef>,
+    #[serde(default)]
+    pub find: Option<Find>,
+    #[serde(default)]
+    pub source_ref: Option<SourceRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub creation_policy: Option<String>,
+    #[serde(default)]
+    pub deletion_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretSpec {
+    #[serde(default)]
+    pub secret_store_ref: Option<StoreRef>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub target: Target,
+    #[serde(default)]
+    pub refresh_interval: Option<String>,
+    #[serde(default)]
+    pub refresh_policy: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data: Vec<EsData>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data_from: Vec<EsDataFrom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ExternalSecret {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: ExternalSecretSpec,
+}
+
+impl ExternalSecret {
+    /// The Secret this ExternalSecret writes: `spec.target.name`, defaulting to its own name.
+    pub fn target_name(&self) -> &str {
+        self.spec.target.name.as_deref().filter(|n| !n.is_empty()).or(self.metadata.name.as_deref()).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterExternalSecretSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub external_secret_spec: ExternalSecretSpec,
+    #[serde(default)]
+    pub external_secret_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ClusterExternalSecret {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: ClusterExternalSecretSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct PushSelectorSecret {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub selector: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSelector {
+    #[serde(default)]
+    pub secret: Option<PushSelectorSecret>,
+    #[serde(default)]
+    pub generator_ref: Option<GeneratorRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushRemoteRef {
+    #[serde(default)]
+    pub remote_key: Option<String>,
+    #[serde(default)]
+    pub property: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushMatch {
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    #[serde(default)]
+    pub remote_ref: Option<PushRemoteRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct PushData {
+    #[serde(rename = "match", default, deserialize_with = "nullable")]
+    pub match_: PushMatch,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecretSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub secret_store_refs: Vec<StoreRef>,
+    #[serde(default)]
+    pub selector: Option<PushSelector>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data: Vec<PushData>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data_to: Vec<Value>,
+    #[serde(default)]
+    pub refresh_interval: Option<String>,
+}
+
+impl PushSecretSpec {
+    /// The named source Secret, when the selector names one.
+    pub fn source_name(&self) -> Option<&str> {
+        self.selector.as_ref()?.secret.as_ref()?.name.as_deref()
+    }
+
+    /// Every `remoteKey` this spec writes.
+    pub fn remote_keys(&self) -> impl Iterator<Item = &str> {
+        self.data.iter().filter_map(|d| d.match_.remote_ref.as_ref()?.remote_key.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct PushSecret {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: PushSecretSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterPushSecretSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub push_secret_spec: PushSecretSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ClusterPushSecret {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: ClusterPushSecretSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct StoreSpec {
+    /// Exactly one key names the provider (`vault`, `kubernetes`, ...).
+    #[serde(default, deserialize_with = "nullable")]
+    pub provider: Map<String, Value>,
+}
+
+/// A SecretStore or ClusterSecretStore.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct Store {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: StoreSpec,
+}
+
+impl Store {
+    /// The provider names configured (ESO requires exactly one).
+    pub fn providers(&self) -> impl Iterator<Item = &str> {
+        self.spec.provider.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,47 @@
+//! Rules for SecretStore and ClusterSecretStore: no forbidden providers (VG401), no token auth
+//! on Vault (VG402), no namespaced Vault stores in application namespaces (VG403), and the
+//! approved name must be a Vault store (VG404).
+
+use super::{eso::writer_rule, identity::Writer, objects::Store, rules, Policy, Review, Violation};
+
+pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, policy: &Policy, out: &mut Vec<Violation>) {
+    let kind = review.object.kind().as_str();
+    let obj = match review.namespace {
+        Some(ns) => format!("{kind} \"{ns}/{}\"", review.name),
+        None => format!("{kind} {:?}", review.name),
+    };
+    writer_rule(kind, review, writer, out);
+    let providers: Vec<&str> = store.providers().collect();
+    let forbidden: Vec<&str> =
+        providers.iter().copied().filter(|p| policy.stores.forbidden_providers.iter().any(|f| f.eq_ignore_ascii_case(p))).collect();
+    if !forbidden.is_empty() {
+        out.push(Violation::new(
+            &rules::FORBIDDEN_PROVIDER,
+            format!("{obj} uses the provider {}", forbidden.join(", ")),
+            "read secrets from Vault through ClusterSecretStore/vault-backend; to share a value across namespaces, PushSecret it to Vault",
+        ));
+    }
+    let vault = store.spec.provider.get("vault");
+    if vault.and_then(|v| v.get("auth")).and_then(|a| a.get("tokenSecretRef")).is_some() {
+        out.push(Violation::new(
+            &rules::VAULT_ROOT_TOKEN,
+            format!("{obj} authenticates to Vault with spec.provider.vault.auth.tokenSecretRef"),
+            "use auth.kubernetes {mountPath: kubernetes, role: external-secrets, serviceAccountRef: {name: external-secrets, namespace: external-secrets}}",
+        ));
+    }
+    let ns = review.namespace.unwrap_or("");
+    if kind == "SecretStore" && vault.is_some() && !policy.namespaces.bootstrap.iter().any(|b| b == ns) {
+        out.push(Violation::new(
+            &rules::NAMESPACED_VAULT_STORE,
+            format!("{obj} gives namespace {ns:?} its own Vault store"),
+            "reference the platform ClusterSecretStore/vault-backend from your ExternalSecrets instead",
+        ));
+    }
+    if policy.stores.approved.iter().any(|s| s.kind == kind && s.name == review.name) && (vault.is_none() || providers.len() != 1) {
+        out.push(Violation::new(
+            &rules::APPROVED_STORE_NOT_VAULT,
+            format!("{obj} is the approved store name but its provider is {}", if providers.is_empty() { "missing".to_owned() } else { providers.join(", ") }),
+            "the approved store must have exactly one provider: vault",
+        ));
+    }
+}
