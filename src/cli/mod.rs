@@ -2,7 +2,7 @@
 //! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
 
 mod certs;
-mod check;
+pub mod check;
 mod policy_cmd;
 mod serve;
 

@@ -90,6 +90,24 @@ impl MemoryView {
     }
 }
 
+impl MemoryView {
+    /// Records the Secret a SealedSecret will write, so another writer of it is caught.
+    pub fn insert_sealed_output(&mut self, namespace: &str, name: &str) {
+        let owner = OwnerRef {
+            api_version: "bitnami.com/v1alpha1".into(),
+            kind: "SealedSecret".into(),
+            name: name.into(),
+            uid: String::new(),
+            controller: true,
+        };
+        self.secrets
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default()
+            .owners
+            .push(owner);
+    }
+}
+
 impl ClusterView for MemoryView {
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo> {
         let ns = if kind == "SecretStore" { namespace.unwrap_or("") } else { "" };
