@@ -104,3 +104,86 @@ pub fn classify<'a>(
     let _ = view;
     none
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cluster::MemoryView,
+        policy::{objects::Object, Identity},
+    };
+
+    fn classify_as(user: &str, ns: &str, secret: serde_json::Value, policy: &Policy) -> Option<Class> {
+        let object = Object::from_value(crate::policy::objects::Kind::Secret, secret).unwrap();
+        let Object::Secret(s) = &object else { unreachable!() };
+        let identity = Identity::new(user, vec![]);
+        let review = Review {
+            uid: "u",
+            operation: Operation::Create,
+            namespace: Some(ns),
+            name: "s",
+            user: &identity,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let writer = Writer::of(&identity, policy);
+        classify(s, &review, &writer, policy, &MemoryView::default()).class
+    }
+
+    fn secret(labels: serde_json::Value, owners: serde_json::Value, type_: &str) -> serde_json::Value {
+        serde_json::json!({"metadata": {"name": "s", "labels": labels, "ownerReferences": owners}, "type": type_})
+    }
+
+    const POSTGRES_OPERATOR: &str = "system:serviceaccount:postgres-operator:postgres-operator";
+
+    fn with_operator() -> Policy {
+        Policy::from_yaml(&format!(
+            "identities:\n  operators:\n    - name: zalando\n      users: [\"{POSTGRES_OPERATOR}\"]\n      class: internal\n      namespaces: [postgres]\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn operator_secrets_take_the_operator_class_or_its_declared_operator_class() {
+        let p = with_operator();
+        let empty = serde_json::json!({});
+        assert_eq!(classify_as(POSTGRES_OPERATOR, "postgres", secret(empty.clone(), serde_json::json!([]), "Opaque"), &p), Some(Class::Internal));
+        let config = serde_json::json!({"platform.pnats.cloud/secret-class": "internal-config"});
+        assert_eq!(classify_as(POSTGRES_OPERATOR, "postgres", secret(config, serde_json::json!([]), "Opaque"), &p), Some(Class::InternalConfig));
+        let claims_bootstrap = serde_json::json!({"platform.pnats.cloud/secret-class": "bootstrap"});
+        assert_eq!(classify_as(POSTGRES_OPERATOR, "postgres", secret(claims_bootstrap, serde_json::json!([]), "Opaque"), &p), Some(Class::Internal));
+    }
+
+    #[test]
+    fn operator_outside_its_namespaces_is_unclassified() {
+        let p = with_operator();
+        assert_eq!(classify_as(POSTGRES_OPERATOR, "payments", secret(serde_json::json!({}), serde_json::json!([]), "Opaque"), &p), None);
+    }
+
+    #[test]
+    fn eso_without_an_external_secret_owner_or_managed_label_is_unclassified() {
+        let p = Policy::default();
+        let eso = "system:serviceaccount:external-secrets:external-secrets";
+        assert_eq!(classify_as(eso, "payments", secret(serde_json::json!({}), serde_json::json!([]), "Opaque"), &p), None);
+        let owner = serde_json::json!([{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "x", "uid": "1"}]);
+        assert_eq!(classify_as(eso, "payments", secret(serde_json::json!({}), owner, "Opaque"), &p), Some(Class::Materialized));
+    }
+
+    #[test]
+    fn a_decrypter_needs_a_sealed_owner_or_the_declared_bootstrap_label() {
+        let p = Policy::default();
+        let argo = "system:serviceaccount:argocd:argocd-application-controller";
+        assert_eq!(classify_as(argo, "argocd", secret(serde_json::json!({}), serde_json::json!([]), "Opaque"), &p), None);
+        let declared = serde_json::json!({"platform.pnats.cloud/secret-class": "bootstrap"});
+        assert_eq!(classify_as(argo, "argocd", secret(declared, serde_json::json!([]), "Opaque"), &p), Some(Class::Bootstrap));
+    }
+
+    #[test]
+    fn kubernetes_own_secret_types_are_system() {
+        let p = Policy::default();
+        for t in SYSTEM_TYPES {
+            assert_eq!(classify_as("alice", "payments", secret(serde_json::json!({}), serde_json::json!([]), t), &p), Some(Class::System));
+        }
+    }
+}
