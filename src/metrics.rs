@@ -4,7 +4,7 @@
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -37,6 +37,12 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of one watched resource of the live cluster view.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub resource: &'static str,
+}
+
 /// Every metric the webhook exports, registered once at startup.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +52,16 @@ pub struct Metrics {
     pub break_glass: Counter,
     pub duration: Family<ReviewLabels, Histogram>,
     pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// Objects held per watched resource.
+    pub context_objects: Family<ResourceLabels, Gauge>,
+    /// 1 once the resource's first list is applied.
+    pub context_synced: Family<ResourceLabels, Gauge>,
+    /// Full relists applied (the first sync included).
+    pub context_resyncs: Family<ResourceLabels, Counter>,
+    /// Watch errors (each followed by a backoff and a retry).
+    pub context_watch_errors: Family<ResourceLabels, Counter>,
+    /// Unix time of the last event seen per resource: staleness is now minus this.
+    pub context_last_event: Family<ResourceLabels, Gauge>,
 }
 
 /// Sub-millisecond resolution: a review costs tens of microseconds; the apiserver's own
@@ -102,7 +118,34 @@ impl Metrics {
             "Serving certificate reload attempts, by result",
             tls_reloads.clone(),
         );
-        Self { registry, reviews, rules, bad_requests, break_glass, duration, tls_reloads }
+        let context_objects = Family::<ResourceLabels, Gauge>::default();
+        let context_synced = Family::<ResourceLabels, Gauge>::default();
+        let context_resyncs = Family::<ResourceLabels, Counter>::default();
+        let context_watch_errors = Family::<ResourceLabels, Counter>::default();
+        let context_last_event = Family::<ResourceLabels, Gauge>::default();
+        registry.register("context_objects", "Objects held by the live cluster view, per resource", context_objects.clone());
+        registry.register("context_synced", "1 once the resource's initial list is applied", context_synced.clone());
+        registry.register("context_resyncs", "Full relists applied to the live cluster view", context_resyncs.clone());
+        registry.register("context_watch_errors", "Watch errors (retried with backoff)", context_watch_errors.clone());
+        registry.register(
+            "context_last_event_timestamp_seconds",
+            "Unix time of the last watch event per resource",
+            context_last_event.clone(),
+        );
+        Self {
+            registry,
+            reviews,
+            rules,
+            bad_requests,
+            break_glass,
+            duration,
+            tls_reloads,
+            context_objects,
+            context_synced,
+            context_resyncs,
+            context_watch_errors,
+            context_last_event,
+        }
     }
 
     /// Renders the OpenMetrics text exposition.

@@ -6,10 +6,13 @@
 //! evaluated; in a cluster it is backed by kube-runtime reflectors, so a lookup is an in-memory
 //! read and never an API call on the admission hot path.
 
+pub mod live;
 mod memory;
+pub mod table;
 
 use std::collections::BTreeMap;
 
+pub use live::LiveView;
 pub use memory::MemoryView;
 
 /// An owner reference, as much of it as provenance checks need.
@@ -84,6 +87,12 @@ pub trait ClusterView: Send + Sync {
     /// True once every backing cache has synced (drives `/readyz`).
     fn synced(&self) -> bool {
         true
+    }
+
+    /// True when the view mirrors a live cluster, so absence means "does not exist" (an
+    /// unknown store, a missing PushSecret source) rather than "not known here".
+    fn is_live(&self) -> bool {
+        false
     }
 
     /// Resolves a store reference. `None` means unknown.

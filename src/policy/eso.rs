@@ -56,6 +56,7 @@ pub(crate) fn store_problem(r: &StoreRef, namespace: Option<&str>, policy: &Poli
             r.name,
             info.provider.as_deref().unwrap_or("none")
         )),
+        None if view.is_live() => Some(format!("store {kind}/{:?} does not exist in this cluster", r.name)),
         _ => None,
     }
 }
@@ -219,15 +220,32 @@ fn handover_in_progress(view: &dyn ClusterView, ns: &str, name: &str, policy: &P
 }
 
 fn adoption_rule(obj: &str, spec: &ExternalSecretSpec, ns: Option<&str>, target: &str, policy: &Policy, view: &dyn ClusterView, out: &mut Vec<Violation>) {
-    let Some(cp) = spec.target.creation_policy.as_deref().filter(|c| ADOPTING.contains(c)) else { return };
     if ns.is_some_and(|ns| handover_in_progress(view, ns, target, policy)) {
         return;
     }
-    out.push(Violation::new(
-        &rules::ADOPTION_LAUNDERING,
-        format!("{obj} uses target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
-        "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first",
-    ));
+    let fix = "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first";
+    if let Some(cp) = spec.target.creation_policy.as_deref().filter(|c| ADOPTING.contains(c)) {
+        out.push(Violation::new(
+            &rules::ADOPTION_LAUNDERING,
+            format!("{obj} uses target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
+            fix,
+        ));
+        return;
+    }
+    // ESO adopts an existing Secret of the target name whatever the creationPolicy (it patches
+    // its managed label onto it), so an unmanaged Secret already there would be laundered.
+    let Some(ns) = ns else { return };
+    if let Some(existing) = view.secret(ns, target) {
+        let class = existing.label(&policy.key("secret-class"));
+        let bootstrap = class == Some("bootstrap") || existing.is_sealed();
+        if !existing.is_materialized() && !bootstrap {
+            out.push(Violation::new(
+                &rules::ADOPTION_LAUNDERING,
+                format!("{obj} targets Secret \"{ns}/{target}\", which already exists and was not made by External Secrets; ESO would adopt it"),
+                fix,
+            ));
+        }
+    }
 }
 
 /// ExternalSecret rules.

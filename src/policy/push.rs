@@ -147,7 +147,29 @@ pub fn check_push_secret(
     check_spec(&ps.spec, &obj, Some(ns), policy, view, out);
 
     if let Some(source) = ps.spec.source_name() {
-        if let Some(meta) = view.secret(ns, source) {
+        let paths: Vec<&str> = ps.spec.remote_keys().collect();
+        for es in view.external_secrets_targeting(ns, source) {
+            if let Some(path) = es.keys.iter().find(|k| paths.contains(&k.as_str())) {
+                out.push(Violation::new(
+                    &rules::AUTHORITY_LOOP,
+                    format!(
+                        "{obj} publishes Secret \"{ns}/{source}\" to {path:?}, and ExternalSecret {:?} writes that same Secret from {path:?}",
+                        es.name
+                    ),
+                    "a Secret is either a source (pushed) or a copy (pulled), never both: publish the operator's own Secret instead",
+                ));
+                break;
+            }
+        }
+        let meta = view.secret(ns, source);
+        if meta.is_none() && view.is_live() {
+            out.push(Violation::new(
+                &rules::PUSH_SOURCE,
+                format!("{obj} publishes Secret \"{ns}/{source}\", which does not exist"),
+                "create the PushSecret after the operator has generated its Secret (e.g. a later sync wave), and check selector.secret.name",
+            ));
+        }
+        if let Some(meta) = meta {
             let class = meta.label(&policy.key("secret-class"));
             let in_handover = class == Some("bootstrap")
                 && matches!(meta.label(&policy.key("handover-state")), Some("pending" | "copied"));
