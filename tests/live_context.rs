@@ -115,9 +115,9 @@ fn owner_references_are_verified_against_the_real_owner_uid() {
 fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
     let v = view();
     let es = external_secret("temporal", "db", "db", "platform-data/postgres/temporal", "vault-backend");
-    v.tables().0.apply("temporal".into(), "db".into(), meta(&[], vec![]));
+    v.tables().0.apply("temporal".into(), "db".into(), meta(&[], vec![]).into());
     assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es.clone(), None, &v), ["VG205"]);
-    v.tables().0.apply("temporal".into(), "db".into(), meta(&[("reconcile.external-secrets.io/managed", "true")], vec![es_owner("u")]));
+    v.tables().0.apply("temporal".into(), "db".into(), meta(&[("reconcile.external-secrets.io/managed", "true")], vec![es_owner("u")]).into());
     assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es, None, &v).is_empty());
 }
 
@@ -128,11 +128,11 @@ fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
     es["spec"]["target"]["creationPolicy"] = json!("Merge");
     let boot = [(format!("{P}secret-class"), "bootstrap"), (format!("{P}handover-state"), "copied")];
     let labels: Vec<(&str, &str)> = boot.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]));
+    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]).into());
     assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("vault"), es.clone(), None, &v).is_empty());
     let done = [(format!("{P}secret-class"), "bootstrap"), (format!("{P}handover-state"), "consumed")];
     let labels: Vec<(&str, &str)> = done.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]));
+    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]).into());
     assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("vault"), es, None, &v), ["VG205", "VG207"]);
 }
 
@@ -157,7 +157,7 @@ fn an_authority_loop_is_denied_from_either_side() {
         info: ExternalSecretInfo { namespace: "argocd-apps".into(), name: "repo".into(), target: "repo".into(), keys: vec![path.into()] },
         uid: "a".into(),
     });
-    v.tables().0.apply("argocd-apps".into(), "repo".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]));
+    v.tables().0.apply("argocd-apps".into(), "repo".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
     let ps = push_secret("argocd-apps", "repo-push", "repo", path);
     assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("argocd-apps"), ps, None, &v).contains(&"VG208"));
     // PushSecret first, then the ExternalSecret.
@@ -174,8 +174,8 @@ fn an_authority_loop_is_denied_from_either_side() {
 #[test]
 fn one_namespace_per_vault_path() {
     let v = view();
-    v.tables().0.apply("sandbox".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]));
-    v.tables().0.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]));
+    v.tables().0.apply("sandbox".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
+    v.tables().0.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
     v.tables().2.apply("postgres".into(), "temporal-to-vault".into(), PushSecretInfo {
         namespace: "postgres".into(), name: "temporal-to-vault".into(), source: Some("creds".into()), paths: vec!["platform-data/postgres/temporal".into()],
     });
@@ -191,16 +191,16 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
     let ps = || push_secret("postgres", "p", "creds", "platform-data/postgres/temporal");
     assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "missing source");
     let secrets = v.tables().0;
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![]));
+    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![]).into());
     assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "hand-made source");
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![es_owner("u")]));
+    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![es_owner("u")]).into());
     assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "materialized source");
-    secrets.apply("postgres".into(), "creds".into(), SecretMeta { type_: Some("kubernetes.io/service-account-token".into()), ..Default::default() });
+    secrets.apply("postgres".into(), "creds".into(), SecretMeta { type_: Some("kubernetes.io/service-account-token".into()), ..Default::default() }.into());
     assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "token source");
     let operator = OwnerRef { api_version: "acid.zalan.do/v1".into(), kind: "postgresql".into(), name: "pg".into(), uid: "1".into(), controller: true };
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![operator]));
+    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![operator]).into());
     assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v).is_empty(), "operator-owned source");
-    secrets.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]));
+    secrets.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
     assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v).is_empty(), "internal class");
 }
 
@@ -214,6 +214,76 @@ fn a_handed_over_bootstrap_secret_cannot_be_recreated() {
     assert!(ids(SEALED, Operation::Create, Kind::Secret, Some("vault"), sealed.clone(), None, &v).is_empty());
     let mut m = meta(&[(&format!("{P}secret-class"), "bootstrap"), (&format!("{P}handover-state"), "consumed")], vec![]);
     m.annotations.insert(format!("{P}handover-to"), "platform-config/vault/unseal".into());
-    v.tables().0.apply("vault".into(), "unseal".into(), m);
+    v.tables().0.apply("vault".into(), "unseal".into(), m.into());
     assert_eq!(ids(SEALED, Operation::Create, Kind::Secret, Some("vault"), sealed, None, &v), ["VG107"]);
+}
+
+mod content_copy {
+    use super::*;
+    use vaultgate::{cluster::ClusterView, policy::{evaluate_with, Evidence}};
+
+    const VALUE: &[u8] = b"s3cr3t-value-long-enough-to-count";
+
+    fn policy() -> Policy {
+        Policy::from_yaml("contentCopy:\n  enabled: true\n").unwrap()
+    }
+
+    fn es(ns: &str, name: &str, key: &str) -> EsEntry {
+        EsEntry {
+            info: ExternalSecretInfo { namespace: ns.into(), name: name.into(), target: name.into(), keys: vec![key.into()] },
+            uid: format!("{ns}-{name}"),
+        }
+    }
+
+    /// A view where namespace `a` holds VALUE in Secret `db`, materialized by ExternalSecret `db`
+    /// from platform-data/postgres/a.
+    fn view_with_value() -> LiveView {
+        let v = LiveView::new(&policy());
+        for t in [v.store_tables().0, v.store_tables().1] {
+            t.init();
+            t.init_done();
+        }
+        let digest = v.digest_value(VALUE).expect("content-copy is on");
+        let mut record: vaultgate::cluster::live::SecretRecord = meta(&[("reconcile.external-secrets.io/managed", "true")], vec![es_owner("a-db")]).into();
+        record.digests = vec![digest];
+        v.tables().0.apply("a".into(), "db".into(), record);
+        v.tables().1.apply("a".into(), "db".into(), es("a", "db", "platform-data/postgres/shared"));
+        v
+    }
+
+    fn judge(v: &LiveView, user: &str, object: Value) -> Vec<&'static str> {
+        let policy = policy();
+        let object = Object::from_value(Kind::Secret, object).unwrap();
+        let identity = Identity::new(user, vec![]);
+        let review = Review { uid: "u", operation: Operation::Create, namespace: Some("b"), name: "db", user: &identity, object: &object, old: None, dry_run: false };
+        let evidence = Evidence { value_digests: vec![v.digest_value(VALUE).unwrap()] };
+        evaluate_with(&review, &policy, v, &evidence).denied.iter().map(|x| x.rule.id).collect()
+    }
+
+    #[test]
+    fn a_hand_copied_value_is_a_copy() {
+        let v = view_with_value();
+        let copy = json!({"metadata": {"name": "db", "namespace": "b"}, "data": {"password": "eA=="}});
+        assert_eq!(judge(&v, "alice", copy), ["VG101", "VG109"]);
+    }
+
+    #[test]
+    fn two_materializations_of_one_vault_path_are_not_copies() {
+        let v = view_with_value();
+        v.tables().1.apply("b".into(), "db".into(), es("b", "db", "platform-data/postgres/shared"));
+        let materialized = json!({"metadata": {"name": "db", "namespace": "b", "ownerReferences": [
+            {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "db", "uid": "b-db", "controller": true}]}});
+        assert!(judge(&v, ESO, materialized.clone()).is_empty());
+        // The same value materialized from a different path is still a copy.
+        v.tables().1.apply("b".into(), "db".into(), es("b", "db", "platform-data/postgres/b"));
+        assert_eq!(judge(&v, ESO, materialized), ["VG109"]);
+    }
+
+    #[test]
+    fn short_values_and_disabled_detection_are_ignored() {
+        let v = view_with_value();
+        assert!(v.digest_value(b"5432").is_none(), "below minValueLength");
+        let off = LiveView::new(&Policy::default());
+        assert!(off.digest_value(VALUE).is_none());
+    }
 }

@@ -137,9 +137,9 @@ fn every_fixture_is_in_the_table() {
     }
 }
 
-/// Rules that need state from the cluster are proven in `tests/check_cli.rs` and the policy unit
+/// Rules that need state from the cluster are proven in `tests/check_cli.rs`, `tests/live_context.rs` and the
 /// tests; every other rule has a rejecting fixture here.
-const CROSS_OBJECT: [&str; 4] = ["VG207", "VG208", "VG307", "VG308"];
+const CROSS_OBJECT: [&str; 5] = ["VG207", "VG208", "VG307", "VG308", "VG109"];
 
 #[test]
 fn every_rule_has_a_rejecting_fixture() {

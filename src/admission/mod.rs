@@ -194,14 +194,49 @@ impl Webhook {
             old: old.as_ref(),
             dry_run: req.dry_run.unwrap_or(false),
         };
+        let evidence = match route {
+            Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => self.evidence(raw.get()),
+            _ => policy::Evidence::default(),
+        };
         match route {
-            Route::Validate => Ok(self.validate(&review, kind, response, span)),
+            Route::Validate => Ok(self.validate(&review, kind, &evidence, response, span)),
             Route::Mutate => Ok(self.mutate(&review, response, span)),
         }
     }
 
-    fn validate(&self, review: &Review<'_>, kind: Kind, response: &mut ResponseOut<'_>, span: &tracing::Span) -> &'static str {
-        let decision: Decision = policy::evaluate(review, &self.policy, self.view.as_ref());
+    /// Keyed digests of the Secret's values. The values live only inside this function.
+    fn evidence(&self, raw: &str) -> policy::Evidence {
+        #[derive(serde::Deserialize)]
+        struct Values {
+            #[serde(default)]
+            data: Option<std::collections::BTreeMap<String, String>>,
+            #[serde(default, rename = "stringData")]
+            string_data: Option<std::collections::BTreeMap<String, String>>,
+        }
+        use base64::Engine as _;
+        let Ok(values) = serde_json::from_str::<Values>(raw) else { return policy::Evidence::default() };
+        let mut digests: Vec<String> = values
+            .data
+            .iter()
+            .flatten()
+            .filter_map(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .filter_map(|bytes| self.view.digest_value(&bytes))
+            .chain(values.string_data.iter().flatten().filter_map(|(_, v)| self.view.digest_value(v.as_bytes())))
+            .collect();
+        digests.sort_unstable();
+        digests.dedup();
+        policy::Evidence { value_digests: digests }
+    }
+
+    fn validate(
+        &self,
+        review: &Review<'_>,
+        kind: Kind,
+        evidence: &policy::Evidence,
+        response: &mut ResponseOut<'_>,
+        span: &tracing::Span,
+    ) -> &'static str {
+        let decision: Decision = policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
             for v in list {
                 let decision = if label == "warned" && decision.break_glass.is_some() { "break-glass" } else { label };

@@ -28,6 +28,47 @@ use crate::{
 /// A SealedSecret: its uid, for owner verification.
 type SealedInfo = String;
 
+/// A Secret as the view keeps it: reduced metadata, plus keyed digests of its values when
+/// content-copy detection is on (never a value).
+#[derive(Debug, Clone, Default)]
+pub struct SecretRecord {
+    pub meta: SecretMeta,
+    pub digests: Vec<String>,
+}
+
+impl From<SecretMeta> for SecretRecord {
+    fn from(meta: SecretMeta) -> Self {
+        Self { meta, digests: Vec::new() }
+    }
+}
+
+fn secret_by_digest(r: &SecretRecord) -> Vec<String> {
+    r.digests.clone()
+}
+
+/// Keyed digests of Secret values: HMAC-SHA256 with a random per-process key, truncated to
+/// 128 bits (collision-safe for this purpose, half the memory). The key never leaves memory.
+pub struct Digester {
+    key: ring::hmac::Key,
+    min_len: usize,
+}
+
+impl Digester {
+    pub fn new(min_len: usize) -> Option<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).ok()?;
+        Some(Self { key, min_len })
+    }
+
+    pub fn digest(&self, value: &[u8]) -> Option<String> {
+        if value.len() < self.min_len {
+            return None;
+        }
+        let tag = ring::hmac::sign(&self.key, value);
+        Some(tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
 /// ExternalSecret with its uid (owner verification).
 #[derive(Debug, Clone)]
 pub struct EsEntry {
@@ -47,7 +88,8 @@ fn push_by_path(p: &PushSecretInfo) -> Vec<String> {
 
 /// The tables of the live view.
 pub struct LiveView {
-    secrets: Table<SecretMeta>,
+    secrets: Table<SecretRecord>,
+    digester: Option<Digester>,
     stores: Table<StoreInfo>,
     cluster_stores: Table<StoreInfo>,
     externals: Table<EsEntry>,
@@ -58,7 +100,8 @@ pub struct LiveView {
 impl Default for LiveView {
     fn default() -> Self {
         Self {
-            secrets: Table::new(vec![]),
+            secrets: Table::new(vec![secret_by_digest]),
+            digester: None,
             stores: Table::new(vec![]),
             cluster_stores: Table::new(vec![]),
             externals: Table::new(vec![es_by_target]),
@@ -185,23 +228,43 @@ fn decode(kind: Kind, obj: DynamicObject) -> Option<Object> {
 impl LiveView {
     /// Starts every watch on the current tokio runtime and returns the view.
     pub fn spawn(client: Client, policy: &Policy, metrics: Arc<Metrics>) -> Arc<Self> {
-        let view = Arc::new(Self::default());
+        let view = Arc::new(Self::new(policy));
         let config = watcher::Config::default().any_semantic();
         let prefix = policy.prefix.clone();
 
-        let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
-        tokio::spawn(drive(
-            "secrets",
-            watcher(secrets, config.clone()).default_backoff(),
-            view.clone(),
-            |v| &v.secrets,
-            move |o: PartialObjectMeta<Secret>| {
-                let (ns, name) = ns_name(&o.metadata);
-                Some((ns, name, compact_meta(&o.metadata, &prefix)))
-            },
-            |o| ns_name(&o.metadata),
-            metrics.clone(),
-        ));
+        if view.digester.is_some() {
+            // Content-copy detection: the full Secret is read to digest its values, then dropped.
+            let secrets: Api<Secret> = Api::all(client.clone());
+            let v = view.clone();
+            let prefix = prefix.clone();
+            tokio::spawn(drive(
+                "secrets",
+                watcher(secrets, config.clone()).default_backoff(),
+                view.clone(),
+                |v| &v.secrets,
+                move |o: Secret| {
+                    let (ns, name) = ns_name(&o.metadata);
+                    let digests = v.digests_of(o.data.iter().flatten().map(|(_, b)| b.0.as_slice()));
+                    Some((ns, name, SecretRecord { meta: compact_meta(&o.metadata, &prefix), digests }))
+                },
+                |o| ns_name(&o.metadata),
+                metrics.clone(),
+            ));
+        } else {
+            let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
+            tokio::spawn(drive(
+                "secrets",
+                watcher(secrets, config.clone()).default_backoff(),
+                view.clone(),
+                |v| &v.secrets,
+                move |o: PartialObjectMeta<Secret>| {
+                    let (ns, name) = ns_name(&o.metadata);
+                    Some((ns, name, compact_meta(&o.metadata, &prefix).into()))
+                },
+                |o| ns_name(&o.metadata),
+                metrics.clone(),
+            ));
+        }
 
         let dynamic = |ar: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), ar);
         let store_info = |kind: Kind| {
@@ -301,8 +364,22 @@ impl LiveView {
         view
     }
 
+    /// An unsynced view; with content-copy detection on when the policy asks for it.
+    pub fn new(policy: &Policy) -> Self {
+        let digester = policy.content_copy.enabled.then(|| Digester::new(policy.content_copy.min_value_length)).flatten();
+        Self { digester, ..Self::default() }
+    }
+
+    fn digests_of<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+        let Some(d) = &self.digester else { return Vec::new() };
+        let mut out: Vec<String> = values.filter_map(|v| d.digest(v)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Test and benchmark access: load objects without a cluster.
-    pub fn tables(&self) -> (&Table<SecretMeta>, &Table<EsEntry>, &Table<PushSecretInfo>) {
+    pub fn tables(&self) -> (&Table<SecretRecord>, &Table<EsEntry>, &Table<PushSecretInfo>) {
         (&self.secrets, &self.externals, &self.pushes)
     }
 
@@ -335,7 +412,19 @@ impl ClusterView for LiveView {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<SecretMeta> {
-        self.secrets.get(namespace, name, Clone::clone)
+        self.secrets.get(namespace, name, |r| r.meta.clone())
+    }
+
+    fn external_secret(&self, namespace: &str, name: &str) -> Option<ExternalSecretInfo> {
+        self.externals.get(namespace, name, |e| e.info.clone())
+    }
+
+    fn digest_value(&self, value: &[u8]) -> Option<String> {
+        self.digester.as_ref()?.digest(value)
+    }
+
+    fn value_holders(&self, digest: &str) -> Vec<(String, String, SecretMeta)> {
+        self.secrets.lookup(0, digest, |ns, name, r| (ns.to_owned(), name.to_owned(), r.meta.clone()))
     }
 
     fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo> {

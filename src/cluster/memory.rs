@@ -130,6 +130,10 @@ impl ClusterView for MemoryView {
             .collect()
     }
 
+    fn external_secret(&self, namespace: &str, name: &str) -> Option<ExternalSecretInfo> {
+        self.externals.iter().find(|e| e.namespace == namespace && e.name == name).cloned()
+    }
+
     fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo> {
         self.pushes.iter().filter(|p| p.paths.iter().any(|q| q == path)).cloned().collect()
     }

@@ -110,6 +110,21 @@ pub trait ClusterView: Send + Sync {
     /// PushSecrets (any namespace) that publish `path`.
     fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo>;
 
+    /// An ExternalSecret by name.
+    fn external_secret(&self, _namespace: &str, _name: &str) -> Option<ExternalSecretInfo> {
+        None
+    }
+
+    /// Keyed digest of a Secret value, when content-copy detection is on (None otherwise).
+    fn digest_value(&self, _value: &[u8]) -> Option<String> {
+        None
+    }
+
+    /// Secrets holding a value with this digest: (namespace, name, metadata).
+    fn value_holders(&self, _digest: &str) -> Vec<(String, String, SecretMeta)> {
+        Vec::new()
+    }
+
     /// Whether an owner `kind/name` with `uid` exists in `namespace`. `None` when the view
     /// cannot tell (no live cluster), which rules treat as "not verifiable", not as forged.
     fn owner_exists(&self, _namespace: &str, _kind: &str, _name: &str, _uid: &str) -> Option<bool> {

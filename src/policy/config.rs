@@ -23,6 +23,7 @@ pub struct Policy {
     pub stores: Stores,
     pub vault: VaultPaths,
     pub external_secrets: ExternalSecrets,
+    pub content_copy: ContentCopy,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -125,6 +126,22 @@ pub struct ExternalSecrets {
     pub allowed_generators: Vec<String>,
 }
 
+/// Content-copy detection (opt-in): needs get/list/watch on Secret *data* (see README).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContentCopy {
+    pub enabled: bool,
+    /// Values shorter than this many bytes are ignored (`true`, `5432`, `admin` are not secrets
+    /// worth matching and would collide across namespaces).
+    pub min_value_length: usize,
+}
+
+impl Default for ContentCopy {
+    fn default() -> Self {
+        Self { enabled: false, min_value_length: 16 }
+    }
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -140,6 +157,7 @@ impl Default for Policy {
             stores: Stores::default(),
             vault: VaultPaths::default(),
             external_secrets: ExternalSecrets::default(),
+            content_copy: ContentCopy::default(),
         }
     }
 }

@@ -42,6 +42,9 @@ rules! {
     COPY_MARKER = "VG103", "copy-marker", 20, "§2.4 Inv 7, §8.10",
         "cross-namespace distribution goes PushSecret -> Vault -> ExternalSecret, never by copying Secrets",
         "replicator, reflector, kubed/config-syncer, Kyverno clone, ClusterSecret and secretgen copies";
+    CONTENT_COPY = "VG109", "content-copy", 21, "§2.4 Inv 7, §8.10",
+        "a value another namespace needs is published to Vault and pulled, never copied by hand",
+        "Secrets whose value equals one held in another namespace (kubectl get | kubectl apply copies); opt-in";
     MATERIALIZED_EDIT = "VG105", "materialized-edit", 25, "§2.4 Inv 5, App A",
         "a materialized Secret is owned by ESO and rewritten from Vault; edits elsewhere are lost or become a second authority",
         "edits of ESO-managed Secrets by anyone but ESO";

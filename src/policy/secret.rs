@@ -355,3 +355,57 @@ fn bootstrap(
         ),
     ));
 }
+
+/// VG109: a value equal to one another namespace holds is a copy, unless both Secrets are
+/// materialized by ESO from the same Vault path (the sanctioned way for two namespaces to hold
+/// one value).
+pub fn content_copy(
+    review: &Review<'_>,
+    provenance: &Provenance<'_>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    evidence: &super::Evidence,
+    out: &mut Vec<Violation>,
+) {
+    if !policy.content_copy.enabled || evidence.value_digests.is_empty() {
+        return;
+    }
+    let ns = review.namespace.unwrap_or("");
+    let vault_paths = |ns: &str, owners: &mut dyn Iterator<Item = (&str, &str)>| -> Vec<String> {
+        owners
+            .filter(|(kind, _)| *kind == "ExternalSecret")
+            .filter_map(|(_, name)| view.external_secret(ns, name))
+            .flat_map(|e| e.keys)
+            .collect()
+    };
+    let own_paths: Vec<String> = if provenance.class == Some(Class::Materialized) {
+        let meta = review.object.metadata();
+        vault_paths(ns, &mut meta.owner_references.iter().flatten().map(|o| (o.kind.as_str(), o.name.as_str())))
+    } else {
+        Vec::new()
+    };
+    let mut copies: Vec<String> = Vec::new();
+    for digest in &evidence.value_digests {
+        for (other_ns, other_name, meta) in view.value_holders(digest) {
+            if other_ns == ns {
+                continue;
+            }
+            let theirs = vault_paths(&other_ns, &mut meta.owners.iter().map(|o| (o.kind.as_str(), o.name.as_str())));
+            if meta.is_materialized() && theirs.iter().any(|p| own_paths.contains(p)) {
+                continue;
+            }
+            let holder = format!("{other_ns}/{other_name}");
+            if !copies.contains(&holder) {
+                copies.push(holder);
+            }
+        }
+    }
+    if copies.is_empty() {
+        return;
+    }
+    out.push(Violation::new(
+        &rules::CONTENT_COPY,
+        format!("Secret {:?} holds a value already held by Secret {} in another namespace", target(review), copies.join(", ")),
+        fix::distribute_through_vault(review.name, ns, policy),
+    ));
+}
