@@ -1,0 +1,308 @@
+//! `vaultgate serve`: wiring only. Checks the certificate pair and the policy before binding
+//! (startup errors name the flag and exit 2), then runs the HTTPS webhook with certificate
+//! rotation until SIGTERM or Ctrl-C, and drains in-flight requests.
+//!
+//! `--dev` runs without a cluster: 127.0.0.1:8443, a dev CA and serving certificate minted
+//! once into `certs/dev/` (gitignored), and the built-in default policy.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use super::{LogArgs, policy_cmd};
+use crate::{
+    admission::Webhook,
+    certs::{self, CA_CERT_FILE, CERT_FILE, KEY_FILE},
+    cluster::{ClusterView, LiveView, MemoryView},
+    metrics::Metrics,
+    policy::duration::parse_go_duration,
+    server::{self, ReloadingCert, ServeOptions},
+    telemetry,
+};
+
+/// Where `--dev` keeps its certificates, relative to the working directory.
+const DEV_CERT_DIR: &str = "certs/dev";
+
+/// Which cluster view backs the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContextKind {
+    Live,
+    Memory,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0:8443; with --dev: 127.0.0.1:8443].
+    #[arg(long, env = "VAULTGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Serving certificate chain (PEM). Re-read every --cert-reload-interval.
+    #[arg(
+        long,
+        env = "VAULTGATE_TLS_CERT",
+        value_name = "FILE",
+        required_unless_present = "dev",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM).
+    #[arg(
+        long,
+        env = "VAULTGATE_TLS_KEY",
+        value_name = "FILE",
+        required_unless_present = "dev",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Policy file (YAML); the built-in default policy when absent.
+    #[arg(long, env = "VAULTGATE_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Local development: 127.0.0.1, dev certificates minted into certs/dev/, no cluster.
+    #[arg(long)]
+    pub dev: bool,
+    /// Where rules look up existing objects: `live` watches the cluster (in-cluster config or
+    /// KUBECONFIG); `memory` uses only the policy's stores [default: live; with --dev: memory].
+    #[arg(long, env = "VAULTGATE_CLUSTER_CONTEXT", value_enum, value_name = "KIND")]
+    pub cluster_context: Option<ContextKind>,
+    /// Time a client has to send request headers (`10s`, `500ms`, or plain seconds).
+    #[arg(long, env = "VAULTGATE_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How often the certificate files are checked for a rotation.
+    #[arg(long, env = "VAULTGATE_CERT_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub cert_reload_interval: Duration,
+    /// On SIGTERM, how long to keep serving with /readyz failing before refusing connections,
+    /// so the endpoint is removed first [default: 5s; with --dev: 0s].
+    #[arg(long, env = "VAULTGATE_SHUTDOWN_DELAY", value_name = "DURATION", value_parser = parse_delay)]
+    pub shutdown_delay: Option<Duration>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `10s`, `1m30s`, `500ms` (Go duration syntax) or a plain number of seconds; must be > 0.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = match text.trim().parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => parse_go_duration(text),
+    };
+    match parsed {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err("must be greater than zero".into()),
+        None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
+    }
+}
+
+/// Like [`parse_duration`], but zero is allowed (`0` or `0s`: no delay).
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    if let Err(e) = telemetry::init(args.log.log_format, &args.log.log_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let started = match start(args).await {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        let Started {
+            listener,
+            cert,
+            webhook,
+            opts,
+        } = started;
+        match server::serve(listener, cert, webhook, opts, shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Everything checked and bound, ready to serve.
+struct Started {
+    listener: tokio::net::TcpListener,
+    cert: Arc<ReloadingCert>,
+    webhook: Arc<Webhook>,
+    opts: ServeOptions,
+}
+
+async fn start(args: ServeArgs) -> anyhow::Result<Started> {
+    let ServeArgs {
+        listen,
+        tls_cert,
+        tls_key,
+        policy,
+        dev,
+        cluster_context,
+        header_read_timeout,
+        cert_reload_interval,
+        shutdown_delay,
+        log: _,
+    } = args;
+    let (cert_path, key_path, dev_ca) = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => (cert, key, None),
+        (None, None) if dev => {
+            let dir = Path::new(DEV_CERT_DIR);
+            ensure_dev_certs(dir)?;
+            (
+                dir.join(CERT_FILE),
+                dir.join(KEY_FILE),
+                Some(dir.join(CA_CERT_FILE)),
+            )
+        }
+        _ => anyhow::bail!("--tls-cert and --tls-key must both be set (or use --dev)"),
+    };
+    let policy = policy_cmd::load_or_default(policy.as_deref())?;
+    let cert = Arc::new(ReloadingCert::load(&cert_path, &key_path)?);
+    let default_ip = if dev {
+        Ipv4Addr::LOCALHOST
+    } else {
+        Ipv4Addr::UNSPECIFIED
+    };
+    let listen = listen.unwrap_or(SocketAddr::from((default_ip, 8443)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot bind"))?;
+    let bound = listener.local_addr().unwrap_or(listen);
+
+    let metrics = Arc::new(Metrics::new());
+    let context = cluster_context.unwrap_or(if dev { ContextKind::Memory } else { ContextKind::Live });
+    let view: Arc<dyn ClusterView> = match context {
+        ContextKind::Memory => Arc::new(MemoryView::from_policy(&policy)),
+        ContextKind::Live => {
+            let client = kube::Client::try_default().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "--cluster-context live: no usable Kubernetes configuration (in-cluster or KUBECONFIG): {e}; \
+                     use --cluster-context memory to run without a cluster"
+                )
+            })?;
+            tracing::info!("watching the cluster; /readyz turns ready once every watch has synced");
+            LiveView::spawn(client, &policy, metrics.clone())
+        }
+    };
+    let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
+    server::spawn_reloader(cert.clone(), cert_reload_interval, metrics);
+
+    tracing::info!(
+        listen = %bound,
+        cert = %cert_path.display(),
+        reload_every_s = cert_reload_interval.as_secs_f64(),
+        dev,
+        "serving the admission webhook over HTTPS"
+    );
+    if let Some(ca) = dev_ca {
+        let host = if bound.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            bound.ip().to_string()
+        };
+        let url_host = if bound.is_ipv6() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        tracing::info!(
+            "try: curl --cacert {} -H 'Content-Type: application/json' --data @tests/fixtures/admission/secret-create-by-human.json https://{url_host}:{}/validate",
+            ca.display(),
+            bound.port()
+        );
+    }
+    Ok(Started {
+        listener,
+        cert,
+        webhook,
+        opts: ServeOptions {
+            header_read_timeout,
+            shutdown_delay: shutdown_delay.unwrap_or(if dev {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(5)
+            }),
+            ..ServeOptions::default()
+        },
+    })
+}
+
+/// Mints the dev CA and serving certificate into `dir` unless `ca.crt`, `tls.crt` and `tls.key`
+/// are all there already (they are reused across runs, so a trusted dev CA stays valid).
+fn ensure_dev_certs(dir: &Path) -> anyhow::Result<()> {
+    if [CA_CERT_FILE, CERT_FILE, KEY_FILE]
+        .iter()
+        .all(|f| dir.join(f).is_file())
+    {
+        return Ok(());
+    }
+    let minted = certs::mint(
+        "vaultgate",
+        "vaultgate-system",
+        &[Ipv4Addr::LOCALHOST.into()],
+        &["localhost".to_owned()],
+        365,
+    )
+    .context("--dev: cannot mint development certificates")?;
+    minted.write_to(dir, true).with_context(|| {
+        format!(
+            "--dev: cannot write development certificates into {}",
+            dir.display()
+        )
+    })?;
+    tracing::info!(dir = %dir.display(), "minted a development CA and serving certificate (localhost, 127.0.0.1)");
+    Ok(())
+}
+
+/// Completes on SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C; only SIGTERM stops the server");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

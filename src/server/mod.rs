@@ -1,0 +1,308 @@
+//! The HTTPS edge: routes, body limits and error shapes. Handlers only read the body, call
+//! [`Webhook::review`] and write its bytes back; every decision lives in `admission`/`policy`.
+//!
+//! ```text
+//! POST /validate, /mutate   AdmissionReview v1 in → AdmissionReview out (200; a denial is a 200 too)
+//!                           unreadable review → 400, body over 8 MiB → 413, both {"error": "..."}
+//! GET  /healthz             200 "ok" while the process serves
+//! GET  /readyz              200 once a certificate is loaded and the cluster view has synced;
+//!                           503 before that and from the start of shutdown
+//! GET  /metrics             Prometheus/OpenMetrics text
+//! anything else             404 (unknown path) or 405 (wrong method), {"error": "..."}
+//! ```
+//!
+//! [`tls`] holds the swappable serving certificate, [`reload`] the poll that rotates it, and
+//! [`serve`](mod@serve) the accept loop.
+
+pub mod reload;
+pub mod serve;
+pub mod tls;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, Version, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http_body_util::BodyExt;
+
+pub use reload::spawn_reloader;
+pub use serve::{ServeOptions, serve};
+pub use tls::{ReloadingCert, TlsError};
+
+use crate::{
+    admission::{Route, Webhook},
+    metrics::BadRequestLabels,
+};
+
+/// The largest AdmissionReview accepted: 8 MiB. A Secret near etcd's 1.5 MiB limit, sent as
+/// `object` and `oldObject` with its last-applied annotation, stays far below it.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Bodies declared larger than this are refused without reading a byte. Smaller oversized
+/// bodies are read to the end (and discarded) first, so an HTTP/1 client gets its 413 instead
+/// of a connection reset while it is still sending.
+const DRAIN_LIMIT: usize = 2 * MAX_BODY_BYTES;
+
+/// Up to this size a review is evaluated inline on the reactor thread: decoding and evaluating
+/// costs microseconds, less than a hop to the blocking pool. Above it (only huge Secrets),
+/// decoding takes milliseconds, so it runs under `spawn_blocking` and never stalls the other
+/// connections served by this worker. (`block_in_place` would also work on the multi-thread
+/// runtime, but panics on a current-thread one, which in-process tests use.)
+const INLINE_REVIEW_MAX: usize = 256 * 1024;
+
+/// How long a client may take to send a body once its headers arrived. The apiserver gives up
+/// on a webhook after at most 30 s, so a body slower than that is never legitimate.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ROUTES: &str =
+    "vaultgate serves POST /validate, POST /mutate, GET /healthz, GET /readyz and GET /metrics";
+
+#[derive(Clone)]
+struct AppState {
+    webhook: Arc<Webhook>,
+    cert: Option<Arc<ReloadingCert>>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+/// The webhook's routes. `cert` is the served certificate (`None` in plain in-process tests,
+/// where `/readyz` then reports 503: nothing is served over TLS).
+pub fn router(webhook: Arc<Webhook>, cert: Option<Arc<ReloadingCert>>) -> Router {
+    routes(webhook, cert, Arc::new(AtomicBool::new(false)))
+}
+
+/// [`router`], with `/readyz` failing once `shutting_down` is set.
+fn routes(
+    webhook: Arc<Webhook>,
+    cert: Option<Arc<ReloadingCert>>,
+    shutting_down: Arc<AtomicBool>,
+) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(AppState {
+            webhook,
+            cert,
+            shutting_down,
+        })
+}
+
+/// A one-line JSON error body: `{"error":"..."}`.
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    version: Version,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    review(state, Route::Validate, version, &headers, body).await
+}
+
+async fn mutate(
+    State(state): State<AppState>,
+    version: Version,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    review(state, Route::Mutate, version, &headers, body).await
+}
+
+async fn review(
+    state: AppState,
+    route: Route,
+    version: Version,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match read_body(headers, body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.respond(&state, version),
+    };
+    let webhook = state.webhook.clone();
+    let result = if body.len() <= INLINE_REVIEW_MAX {
+        webhook.review(route, &body)
+    } else {
+        match tokio::task::spawn_blocking(move || webhook.review(route, &body)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "admission review task failed");
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error while evaluating the review",
+                );
+            }
+        }
+    };
+    match result {
+        Ok(out) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            out,
+        )
+            .into_response(),
+        Err(bad) => json_error(StatusCode::BAD_REQUEST, &bad.message),
+    }
+}
+
+/// Why a body was not read.
+enum Refusal {
+    TooLarge,
+    TimedOut,
+    Unreadable,
+}
+
+impl Refusal {
+    fn respond(self, state: &AppState, version: Version) -> Response {
+        let (reason, status, message) = match self {
+            Self::TooLarge => (
+                "too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 8 MiB (8388608 bytes)".to_owned(),
+            ),
+            Self::TimedOut => (
+                "body_timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
+            Self::Unreadable => (
+                "unreadable_body",
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read".to_owned(),
+            ),
+        };
+        state
+            .webhook
+            .metrics()
+            .bad_requests
+            .get_or_create(&BadRequestLabels { reason })
+            .inc();
+        tracing::warn!(reason, "refused a request body");
+        let mut response = json_error(status, &message);
+        // The connection may hold unread bytes: don't reuse it (HTTP/2 has no such header).
+        if version <= Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Reads at most [`MAX_BODY_BYTES`] into memory (the limit is enforced frame by frame, whatever
+/// `Content-Length` claims), within [`BODY_READ_TIMEOUT`].
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(Refusal::TooLarge);
+    }
+    // Pre-size for the declared length, but never trust a header with more than 1 MiB up front.
+    let capacity = declared.map_or(0, |n| n.min(1024 * 1024) as usize);
+    tokio::time::timeout(BODY_READ_TIMEOUT, collect_limited(body, capacity))
+        .await
+        .map_err(|_| Refusal::TimedOut)?
+}
+
+async fn collect_limited(mut body: Body, capacity: usize) -> Result<Vec<u8>, Refusal> {
+    let mut buf = Vec::with_capacity(capacity);
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| Refusal::Unreadable)?.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > DRAIN_LIMIT {
+            break;
+        } else if !buf.is_empty() {
+            buf = Vec::new(); // over the limit: keep draining, stop holding memory
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        Err(Refusal::TooLarge)
+    } else {
+        Ok(buf)
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.shutting_down.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n",
+        )
+            .into_response()
+    } else if state.cert.is_none() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no serving certificate\n",
+        )
+            .into_response()
+    } else if !state.webhook.ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the cluster view has not synced\n",
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.webhook.metrics().encode();
+    let content_type =
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    ([(header::CONTENT_TYPE, content_type)], Bytes::from(text)).into_response()
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, &format!("not found: {ROUTES}"))
+}
+
+async fn method_not_allowed() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed: {ROUTES}"),
+    )
+}
