@@ -82,11 +82,10 @@ pub fn classify<'a>(
     if writer.eso && (has_owner(secret, "external-secrets.io", "ExternalSecret") || secret.label("reconcile.external-secrets.io/managed") == Some("true")) {
         return Provenance { class: Some(Class::Materialized), source: None };
     }
-    if let Some(source) = writer.decrypter {
-        if has_owner(secret, "bitnami.com", "SealedSecret") || declared == Some(Class::Bootstrap) {
+    if let Some(source) = writer.decrypter
+        && (has_owner(secret, "bitnami.com", "SealedSecret") || declared == Some(Class::Bootstrap)) {
             return Provenance { class: Some(Class::Bootstrap), source: Some(source) };
         }
-    }
     if writer.handover && review.operation == Operation::Update {
         // The handover controller only advances bootstrap Secrets it already watches.
         let old_class = review.old.and_then(|o| o.metadata().labels.as_ref()?.get(&policy.key("secret-class")).cloned());

@@ -79,24 +79,22 @@ fn check_spec(
 ) {
     let approved = policy.stores.approved.first().map(|s| format!("kind: {}, name: {}", s.kind, s.name)).unwrap_or_default();
     let mut store_problems = Vec::new();
-    if let Some(r) = &spec.secret_store_ref {
-        if let Some(p) = store_problem(r, namespace, policy, view) {
+    if let Some(r) = &spec.secret_store_ref
+        && let Some(p) = store_problem(r, namespace, policy, view) {
             store_problems.push(format!("spec.secretStoreRef: {p}"));
         }
-    }
     let mut generators = Vec::new();
     let mut all_generated = !(spec.data.is_empty() && spec.data_from.is_empty());
     let mut reads: Vec<(String, &str)> = Vec::new();
     for (i, d) in spec.data.iter().enumerate() {
         let src = d.source_ref.as_ref();
-        if let Some(r) = src.and_then(|s| s.store_ref.as_ref()) {
-            if let Some(p) = store_problem(r, namespace, policy, view) {
+        if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
+            && let Some(p) = store_problem(r, namespace, policy, view) {
                 store_problems.push(format!("spec.data[{i}].sourceRef.storeRef: {p}"));
             }
-        }
         match src.and_then(|s| s.generator_ref.as_ref()) {
             Some(g) => {
-                if !policy.external_secrets.allowed_generators.iter().any(|a| *a == g.kind) {
+                if !policy.external_secrets.allowed_generators.contains(&g.kind) {
                     generators.push(format!("spec.data[{i}] generator {}/{:?}", g.kind, g.name));
                 }
             }
@@ -111,13 +109,12 @@ fn check_spec(
     }
     for (i, d) in spec.data_from.iter().enumerate() {
         let src = d.source_ref.as_ref();
-        if let Some(r) = src.and_then(|s| s.store_ref.as_ref()) {
-            if let Some(p) = store_problem(r, namespace, policy, view) {
+        if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
+            && let Some(p) = store_problem(r, namespace, policy, view) {
                 store_problems.push(format!("spec.dataFrom[{i}].sourceRef.storeRef: {p}"));
             }
-        }
         if let Some(g) = src.and_then(|s| s.generator_ref.as_ref()) {
-            if !policy.external_secrets.allowed_generators.iter().any(|a| *a == g.kind) {
+            if !policy.external_secrets.allowed_generators.contains(&g.kind) {
                 generators.push(format!("spec.dataFrom[{i}] generator {}/{:?}", g.kind, g.name));
             }
             continue;

@@ -47,11 +47,10 @@ pub fn desired_metadata(
     };
     let before = d.clone();
 
-    if review.operation == Operation::Update {
-        if let Some(Object::Secret(old)) = review.old {
+    if review.operation == Operation::Update
+        && let Some(Object::Secret(old)) = review.old {
             preserve(&mut d, old, policy);
         }
-    }
     let set = |map: &mut BTreeMap<String, String>, name: &str, value: &str| {
         map.entry(policy.key(name)).or_insert_with(|| value.to_owned());
     };

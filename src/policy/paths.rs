@@ -110,19 +110,17 @@ pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
     match segments[0] {
         "platform-config" => return None,
         "platform-data" => {
-            if let Some(ns) = namespace {
-                if segments.len() == 3 && consumer_names(ns, policy).any(|c| c == segments[2]) {
+            if let Some(ns) = namespace
+                && segments.len() == 3 && consumer_names(ns, policy).any(|c| c == segments[2]) {
                     return None;
                 }
-            }
         }
         _ => {}
     }
-    if let Some(ns) = namespace {
-        if policy.vault.read_grants.get(ns).into_iter().flatten().any(|g| under(path, g)) {
+    if let Some(ns) = namespace
+        && policy.vault.read_grants.get(ns).into_iter().flatten().any(|g| under(path, g)) {
             return None;
         }
-    }
     if policy.vault.read_grants.get("*").into_iter().flatten().any(|g| under(path, g)) {
         return None;
     }
