@@ -20,6 +20,7 @@ pub mod admission;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod controller;
 pub mod metrics;
 pub mod policy;
 pub mod server;

@@ -3,6 +3,7 @@
 
 mod certs;
 pub mod check;
+mod handover;
 mod policy_cmd;
 mod serve;
 
@@ -33,6 +34,8 @@ pub enum Command {
     },
     /// Mint a CA and a serving certificate for the webhook Service.
     Certs(certs::CertsArgs),
+    /// Run the handover controller: copy declared bootstrap Secrets into Vault once, then retire them.
+    Handover(Box<handover::HandoverArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,5 +75,6 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Policy { command } => policy_cmd::run(command),
         Command::Certs(args) => certs::run(args),
+        Command::Handover(args) => handover::run(*args),
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 mod eso;
 mod fix;
+pub mod handover;
 pub mod identity;
 pub mod mutate;
 pub mod objects;
@@ -153,18 +154,29 @@ impl Decision {
     }
 }
 
+/// Facts about the object computed at the edge, where its values are in hand: keyed digests
+/// of a Secret's values (never the values) for content-copy detection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub value_digests: Vec<String>,
+}
+
 /// Evaluates one review against the policy. The single entry point for every caller.
 pub fn evaluate(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView) -> Decision {
+    evaluate_with(review, policy, view, &Evidence::default())
+}
+
+/// [`evaluate`] with edge-computed evidence.
+pub fn evaluate_with(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView, evidence: &Evidence) -> Decision {
     let mut decision = Decision::default();
     if !matches!(review.operation, Operation::Create | Operation::Update) {
         return decision;
     }
-    if let Some(ns) = review.namespace {
-        if policy.namespaces.exempt.iter().any(|e| e == ns) {
+    if let Some(ns) = review.namespace
+        && policy.namespaces.exempt.iter().any(|e| e == ns) {
             decision.exempt = Some("namespace");
             return decision;
         }
-    }
     let writer = identity::Writer::of(review.user, policy);
     if writer.is_exempt() {
         decision.exempt = Some("identity");
@@ -177,6 +189,7 @@ pub fn evaluate(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView) ->
             let provenance = classify::classify(secret, review, &writer, policy, view);
             decision.class = provenance.class;
             secret::check(secret, review, &writer, &provenance, policy, view, &mut found);
+            secret::content_copy(review, &provenance, policy, view, evidence, &mut found);
         }
         Object::ExternalSecret(es) => eso::check_external_secret(es, review, &writer, policy, view, &mut found),
         Object::ClusterExternalSecret(ces) => {
