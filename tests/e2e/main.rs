@@ -15,6 +15,7 @@ mod copiers;
 mod eso;
 mod fail_closed;
 mod harness;
+mod live_context;
 mod modes;
 mod openbao;
 mod secrets;
