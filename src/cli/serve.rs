@@ -22,7 +22,7 @@ use crate::{
     cluster::{ClusterView, LiveView, MemoryView},
     metrics::Metrics,
     policy::duration::parse_go_duration,
-    server::{self, ReloadingCert, ServeOptions},
+    server::{self, ClientCa, ReloadingCert, ServeOptions},
     telemetry,
 };
 
@@ -79,6 +79,19 @@ pub struct ServeArgs {
     /// so the endpoint is removed first [default: 5s; with --dev: 0s].
     #[arg(long, env = "VAULTGATE_SHUTDOWN_DELAY", value_name = "DURATION", value_parser = parse_delay)]
     pub shutdown_delay: Option<Duration>,
+    /// Require a client certificate signed by this CA (PEM bundle) on every connection: mTLS
+    /// with the apiserver (AdmissionConfiguration kubeConfigFile). Re-read every
+    /// --cert-reload-interval; a bad new bundle keeps the last good one.
+    #[arg(long, env = "VAULTGATE_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Reviews admitted at once (body read, decoding, evaluation); the others wait for a slot
+    /// until --review-timeout, then get a 503. Bounds memory to about N × 8 MiB bodies.
+    #[arg(long, env = "VAULTGATE_MAX_CONCURRENT_REVIEWS", value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_REVIEWS, value_parser = parse_slots)]
+    pub max_concurrent_reviews: usize,
+    /// Deadline of one review from its headers to its answer (slot wait, body, evaluation);
+    /// keep it below the webhooks' timeoutSeconds (5 s) so the apiserver gets vaultgate's 503.
+    #[arg(long, env = "VAULTGATE_REVIEW_TIMEOUT", value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    pub review_timeout: Duration,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -93,6 +106,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(d) if !d.is_zero() => Ok(d),
         Some(_) => Err("must be greater than zero".into()),
         None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
+    }
+}
+
+/// A review slot count: 1 to 4096.
+fn parse_slots(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a number of slots from 1 to 4096")),
     }
 }
 
@@ -165,6 +186,9 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         header_read_timeout,
         cert_reload_interval,
         shutdown_delay,
+        client_ca,
+        max_concurrent_reviews,
+        review_timeout,
         log: _,
     } = args;
     let (cert_path, key_path, dev_ca) = match (tls_cert, tls_key) {
@@ -182,6 +206,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     };
     let policy = policy_cmd::load_or_default(policy.as_deref())?;
     let cert = Arc::new(ReloadingCert::load(&cert_path, &key_path)?);
+    let client_ca = client_ca.map(ClientCa::load).transpose()?.map(Arc::new);
     let default_ip = if dev {
         Ipv4Addr::LOCALHOST
     } else {
@@ -210,6 +235,10 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     };
     let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
     server::spawn_reloader(cert.clone(), cert_reload_interval, metrics);
+    if let Some(ca) = &client_ca {
+        server::spawn_client_ca_reloader(ca.clone(), cert_reload_interval);
+        tracing::info!(client_ca = %ca.path().display(), "client certificates required (mTLS)");
+    }
 
     tracing::info!(
         listen = %bound,
@@ -246,6 +275,9 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
             } else {
                 Duration::from_secs(5)
             }),
+            max_concurrent_reviews,
+            review_timeout,
+            client_ca,
             ..ServeOptions::default()
         },
     })

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! POST /validate, /mutate   AdmissionReview v1 in → AdmissionReview out (200; a denial is a 200 too)
-//!                           unreadable review → 400, body over 8 MiB → 413, both {"error": "..."}
+//!                           unreadable review → 400, body over 8 MiB → 413, body not in time
+//!                           → 408, no review slot free or review past its deadline → 503
+//!                           (with Retry-After), all {"error": "..."}
 //! GET  /healthz             200 "ok" while the process serves
 //! GET  /readyz              200 once a certificate is loaded and the cluster view has synced;
 //!                           503 before that and from the start of shutdown
@@ -35,10 +37,11 @@ use axum::{
     routing::{get, post},
 };
 use http_body_util::BodyExt;
+use tokio::{sync::Semaphore, time::Instant};
 
 pub use reload::spawn_reloader;
 pub use serve::{ServeOptions, serve};
-pub use tls::{ReloadingCert, TlsError};
+pub use tls::{ClientCa, ReloadingCert, TlsError, spawn_client_ca_reloader};
 
 use crate::{
     admission::{Route, Webhook},
@@ -62,8 +65,20 @@ const DRAIN_LIMIT: usize = 2 * MAX_BODY_BYTES;
 const INLINE_REVIEW_MAX: usize = 256 * 1024;
 
 /// How long a client may take to send a body once its headers arrived. The apiserver gives up
-/// on a webhook after at most 30 s, so a body slower than that is never legitimate.
+/// on a webhook after at most 30 s, so a body slower than that is never legitimate. (The
+/// review deadline, [`DEFAULT_REVIEW_TIMEOUT`], is normally shorter and applies first.)
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default for `--max-concurrent-reviews`: reviews admitted at once (reading their body,
+/// decoding, evaluating). Sized for 2 cores: a small review takes microseconds, so 16 slots
+/// never queue the apiserver's 25 keep-alive connections for long, while 16 maximum-size
+/// bodies bound the memory held by reviews to about 16 × 8 MiB plus decoding.
+pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 16;
+
+/// Default for `--review-timeout`: the time from a review's headers to its answer, covering the
+/// wait for a slot, the body and the evaluation. Below the webhooks' `timeoutSeconds: 5`, so the
+/// apiserver gets vaultgate's 503 (and its reason) rather than its own timeout.
+pub const DEFAULT_REVIEW_TIMEOUT: Duration = Duration::from_secs(4);
 
 const ROUTES: &str =
     "vaultgate serves POST /validate, POST /mutate, GET /healthz, GET /readyz and GET /metrics";
@@ -73,19 +88,29 @@ struct AppState {
     webhook: Arc<Webhook>,
     cert: Option<Arc<ReloadingCert>>,
     shutting_down: Arc<AtomicBool>,
+    /// One permit per review in flight (`--max-concurrent-reviews`).
+    slots: Arc<Semaphore>,
+    review_timeout: Duration,
 }
 
 /// The webhook's routes. `cert` is the served certificate (`None` in plain in-process tests,
-/// where `/readyz` then reports 503: nothing is served over TLS).
+/// where `/readyz` then reports 503: nothing is served over TLS). Default limits.
 pub fn router(webhook: Arc<Webhook>, cert: Option<Arc<ReloadingCert>>) -> Router {
-    routes(webhook, cert, Arc::new(AtomicBool::new(false)))
+    routes(
+        webhook,
+        cert,
+        Arc::new(AtomicBool::new(false)),
+        &ServeOptions::default(),
+    )
 }
 
-/// [`router`], with `/readyz` failing once `shutting_down` is set.
+/// [`router`], with `/readyz` failing once `shutting_down` is set, and the review limits of
+/// `opts`.
 fn routes(
     webhook: Arc<Webhook>,
     cert: Option<Arc<ReloadingCert>>,
     shutting_down: Arc<AtomicBool>,
+    opts: &ServeOptions,
 ) -> Router {
     Router::new()
         .route("/validate", post(validate))
@@ -99,6 +124,8 @@ fn routes(
             webhook,
             cert,
             shutting_down,
+            slots: Arc::new(Semaphore::new(opts.max_concurrent_reviews.max(1))),
+            review_timeout: opts.review_timeout,
         })
 }
 
@@ -141,17 +168,33 @@ async fn review(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_body(headers, body).await {
+    // One deadline for the whole review: waiting for a slot, reading the body, evaluating.
+    let deadline = Instant::now() + state.review_timeout;
+    // The slot is taken before the body is read, so at most `--max-concurrent-reviews` bodies
+    // are in memory at once; it is released when the evaluation ends (inside the blocking task
+    // for large reviews, even if the deadline answered first).
+    let slot = match tokio::time::timeout_at(deadline, state.slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        _ => return Refusal::Busy.respond(&state, version),
+    };
+    let body = match read_body(headers, body, deadline).await {
         Ok(body) => body,
         Err(refusal) => return refusal.respond(&state, version),
     };
     let webhook = state.webhook.clone();
     let result = if body.len() <= INLINE_REVIEW_MAX {
-        webhook.review(route, &body)
+        let result = webhook.review(route, &body);
+        drop(slot);
+        result
     } else {
-        match tokio::task::spawn_blocking(move || webhook.review(route, &body)).await {
-            Ok(result) => result,
-            Err(e) => {
+        let task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            webhook.review(route, &body)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Err(_) => return Refusal::Deadline.respond(&state, version),
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "admission review task failed");
                 return json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -174,11 +217,15 @@ async fn review(
     }
 }
 
-/// Why a body was not read.
+/// Why a review was not answered.
 enum Refusal {
     TooLarge,
     TimedOut,
     Unreadable,
+    /// Every review slot stayed taken until the deadline.
+    Busy,
+    /// The evaluation did not finish before the deadline.
+    Deadline,
 }
 
 impl Refusal {
@@ -193,8 +240,8 @@ impl Refusal {
                 "body_timeout",
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
-                    "the request body did not arrive within {} s",
-                    BODY_READ_TIMEOUT.as_secs()
+                    "the request body did not arrive within {} ms (--review-timeout)",
+                    state.review_timeout.min(BODY_READ_TIMEOUT).as_millis()
                 ),
             ),
             Self::Unreadable => (
@@ -202,7 +249,24 @@ impl Refusal {
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read".to_owned(),
             ),
+            Self::Busy => (
+                "overloaded",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "vaultgate is busy: no review slot (--max-concurrent-reviews) freed within {} ms; retry",
+                    state.review_timeout.as_millis()
+                ),
+            ),
+            Self::Deadline => (
+                "review_timeout",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the review did not finish within {} ms (--review-timeout); retry",
+                    state.review_timeout.as_millis()
+                ),
+            ),
         };
+        let retry = matches!(status, StatusCode::SERVICE_UNAVAILABLE);
         state
             .webhook
             .metrics()
@@ -211,6 +275,11 @@ impl Refusal {
             .inc();
         tracing::warn!(reason, "refused a request body");
         let mut response = json_error(status, &message);
+        if retry {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         // The connection may hold unread bytes: don't reuse it (HTTP/2 has no such header).
         if version <= Version::HTTP_11 {
             response
@@ -222,8 +291,8 @@ impl Refusal {
 }
 
 /// Reads at most [`MAX_BODY_BYTES`] into memory (the limit is enforced frame by frame, whatever
-/// `Content-Length` claims), within [`BODY_READ_TIMEOUT`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+/// `Content-Length` claims), before `deadline` and within [`BODY_READ_TIMEOUT`].
+async fn read_body(headers: &HeaderMap, body: Body, deadline: Instant) -> Result<Vec<u8>, Refusal> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -233,7 +302,8 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> 
     }
     // Pre-size for the declared length, but never trust a header with more than 1 MiB up front.
     let capacity = declared.map_or(0, |n| n.min(1024 * 1024) as usize);
-    tokio::time::timeout(BODY_READ_TIMEOUT, collect_limited(body, capacity))
+    let deadline = deadline.min(Instant::now() + BODY_READ_TIMEOUT);
+    tokio::time::timeout_at(deadline, collect_limited(body, capacity))
         .await
         .map_err(|_| Refusal::TimedOut)?
 }

@@ -22,7 +22,10 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::{routes, tls::ReloadingCert, tls::TlsError};
+use super::{
+    DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_REVIEW_TIMEOUT, routes,
+    tls::{ClientCa, ReloadingCert, TlsError},
+};
 use crate::admission::Webhook;
 
 /// Connection-level limits.
@@ -38,6 +41,14 @@ pub struct ServeOptions {
     pub shutdown_delay: Duration,
     /// How long shutdown waits for in-flight connections before dropping them.
     pub drain_timeout: Duration,
+    /// Reviews admitted at once (`--max-concurrent-reviews`); the rest wait for a slot until
+    /// their deadline, then get a 503.
+    pub max_concurrent_reviews: usize,
+    /// Deadline of one review from its headers to its answer (`--review-timeout`).
+    pub review_timeout: Duration,
+    /// When set (`--client-ca`), every handshake must present a client certificate chaining to
+    /// this CA; without one, or with another CA's, the TLS handshake fails.
+    pub client_ca: Option<Arc<ClientCa>>,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +58,9 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(20),
+            max_concurrent_reviews: DEFAULT_MAX_CONCURRENT_REVIEWS,
+            review_timeout: DEFAULT_REVIEW_TIMEOUT,
+            client_ca: None,
         }
     }
 }
@@ -88,9 +102,9 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), TlsError> {
-    let acceptor = TlsAcceptor::from(tls.server_config()?);
+    let acceptor = TlsAcceptor::from(tls.server_config_with(opts.client_ca.clone())?);
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let app = routes(webhook, Some(tls), shutting_down.clone());
+    let app = routes(webhook, Some(tls), shutting_down.clone(), &opts);
     let protocols = Arc::new(Protocols::new(&opts));
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut connections = JoinSet::new();

@@ -1,0 +1,609 @@
+//! Property tests of the fuzzing invariants, on stable in the normal suite (tests/fuzz/ has the
+//! cargo-fuzz targets for long runs by hand):
+//! - AdmissionReview decoding: any bytes, and fixtures with any field replaced by any JSON, get
+//!   a well-formed AdmissionReview or a one-line error on both routes — never a panic;
+//! - classification + evaluation of arbitrary objects of every kind by every identity;
+//! - patch generation + application: the patch only adds labels/annotations, applies cleanly,
+//!   never touches `data`/`stringData`, and re-mutating the patched object yields no patch;
+//! - the policy-file parser and `check`'s loader on arbitrary and mutated text.
+//!
+//! Cases are generated from a fixed seed per run by proptest (no regression files are written);
+//! a failure prints the minimal input, which then becomes a test in tests/regressions.rs.
+
+use std::sync::{Arc, OnceLock};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use proptest::{prelude::*, test_runner::Config};
+use serde_json::{Map, Value, json};
+use vaultgate::{
+    admission::{BadReview, Route, Webhook},
+    cli::check,
+    cluster::MemoryView,
+    metrics::Metrics,
+    policy::{
+        self, Identity, Object, Operation, Policy, Review, config::DEFAULT_POLICY_YAML,
+        objects::Kind,
+    },
+};
+
+const USERS: &[&str] = &[
+    "alice",
+    "system:serviceaccount:tekton-pipelines:default",
+    "system:serviceaccount:external-secrets:external-secrets",
+    "system:serviceaccount:kube-system:sealed-secrets-controller",
+    "system:serviceaccount:argocd:argocd-application-controller",
+    "system:serviceaccount:flux-system:kustomize-controller",
+    "system:serviceaccount:cert-manager:cert-manager",
+    "system:serviceaccount:vaultgate-system:vaultgate",
+    "system:serviceaccount:reflector:reflector",
+    "system:serviceaccount:kube-system:replicaset-controller",
+];
+
+const KINDS: [Kind; 7] = [
+    Kind::Secret,
+    Kind::ExternalSecret,
+    Kind::ClusterExternalSecret,
+    Kind::PushSecret,
+    Kind::ClusterPushSecret,
+    Kind::SecretStore,
+    Kind::ClusterSecretStore,
+];
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+fn webhook() -> &'static Webhook {
+    static HOOK: OnceLock<Webhook> = OnceLock::new();
+    HOOK.get_or_init(|| {
+        let policy = Policy::default();
+        let view = MemoryView::from_policy(&policy);
+        Webhook::new(Arc::new(policy), Arc::new(view), Arc::new(Metrics::new()))
+    })
+}
+
+fn fixtures() -> &'static [(String, Value)] {
+    static FIXTURES: OnceLock<Vec<(String, Value)>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let dir = format!("{}/tests/fixtures/admission", env!("CARGO_MANIFEST_DIR"));
+        let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
+            .expect("fixtures")
+            .map(|e| e.expect("entry").path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    })
+}
+
+/// A well-formed AdmissionReview echoing `uid` (when given), or a one-line error.
+fn check_answer(result: &Result<Vec<u8>, BadReview>, uid: Option<&str>) -> Option<Value> {
+    match result {
+        Ok(out) => {
+            let v: Value = serde_json::from_slice(out).expect("the answer is JSON");
+            assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+            assert_eq!(v["kind"], "AdmissionReview");
+            let response = &v["response"];
+            assert!(response["uid"].is_string());
+            if let Some(uid) = uid {
+                assert_eq!(response["uid"], uid);
+            }
+            if !response["allowed"].as_bool().expect("allowed is a bool") {
+                assert!(response["status"]["message"].is_string());
+                assert!(response.get("patch").is_none(), "a denial carries no patch");
+            }
+            Some(response.clone())
+        }
+        Err(e) => {
+            assert!(
+                !e.message.is_empty() && !e.message.contains('\n'),
+                "one-line error: {:?}",
+                e.message
+            );
+            None
+        }
+    }
+}
+
+fn review_of(
+    operation: &str,
+    namespace: &Value,
+    user: &str,
+    object: &Value,
+    old: &Value,
+) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "prop-uid",
+            "kind": { "group": "", "version": "v1", "kind": "Secret" },
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": { "username": user, "groups": ["system:authenticated"] },
+            "object": object,
+            "oldObject": old,
+        }
+    }))
+    .expect("encode")
+}
+
+/// The mutation invariants for one Secret write (see the module doc). Returns whether a patch
+/// was produced (so the generator's coverage can be checked).
+fn check_mutation(
+    namespace: &Value,
+    user: &str,
+    operation: &str,
+    object: &Value,
+    old: &Value,
+) -> bool {
+    let hook = webhook();
+    let first = hook.review(
+        Route::Mutate,
+        &review_of(operation, namespace, user, object, old),
+    );
+    let Some(response) = check_answer(&first, Some("prop-uid")) else {
+        return false;
+    };
+    assert_eq!(response["allowed"], true, "the mutating route never denies");
+    let Some(encoded) = response["patch"].as_str() else {
+        return false;
+    };
+    assert_eq!(response["patchType"], "JSONPatch");
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&STANDARD.decode(encoded).expect("base64")).expect("a JSON Patch");
+    assert!(!patch.0.is_empty(), "an empty patch is never sent");
+    for op in &patch.0 {
+        let path = match op {
+            json_patch::PatchOperation::Add(o) => o.path.to_string(),
+            json_patch::PatchOperation::Replace(o) => o.path.to_string(),
+            other => panic!("vaultgate only adds or replaces: {other:?}"),
+        };
+        assert!(
+            path == "/metadata/labels"
+                || path == "/metadata/annotations"
+                || path.starts_with("/metadata/labels/")
+                || path.starts_with("/metadata/annotations/"),
+            "patch touches {path}"
+        );
+    }
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &patch).unwrap_or_else(|e| {
+        panic!("the patch does not apply: {e}\nobject: {object}\npatch: {patch:?}")
+    });
+    assert_eq!(patched.get("data"), object.get("data"), "data changed");
+    assert_eq!(
+        patched.get("stringData"),
+        object.get("stringData"),
+        "stringData changed"
+    );
+    for field in ["labels", "annotations"] {
+        if let Some(before) = object["metadata"][field].as_object() {
+            for (k, v) in before {
+                assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
+            }
+        }
+    }
+    let again = hook.review(
+        Route::Mutate,
+        &review_of(operation, namespace, user, &patched, old),
+    );
+    let response =
+        check_answer(&again, Some("prop-uid")).expect("the patched object is still a valid review");
+    assert!(
+        response.get("patch").is_none(),
+        "re-mutation is not empty: {response}\npatched: {patched}"
+    );
+    true
+}
+
+// ------------------------------------------------------------------------------------------------
+// Strategies.
+
+/// Any JSON value, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+        prop_oneof![
+            Just("true"),
+            Just("CREATE"),
+            Just("Secret"),
+            Just("bootstrap"),
+            Just("vault-backend"),
+            Just("platform-data/postgres/payments")
+        ]
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(key(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Object keys: field names the decoders look for, and arbitrary strings.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "metadata", "name", "namespace", "labels", "annotations", "ownerReferences", "apiVersion", "kind", "uid",
+            "controller", "data", "stringData", "type", "spec", "secretStoreRef", "storeRef", "sourceRef", "generatorRef",
+            "remoteRef", "key", "property", "dataFrom", "find", "path", "extract", "target", "creationPolicy",
+            "refreshInterval", "secretStoreRefs", "selector", "secret", "match", "secretKey", "remoteKey", "dataTo",
+            "provider", "vault", "kubernetes", "auth", "tokenSecretRef", "generateName", "externalSecretSpec",
+            "pushSecretSpec", "remoteNamespace", "managedFields", "fieldsV1",
+        ])
+        .prop_map(str::to_owned),
+        1 => ".{0,8}",
+    ]
+}
+
+/// A label or annotation key: vaultgate's own keys, copier and ESO keys, and awkward spellings
+/// (JSON Pointer escapes `~` and `/`, empty, upper case).
+fn meta_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "platform.pnats.cloud/secret-class", "platform.pnats.cloud/bootstrap-source", "platform.pnats.cloud/handover-state",
+            "platform.pnats.cloud/handover-to", "platform.pnats.cloud/first-seen", "platform.pnats.cloud/created-by",
+            "platform.pnats.cloud/admission-uid", "platform.pnats.cloud/git-source", "platform.pnats.cloud/break-glass",
+            "reconcile.external-secrets.io/managed", "reflector.v1.k8s.emberstack.com/reflects", "app.kubernetes.io/managed-by",
+            "argocd.argoproj.io/tracking-id", "kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace",
+            "app.kubernetes.io/instance", "a~b", "a/b~1c", "~0", "", "/", "Platform.Pnats.Cloud/Secret-Class",
+        ])
+        .prop_map(str::to_owned),
+        1 => "[a-z~/.]{0,10}",
+    ]
+}
+
+fn meta_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "bootstrap",
+            "materialized",
+            "derived",
+            "internal",
+            "pending",
+            "consumed",
+            "true",
+            "kyverno",
+            "T-1: reason",
+            ""
+        ])
+        .prop_map(str::to_owned),
+        ".{0,10}",
+    ]
+}
+
+fn owner_refs() -> impl Strategy<Value = Option<Value>> {
+    let owner = prop::sample::select(vec![
+        ("external-secrets.io/v1", "ExternalSecret"),
+        ("external-secrets.io/v1beta1", "ExternalSecret"),
+        ("bitnami.com/v1alpha1", "SealedSecret"),
+        ("cert-manager.io/v1", "Certificate"),
+        ("apps/v1", "Deployment"),
+    ])
+    .prop_flat_map(|(api_version, kind)| {
+        any::<bool>().prop_map(move |controller| json!({ "apiVersion": api_version, "kind": kind, "name": "o", "uid": "u-1", "controller": controller }))
+    });
+    prop::option::of(prop::collection::vec(owner, 0..3).prop_map(Value::from))
+}
+
+/// A Secret as the apiserver would send it to the mutating webhook (metadata always present).
+fn secret() -> impl Strategy<Value = Value> {
+    (
+        prop::option::of(prop::collection::btree_map(meta_key(), meta_value(), 0..5)),
+        prop::option::of(prop::collection::btree_map(meta_key(), meta_value(), 0..5)),
+        owner_refs(),
+        prop::option::of(prop::sample::select(vec![
+            "Opaque",
+            "kubernetes.io/tls",
+            "kubernetes.io/service-account-token",
+            "helm.sh/release.v1",
+        ])),
+        prop::option::of(prop::collection::btree_map(
+            "[a-z.]{1,6}",
+            "[A-Za-z0-9+/]{0,8}",
+            0..3,
+        )),
+        prop::option::of(prop::collection::btree_map("[a-z.]{1,6}", ".{0,8}", 0..3)),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(labels, annotations, owners, type_, data, string_data, null_labels)| {
+                let mut metadata = Map::new();
+                metadata.insert("name".into(), json!("db"));
+                match labels {
+                    Some(l) => {
+                        metadata.insert("labels".into(), json!(l));
+                    }
+                    None if null_labels => {
+                        metadata.insert("labels".into(), Value::Null);
+                    }
+                    None => {}
+                }
+                if let Some(a) = annotations {
+                    metadata.insert("annotations".into(), json!(a));
+                }
+                if let Some(o) = owners {
+                    metadata.insert("ownerReferences".into(), o);
+                }
+                let mut object = Map::new();
+                object.insert("apiVersion".into(), json!("v1"));
+                object.insert("kind".into(), json!("Secret"));
+                object.insert("metadata".into(), Value::Object(metadata));
+                if let Some(t) = type_ {
+                    object.insert("type".into(), json!(t));
+                }
+                if let Some(d) = data {
+                    object.insert("data".into(), json!(d));
+                }
+                if let Some(s) = string_data {
+                    object.insert("stringData".into(), json!(s));
+                }
+                Value::Object(object)
+            },
+        )
+}
+
+fn namespace() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "payments",
+            "vault",
+            "argocd",
+            "flux-system",
+            "kube-system",
+            "vaultgate-system",
+            ""
+        ])
+        .prop_map(Value::from),
+        Just(Value::Null),
+    ]
+}
+
+/// Replaces the value at a random path of `doc` with `replacement` (a walk guided by `steps`).
+fn graft(doc: &Value, steps: &[usize], replacement: Value) -> Value {
+    fn go(v: &mut Value, steps: &[usize], replacement: Value) {
+        let Some((&step, rest)) = steps.split_first() else {
+            *v = replacement;
+            return;
+        };
+        let child = match v {
+            Value::Object(m) if !m.is_empty() => {
+                let key = m.keys().nth(step % m.len()).cloned().unwrap();
+                m.get_mut(&key)
+            }
+            Value::Array(a) if !a.is_empty() => {
+                let i = step % a.len();
+                a.get_mut(i)
+            }
+            _ => None,
+        };
+        match child {
+            Some(c) if !rest.is_empty() || step % 7 != 0 => go(c, rest, replacement),
+            _ => *v = replacement,
+        }
+    }
+    let mut out = doc.clone();
+    go(&mut out, steps, replacement);
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// Properties.
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn any_bytes_get_a_well_formed_answer_on_both_routes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        for route in [Route::Validate, Route::Mutate] {
+            check_answer(&webhook().review(route, &bytes), None);
+        }
+    }
+
+    #[test]
+    fn fixtures_with_any_field_replaced_get_a_well_formed_answer(
+        index in any::<prop::sample::Index>(),
+        steps in prop::collection::vec(any::<usize>(), 1..7),
+        replacement in any_json(),
+    ) {
+        let (name, doc) = index.get(fixtures());
+        let mutated = graft(doc, &steps, replacement);
+        let body = serde_json::to_vec(&mutated).expect("encode");
+        for route in [Route::Validate, Route::Mutate] {
+            let uid = mutated["request"]["uid"].as_str();
+            let answer = webhook().review(route, &body);
+            // When the uid survived, it is echoed; a valid review is never refused for its uid.
+            if let (Ok(_), Some(uid)) = (&answer, uid) {
+                check_answer(&answer, Some(uid));
+            } else {
+                check_answer(&answer, None);
+            }
+            let _ = name;
+        }
+    }
+
+    #[test]
+    fn any_object_of_any_kind_is_evaluated_without_panicking(
+        object in any_json(),
+        old in prop::option::of(any_json()),
+        user in prop::sample::select(USERS),
+        ns in prop::option::of(prop::sample::select(vec!["payments", "vault", "kube-system", "argocd"])),
+    ) {
+        let policy = Policy::default();
+        let view = MemoryView::from_policy(&policy);
+        let identity = Identity::new(user, vec!["system:authenticated".into()]);
+        for kind in KINDS {
+            let Ok(object) = Object::from_value(kind, object.clone()) else { continue };
+            let old = old.clone().and_then(|o| Object::from_value(kind, o).ok());
+            for (operation, old) in [(Operation::Create, None), (Operation::Update, old.as_ref())] {
+                let review = Review { uid: "p", operation, namespace: ns, name: object.name(), user: &identity, object: &object, old, dry_run: false };
+                let decision = policy::evaluate(&review, &policy, &view);
+                if !decision.allowed() {
+                    let message = decision.message(kind.as_str(), ns, review.name);
+                    prop_assert!(decision.denied.iter().all(|v| message.contains(v.rule.id)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_mutation_patch_applies_only_touches_metadata_and_is_idempotent(
+        object in secret(),
+        old in prop::option::of(secret()),
+        user in prop::sample::select(USERS),
+        ns in namespace(),
+    ) {
+        check_mutation(&ns, user, "CREATE", &object, &Value::Null);
+        if let Some(old) = old {
+            check_mutation(&ns, user, "UPDATE", &object, &old);
+        }
+    }
+
+    #[test]
+    fn the_policy_parser_never_panics_on_any_text(text in ".{0,256}") {
+        let _ = Policy::from_yaml(&text);
+    }
+
+    #[test]
+    fn the_policy_parser_never_panics_on_an_edited_default(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, ".{0,16}"), 1..6),
+    ) {
+        let mut lines: Vec<String> = DEFAULT_POLICY_YAML.lines().map(str::to_owned).collect();
+        for (at, op, text) in edits {
+            let i = at.index(lines.len().max(1));
+            match op {
+                0 if !lines.is_empty() => { lines.remove(i); }
+                1 => lines.insert(i, text),
+                2 if !lines.is_empty() => { let l = lines[i].clone(); lines.insert(i, l); }
+                _ if !lines.is_empty() => lines[i].push_str(&text),
+                _ => {}
+            }
+        }
+        if let Ok(policy) = Policy::from_yaml(&lines.join("\n")) {
+            // An accepted policy evaluates a fixture on both routes without panicking.
+            let view = MemoryView::from_policy(&policy);
+            let hook = Webhook::new(Arc::new(policy), Arc::new(view), Arc::new(Metrics::new()));
+            for (_, doc) in fixtures().iter().take(8) {
+                let body = serde_json::to_vec(doc).unwrap();
+                for route in [Route::Validate, Route::Mutate] {
+                    check_answer(&hook.review(route, &body), None);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn the_check_loader_never_panics_and_names_the_file(
+        text in prop_oneof![
+            ".{0,200}",
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), ".{0,12}").prop_map(|(f, at, insert)| {
+                let manifests = manifest_texts();
+                let mut t = f.get(manifests).clone();
+                let mut i = at.index(t.len() + 1);
+                while !t.is_char_boundary(i) { i -= 1; }
+                t.insert_str(i, &insert);
+                t
+            }),
+        ],
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("input.yaml");
+        std::fs::write(&file, &text).expect("write");
+        match check::load_paths(std::slice::from_ref(&file), "default") {
+            Ok(docs) => {
+                let user = Identity::new("system:serviceaccount:argocd:argocd-application-controller", vec![]);
+                let report = check::evaluate(&docs, &user, &Policy::default());
+                let _ = (report.text(), report.json());
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in errors {
+                    prop_assert!(e.to_string().contains(&*file.to_string_lossy()), "{}", e);
+                }
+            }
+        }
+    }
+}
+
+fn manifest_texts() -> &'static Vec<String> {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        let mut out = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(format!(
+            "{}/tests/fixtures/manifests",
+            env!("CARGO_MANIFEST_DIR")
+        ))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).expect("dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    out.push(std::fs::read_to_string(&path).expect("text"));
+                }
+            }
+        }
+        out.sort();
+        out
+    })
+}
+
+/// The generators reach the interesting cases: every fixture Secret the mutating route
+/// patches still satisfies the invariants (a deterministic pass over the corpus).
+#[test]
+fn every_fixture_satisfies_the_mutation_invariants() {
+    let mut patched = 0;
+    for (name, doc) in fixtures() {
+        let request = &doc["request"];
+        if request["kind"]["kind"] != "Secret" || !request["object"]["metadata"].is_object() {
+            continue;
+        }
+        for user in USERS
+            .iter()
+            .copied()
+            .chain(request["userInfo"]["username"].as_str())
+        {
+            let produced = check_mutation(
+                &request["namespace"],
+                user,
+                "CREATE",
+                &request["object"],
+                &Value::Null,
+            );
+            if request["oldObject"]["metadata"].is_object() {
+                check_mutation(
+                    &request["namespace"],
+                    user,
+                    "UPDATE",
+                    &request["object"],
+                    &request["oldObject"],
+                );
+            }
+            patched += usize::from(produced);
+            let _ = name;
+        }
+    }
+    assert!(patched > 10, "the corpus exercises patches ({patched})");
+}
