@@ -55,6 +55,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("secret-update-sealed-controller-drops-stamps", &[]),
     ("secret-update-strip-class-label-by-human", &["VG101", "VG108"]),
     ("secret-update-consumed-repopulated", &["VG107"]),
+    ("secret-update-bootstrap-by-operator", &["VG110"]),
     ("secret-update-handover-controller-consumes", &[]),
     ("secret-update-handover-state-by-decrypter", &["VG104"]),
     // Secrets: copies and forgery.

@@ -54,6 +54,9 @@ rules! {
     BOOTSTRAP_HANDED_OVER = "VG107", "bootstrap-handed-over", 31, "§5.4, §2.4 Inv 4",
         "a bootstrap secret is handed over to Vault exactly once; afterwards Vault holds the value",
         "re-populating or editing a bootstrap Secret whose handover is consumed or superseded";
+    BOOTSTRAP_EDIT = "VG110", "bootstrap-edit", 32, "§5.2, §5.4",
+        "a bootstrap secret is written only by its decrypter until the handover controller copies it to Vault",
+        "other producers (operators, ESO) rewriting a bootstrap Secret before or during its handover";
     GITOPS_WRITER = "VG209", "gitops-writer", 14, "§5a.6.3 r5, §5a.7.4",
         "ExternalSecrets, PushSecrets and stores are managed by the GitOps controller: versioned and auditable",
         "ESO objects applied by hand or by scripts";
@@ -110,7 +113,7 @@ rules! {
         "SecretStores/ClusterSecretStores with kubernetes, fake or webhook providers";
     VAULT_ROOT_TOKEN = "VG402", "vault-root-token", 61, "§7.5, §5a.7.2",
         "the Vault store authenticates with Kubernetes auth and a scoped role, never a token",
-        "Vault stores using tokenSecretRef";
+        "Vault stores using tokenSecretRef or any other credential kept in a Secret (AppRole, userpass, LDAP, JWT, cert)";
     NAMESPACED_VAULT_STORE = "VG403", "namespaced-vault-store", 62, "§5a.3.3, §7.4.3",
         "workloads never talk to Vault directly; only the platform store does",
         "namespaced Vault SecretStores in application namespaces";

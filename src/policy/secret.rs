@@ -323,7 +323,22 @@ fn bootstrap(
     if writer.handover {
         return;
     }
+    // VG110: an old bootstrap Secret rewritten by another classified producer (an unclassified
+    // writer is already denied by VG101). Otherwise the handover would copy that value to Vault.
     let state_key = policy.key("handover-state");
+    if let Some(o) = old
+        && review.operation == Operation::Update
+        && o.label(&policy.key("secret-class")) == Some("bootstrap")
+        && writer.decrypter.is_none()
+        && provenance.class.is_some()
+        && !matches!(o.label(&state_key), Some("consumed" | "superseded"))
+    {
+        out.push(Violation::new(
+            &rules::BOOTSTRAP_EDIT,
+            format!("bootstrap Secret {:?} is rewritten by {:?}, which is not its decrypter", target(review), writer.username),
+            "write a different Secret name; the bootstrap value changes only through its encrypted source in Git",
+        ));
+    }
     let retired = |state: Option<&str>| matches!(state, Some("consumed" | "superseded"));
     let (state, destination) = match review.operation {
         Operation::Update => match old {

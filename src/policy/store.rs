@@ -22,10 +22,20 @@ pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, poli
         ));
     }
     let vault = store.spec.provider.get("vault");
-    if vault.and_then(|v| v.get("auth")).and_then(|a| a.get("tokenSecretRef")).is_some() {
+    // Only Kubernetes auth is allowed: every other method (token, AppRole, userpass, LDAP, JWT
+    // or cert from a Secret) keeps a long-lived Vault credential in a Kubernetes Secret.
+    let static_methods: Vec<&str> = vault
+        .and_then(|v| v.get("auth"))
+        .and_then(serde_json::Value::as_object)
+        .map(|auth| auth.keys().map(String::as_str).filter(|m| *m != "kubernetes").collect())
+        .unwrap_or_default();
+    if !static_methods.is_empty() {
         out.push(Violation::new(
             &rules::VAULT_ROOT_TOKEN,
-            format!("{obj} authenticates to Vault with spec.provider.vault.auth.tokenSecretRef"),
+            format!(
+                "{obj} authenticates to Vault with spec.provider.vault.auth.{} (a credential kept in a Kubernetes Secret)",
+                static_methods.join(", auth.")
+            ),
             "use auth.kubernetes {mountPath: kubernetes, role: external-secrets, serviceAccountRef: {name: external-secrets, namespace: external-secrets}}",
         ));
     }
