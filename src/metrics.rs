@@ -123,10 +123,26 @@ impl Metrics {
         let context_resyncs = Family::<ResourceLabels, Counter>::default();
         let context_watch_errors = Family::<ResourceLabels, Counter>::default();
         let context_last_event = Family::<ResourceLabels, Gauge>::default();
-        registry.register("context_objects", "Objects held by the live cluster view, per resource", context_objects.clone());
-        registry.register("context_synced", "1 once the resource's initial list is applied", context_synced.clone());
-        registry.register("context_resyncs", "Full relists applied to the live cluster view", context_resyncs.clone());
-        registry.register("context_watch_errors", "Watch errors (retried with backoff)", context_watch_errors.clone());
+        registry.register(
+            "context_objects",
+            "Objects held by the live cluster view, per resource",
+            context_objects.clone(),
+        );
+        registry.register(
+            "context_synced",
+            "1 once the resource's initial list is applied",
+            context_synced.clone(),
+        );
+        registry.register(
+            "context_resyncs",
+            "Full relists applied to the live cluster view",
+            context_resyncs.clone(),
+        );
+        registry.register(
+            "context_watch_errors",
+            "Watch errors (retried with backoff)",
+            context_watch_errors.clone(),
+        );
         registry.register(
             "context_last_event_timestamp_seconds",
             "Unix time of the last watch event per resource",

@@ -7,11 +7,18 @@ use std::{
 };
 
 fn manifests(rel: &str) -> String {
-    format!("{}/tests/fixtures/manifests/{rel}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/fixtures/manifests/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vaultgate")).arg("check").args(args).output().expect("run vaultgate")
+    Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("run vaultgate")
 }
 
 fn stdout(o: &Output) -> String {
@@ -22,14 +29,22 @@ fn stdout(o: &Output) -> String {
 fn exits_0_when_every_object_is_allowed() {
     let out = check(&[&manifests("allowed")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("checked 3 objects: 3 allowed, 0 denied"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("checked 3 objects: 3 allowed, 0 denied"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn exits_1_and_names_the_rule_when_something_is_denied() {
     let out = check(&["--as", "alice", &manifests("allowed/temporal.yaml")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("[VG209 gitops-writer]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[VG209 gitops-writer]"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -47,19 +62,39 @@ fn rejects_pushing_a_materialized_secret_back_to_vault() {
     let out = check(&[&manifests("cross-object/push-materialized.yaml")]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    let push = text.split("DENIED  PushSecret temporal/bounce").nth(1).expect("push denied");
-    assert!(push.contains("[VG307 push-source]") && push.contains("inverts the authority"), "{text}");
+    let push = text
+        .split("DENIED  PushSecret temporal/bounce")
+        .nth(1)
+        .expect("push denied");
+    assert!(
+        push.contains("[VG307 push-source]") && push.contains("inverts the authority"),
+        "{text}"
+    );
 }
 
 #[test]
 fn rejects_two_namespaces_publishing_one_path() {
-    let out = check(&["--format", "json", &manifests("cross-object/path-hijack.yaml")]);
+    let out = check(&[
+        "--format",
+        "json",
+        &manifests("cross-object/path-hijack.yaml"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
-    let hijack = report["results"].as_array().unwrap().iter().find(|r| r["name"] == "hijack").unwrap();
+    let hijack = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "hijack")
+        .unwrap();
     assert_eq!(hijack["allowed"], false);
     assert_eq!(hijack["violations"][0]["rule"], "VG308");
-    assert!(hijack["violations"][0]["message"].as_str().unwrap().contains("postgres/temporal-to-vault"));
+    assert!(
+        hijack["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("postgres/temporal-to-vault")
+    );
 }
 
 #[test]
@@ -75,7 +110,11 @@ fn rejects_two_writers_of_one_secret() {
 fn rejects_an_authority_loop() {
     let out = check(&[&manifests("cross-object/loop.yaml")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("[VG208 authority-loop]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[VG208 authority-loop]"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -95,22 +134,37 @@ fn reads_standard_input() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("DENIED  Secret payments/db-creds") && text.contains("[VG101 unmanaged-secret]"), "{text}");
+    assert!(
+        text.contains("DENIED  Secret payments/db-creds")
+            && text.contains("[VG101 unmanaged-secret]"),
+        "{text}"
+    );
     assert!(!text.contains("hunter2"), "a value leaked into the output");
 }
 
 #[test]
 fn policy_default_prints_a_valid_policy_and_validate_names_the_bad_field() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate")).args(["policy", "default"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .args(["policy", "default"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, &out.stdout).unwrap();
-    let ok = Command::new(env!("CARGO_BIN_EXE_vaultgate")).args(["policy", "validate"]).arg(&good).output().unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .args(["policy", "validate"])
+        .arg(&good)
+        .output()
+        .unwrap();
     assert_eq!(ok.status.code(), Some(0));
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "externalSecrets:\n  maxRefreshIntervall: 2h\n").unwrap();
-    let err = Command::new(env!("CARGO_BIN_EXE_vaultgate")).args(["policy", "validate"]).arg(&bad).output().unwrap();
+    let err = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .args(["policy", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(err.status.code(), Some(2));
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(msg.contains("maxRefreshIntervall"), "{msg}");

@@ -2,10 +2,13 @@
 //! (no apiserver): each rule with an accepted and a rejected case. The same tables back the
 //! webhook in a cluster, where watches fill them.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vaultgate::{
-    cluster::{live::EsEntry, ExternalSecretInfo, LiveView, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo},
-    policy::{evaluate, objects::Kind, Identity, Object, Operation, Policy, Review},
+    cluster::{
+        ExternalSecretInfo, LiveView, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo,
+        live::EsEntry,
+    },
+    policy::{Identity, Object, Operation, Policy, Review, evaluate, objects::Kind},
 };
 
 const ARGO: &str = "system:serviceaccount:argocd:argocd-application-controller";
@@ -22,7 +25,13 @@ fn view() -> LiveView {
         t.init();
         t.init_done();
     }
-    cluster_stores.apply(String::new(), "vault-backend".into(), StoreInfo { provider: Some("vault".into()) });
+    cluster_stores.apply(
+        String::new(),
+        "vault-backend".into(),
+        StoreInfo {
+            provider: Some("vault".into()),
+        },
+    );
     secrets.init();
     secrets.init_done();
     externals.init();
@@ -34,7 +43,15 @@ fn view() -> LiveView {
     v
 }
 
-fn ids(user: &str, op: Operation, kind: Kind, ns: Option<&str>, object: Value, old: Option<Value>, view: &LiveView) -> Vec<&'static str> {
+fn ids(
+    user: &str,
+    op: Operation,
+    kind: Kind,
+    ns: Option<&str>,
+    object: Value,
+    old: Option<Value>,
+    view: &LiveView,
+) -> Vec<&'static str> {
     let object = Object::from_value(kind, object).unwrap();
     let old = old.map(|o| Object::from_value(kind, o).unwrap());
     let identity = Identity::new(user, vec![]);
@@ -48,7 +65,11 @@ fn ids(user: &str, op: Operation, kind: Kind, ns: Option<&str>, object: Value, o
         old: old.as_ref(),
         dry_run: false,
     };
-    evaluate(&review, &Policy::default(), view).denied.iter().map(|v| v.rule.id).collect()
+    evaluate(&review, &Policy::default(), view)
+        .denied
+        .iter()
+        .map(|v| v.rule.id)
+        .collect()
 }
 
 fn external_secret(ns: &str, name: &str, target: &str, key: &str, store: &str) -> Value {
@@ -67,31 +88,91 @@ fn push_secret(ns: &str, name: &str, source: &str, path: &str) -> Value {
 
 fn meta(labels: &[(&str, &str)], owners: Vec<OwnerRef>) -> SecretMeta {
     SecretMeta {
-        labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         owners,
         ..Default::default()
     }
 }
 
 fn es_owner(uid: &str) -> OwnerRef {
-    OwnerRef { api_version: "external-secrets.io/v1".into(), kind: "ExternalSecret".into(), name: "db".into(), uid: uid.into(), controller: true }
+    OwnerRef {
+        api_version: "external-secrets.io/v1".into(),
+        kind: "ExternalSecret".into(),
+        name: "db".into(),
+        uid: uid.into(),
+        controller: true,
+    }
 }
 
 #[test]
 fn store_references_resolve_by_the_real_provider() {
     let v = view();
-    let es = external_secret("temporal", "db", "db", "platform-data/postgres/temporal", "vault-backend");
-    assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es.clone(), None, &v).is_empty());
-    v.store_tables().1.apply(String::new(), "vault-backend".into(), StoreInfo { provider: Some("kubernetes".into()) });
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es, None, &v), ["VG201"]);
+    let es = external_secret(
+        "temporal",
+        "db",
+        "db",
+        "platform-data/postgres/temporal",
+        "vault-backend",
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es.clone(),
+            None,
+            &v
+        )
+        .is_empty()
+    );
+    v.store_tables().1.apply(
+        String::new(),
+        "vault-backend".into(),
+        StoreInfo {
+            provider: Some("kubernetes".into()),
+        },
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es,
+            None,
+            &v
+        ),
+        ["VG201"]
+    );
 }
 
 #[test]
 fn an_unknown_store_is_denied_in_a_live_cluster() {
     let v = view();
     v.store_tables().1.delete("", "vault-backend");
-    let es = external_secret("temporal", "db", "db", "platform-data/postgres/temporal", "vault-backend");
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es, None, &v), ["VG201"]);
+    let es = external_secret(
+        "temporal",
+        "db",
+        "db",
+        "platform-data/postgres/temporal",
+        "vault-backend",
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es,
+            None,
+            &v
+        ),
+        ["VG201"]
+    );
 }
 
 fn materialized_secret(uid: &str) -> Value {
@@ -103,49 +184,197 @@ fn materialized_secret(uid: &str) -> Value {
 #[test]
 fn owner_references_are_verified_against_the_real_owner_uid() {
     let v = view();
-    v.tables().1.apply("temporal".into(), "db".into(), EsEntry {
-        info: ExternalSecretInfo { namespace: "temporal".into(), name: "db".into(), target: "db".into(), keys: vec![] },
-        uid: "real-uid".into(),
-    });
-    assert!(ids(ESO, Operation::Create, Kind::Secret, Some("temporal"), materialized_secret("real-uid"), None, &v).is_empty());
-    assert_eq!(ids(ESO, Operation::Create, Kind::Secret, Some("temporal"), materialized_secret("forged-uid"), None, &v), ["VG104"]);
+    v.tables().1.apply(
+        "temporal".into(),
+        "db".into(),
+        EsEntry {
+            info: ExternalSecretInfo {
+                namespace: "temporal".into(),
+                name: "db".into(),
+                target: "db".into(),
+                keys: vec![],
+            },
+            uid: "real-uid".into(),
+        },
+    );
+    assert!(
+        ids(
+            ESO,
+            Operation::Create,
+            Kind::Secret,
+            Some("temporal"),
+            materialized_secret("real-uid"),
+            None,
+            &v
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        ids(
+            ESO,
+            Operation::Create,
+            Kind::Secret,
+            Some("temporal"),
+            materialized_secret("forged-uid"),
+            None,
+            &v
+        ),
+        ["VG104"]
+    );
 }
 
 #[test]
 fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
     let v = view();
-    let es = external_secret("temporal", "db", "db", "platform-data/postgres/temporal", "vault-backend");
-    v.tables().0.apply("temporal".into(), "db".into(), meta(&[], vec![]).into());
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es.clone(), None, &v), ["VG205"]);
-    v.tables().0.apply("temporal".into(), "db".into(), meta(&[("reconcile.external-secrets.io/managed", "true")], vec![es_owner("u")]).into());
-    assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es, None, &v).is_empty());
+    let es = external_secret(
+        "temporal",
+        "db",
+        "db",
+        "platform-data/postgres/temporal",
+        "vault-backend",
+    );
+    v.tables()
+        .0
+        .apply("temporal".into(), "db".into(), meta(&[], vec![]).into());
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es.clone(),
+            None,
+            &v
+        ),
+        ["VG205"]
+    );
+    v.tables().0.apply(
+        "temporal".into(),
+        "db".into(),
+        meta(
+            &[("reconcile.external-secrets.io/managed", "true")],
+            vec![es_owner("u")],
+        )
+        .into(),
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es,
+            None,
+            &v
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
     let v = view();
-    let mut es = external_secret("vault", "unseal", "unseal", "platform-data/postgres/vault", "vault-backend");
+    let mut es = external_secret(
+        "vault",
+        "unseal",
+        "unseal",
+        "platform-data/postgres/vault",
+        "vault-backend",
+    );
     es["spec"]["target"]["creationPolicy"] = json!("Merge");
-    let boot = [(format!("{P}secret-class"), "bootstrap"), (format!("{P}handover-state"), "copied")];
+    let boot = [
+        (format!("{P}secret-class"), "bootstrap"),
+        (format!("{P}handover-state"), "copied"),
+    ];
     let labels: Vec<(&str, &str)> = boot.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]).into());
-    assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("vault"), es.clone(), None, &v).is_empty());
-    let done = [(format!("{P}secret-class"), "bootstrap"), (format!("{P}handover-state"), "consumed")];
+    v.tables().0.apply(
+        "vault".into(),
+        "unseal".into(),
+        meta(&labels, vec![]).into(),
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("vault"),
+            es.clone(),
+            None,
+            &v
+        )
+        .is_empty()
+    );
+    let done = [
+        (format!("{P}secret-class"), "bootstrap"),
+        (format!("{P}handover-state"), "consumed"),
+    ];
     let labels: Vec<(&str, &str)> = done.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply("vault".into(), "unseal".into(), meta(&labels, vec![]).into());
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("vault"), es, None, &v), ["VG205", "VG207"]);
+    v.tables().0.apply(
+        "vault".into(),
+        "unseal".into(),
+        meta(&labels, vec![]).into(),
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("vault"),
+            es,
+            None,
+            &v
+        ),
+        ["VG205", "VG207"]
+    );
 }
 
 #[test]
 fn one_writer_per_secret() {
     let v = view();
-    let es = external_secret("temporal", "db-b", "db", "platform-data/postgres/temporal", "vault-backend");
-    assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es.clone(), None, &v).is_empty());
-    v.tables().1.apply("temporal".into(), "db-a".into(), EsEntry {
-        info: ExternalSecretInfo { namespace: "temporal".into(), name: "db-a".into(), target: "db".into(), keys: vec![] },
-        uid: "a".into(),
-    });
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("temporal"), es, None, &v), ["VG207"]);
+    let es = external_secret(
+        "temporal",
+        "db-b",
+        "db",
+        "platform-data/postgres/temporal",
+        "vault-backend",
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es.clone(),
+            None,
+            &v
+        )
+        .is_empty()
+    );
+    v.tables().1.apply(
+        "temporal".into(),
+        "db-a".into(),
+        EsEntry {
+            info: ExternalSecretInfo {
+                namespace: "temporal".into(),
+                name: "db-a".into(),
+                target: "db".into(),
+                keys: vec![],
+            },
+            uid: "a".into(),
+        },
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("temporal"),
+            es,
+            None,
+            &v
+        ),
+        ["VG207"]
+    );
 }
 
 #[test]
@@ -153,55 +382,253 @@ fn an_authority_loop_is_denied_from_either_side() {
     let v = view();
     let path = "platform-data/github/argocd-apps";
     // ExternalSecret first, then the PushSecret of its target.
-    v.tables().1.apply("argocd-apps".into(), "repo".into(), EsEntry {
-        info: ExternalSecretInfo { namespace: "argocd-apps".into(), name: "repo".into(), target: "repo".into(), keys: vec![path.into()] },
-        uid: "a".into(),
-    });
-    v.tables().0.apply("argocd-apps".into(), "repo".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
+    v.tables().1.apply(
+        "argocd-apps".into(),
+        "repo".into(),
+        EsEntry {
+            info: ExternalSecretInfo {
+                namespace: "argocd-apps".into(),
+                name: "repo".into(),
+                target: "repo".into(),
+                keys: vec![path.into()],
+            },
+            uid: "a".into(),
+        },
+    );
+    v.tables().0.apply(
+        "argocd-apps".into(),
+        "repo".into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+    );
     let ps = push_secret("argocd-apps", "repo-push", "repo", path);
-    assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("argocd-apps"), ps, None, &v).contains(&"VG208"));
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("argocd-apps"),
+            ps,
+            None,
+            &v
+        )
+        .contains(&"VG208")
+    );
     // PushSecret first, then the ExternalSecret.
     let v = view();
-    v.tables().2.apply("argocd-apps".into(), "repo-push".into(), PushSecretInfo {
-        namespace: "argocd-apps".into(), name: "repo-push".into(), source: Some("repo".into()), paths: vec![path.into()],
-    });
+    v.tables().2.apply(
+        "argocd-apps".into(),
+        "repo-push".into(),
+        PushSecretInfo {
+            namespace: "argocd-apps".into(),
+            name: "repo-push".into(),
+            source: Some("repo".into()),
+            paths: vec![path.into()],
+        },
+    );
     let es = external_secret("argocd-apps", "repo", "repo", path, "vault-backend");
-    assert_eq!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("argocd-apps"), es, None, &v), ["VG208"]);
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("argocd-apps"),
+            es,
+            None,
+            &v
+        ),
+        ["VG208"]
+    );
     let unrelated = external_secret("argocd-apps", "other", "other", path, "vault-backend");
-    assert!(ids(ARGO, Operation::Create, Kind::ExternalSecret, Some("argocd-apps"), unrelated, None, &v).is_empty());
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::ExternalSecret,
+            Some("argocd-apps"),
+            unrelated,
+            None,
+            &v
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn one_namespace_per_vault_path() {
     let v = view();
-    v.tables().0.apply("sandbox".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
-    v.tables().0.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
-    v.tables().2.apply("postgres".into(), "temporal-to-vault".into(), PushSecretInfo {
-        namespace: "postgres".into(), name: "temporal-to-vault".into(), source: Some("creds".into()), paths: vec!["platform-data/postgres/temporal".into()],
-    });
-    let hijack = push_secret("sandbox", "hijack", "creds", "platform-data/postgres/temporal");
-    assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("sandbox"), hijack, None, &v), ["VG308"]);
-    let owner_update = push_secret("postgres", "temporal-to-vault", "creds", "platform-data/postgres/temporal");
-    assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), owner_update, None, &v).is_empty());
+    v.tables().0.apply(
+        "sandbox".into(),
+        "creds".into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+    );
+    v.tables().0.apply(
+        "postgres".into(),
+        "creds".into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+    );
+    v.tables().2.apply(
+        "postgres".into(),
+        "temporal-to-vault".into(),
+        PushSecretInfo {
+            namespace: "postgres".into(),
+            name: "temporal-to-vault".into(),
+            source: Some("creds".into()),
+            paths: vec!["platform-data/postgres/temporal".into()],
+        },
+    );
+    let hijack = push_secret(
+        "sandbox",
+        "hijack",
+        "creds",
+        "platform-data/postgres/temporal",
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("sandbox"),
+            hijack,
+            None,
+            &v
+        ),
+        ["VG308"]
+    );
+    let owner_update = push_secret(
+        "postgres",
+        "temporal-to-vault",
+        "creds",
+        "platform-data/postgres/temporal",
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            owner_update,
+            None,
+            &v
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn a_push_secret_source_must_exist_and_be_operator_generated() {
     let v = view();
     let ps = || push_secret("postgres", "p", "creds", "platform-data/postgres/temporal");
-    assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "missing source");
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        ),
+        ["VG307"],
+        "missing source"
+    );
     let secrets = v.tables().0;
     secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![]).into());
-    assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "hand-made source");
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![es_owner("u")]).into());
-    assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "materialized source");
-    secrets.apply("postgres".into(), "creds".into(), SecretMeta { type_: Some("kubernetes.io/service-account-token".into()), ..Default::default() }.into());
-    assert_eq!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v), ["VG307"], "token source");
-    let operator = OwnerRef { api_version: "acid.zalan.do/v1".into(), kind: "postgresql".into(), name: "pg".into(), uid: "1".into(), controller: true };
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![operator]).into());
-    assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v).is_empty(), "operator-owned source");
-    secrets.apply("postgres".into(), "creds".into(), meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into());
-    assert!(ids(ARGO, Operation::Create, Kind::PushSecret, Some("postgres"), ps(), None, &v).is_empty(), "internal class");
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        ),
+        ["VG307"],
+        "hand-made source"
+    );
+    secrets.apply(
+        "postgres".into(),
+        "creds".into(),
+        meta(&[], vec![es_owner("u")]).into(),
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        ),
+        ["VG307"],
+        "materialized source"
+    );
+    secrets.apply(
+        "postgres".into(),
+        "creds".into(),
+        SecretMeta {
+            type_: Some("kubernetes.io/service-account-token".into()),
+            ..Default::default()
+        }
+        .into(),
+    );
+    assert_eq!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        ),
+        ["VG307"],
+        "token source"
+    );
+    let operator = OwnerRef {
+        api_version: "acid.zalan.do/v1".into(),
+        kind: "postgresql".into(),
+        name: "pg".into(),
+        uid: "1".into(),
+        controller: true,
+    };
+    secrets.apply(
+        "postgres".into(),
+        "creds".into(),
+        meta(&[], vec![operator]).into(),
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        )
+        .is_empty(),
+        "operator-owned source"
+    );
+    secrets.apply(
+        "postgres".into(),
+        "creds".into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+    );
+    assert!(
+        ids(
+            ARGO,
+            Operation::Create,
+            Kind::PushSecret,
+            Some("postgres"),
+            ps(),
+            None,
+            &v
+        )
+        .is_empty(),
+        "internal class"
+    );
 }
 
 #[test]
@@ -210,17 +637,55 @@ fn a_handed_over_bootstrap_secret_cannot_be_recreated() {
     let sealed = json!({"metadata": {"name": "unseal", "namespace": "vault", "ownerReferences": [
         {"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "unseal", "uid": "s1", "controller": true}]},
         "data": {"key": "eA=="}});
-    v.store_tables().2.apply("vault".into(), "unseal".into(), "s1".into());
-    assert!(ids(SEALED, Operation::Create, Kind::Secret, Some("vault"), sealed.clone(), None, &v).is_empty());
-    let mut m = meta(&[(&format!("{P}secret-class"), "bootstrap"), (&format!("{P}handover-state"), "consumed")], vec![]);
-    m.annotations.insert(format!("{P}handover-to"), "platform-config/vault/unseal".into());
-    v.tables().0.apply("vault".into(), "unseal".into(), m.into());
-    assert_eq!(ids(SEALED, Operation::Create, Kind::Secret, Some("vault"), sealed, None, &v), ["VG107"]);
+    v.store_tables()
+        .2
+        .apply("vault".into(), "unseal".into(), "s1".into());
+    assert!(
+        ids(
+            SEALED,
+            Operation::Create,
+            Kind::Secret,
+            Some("vault"),
+            sealed.clone(),
+            None,
+            &v
+        )
+        .is_empty()
+    );
+    let mut m = meta(
+        &[
+            (&format!("{P}secret-class"), "bootstrap"),
+            (&format!("{P}handover-state"), "consumed"),
+        ],
+        vec![],
+    );
+    m.annotations.insert(
+        format!("{P}handover-to"),
+        "platform-config/vault/unseal".into(),
+    );
+    v.tables()
+        .0
+        .apply("vault".into(), "unseal".into(), m.into());
+    assert_eq!(
+        ids(
+            SEALED,
+            Operation::Create,
+            Kind::Secret,
+            Some("vault"),
+            sealed,
+            None,
+            &v
+        ),
+        ["VG107"]
+    );
 }
 
 mod content_copy {
     use super::*;
-    use vaultgate::{cluster::ClusterView, policy::{evaluate_with, Evidence}};
+    use vaultgate::{
+        cluster::ClusterView,
+        policy::{Evidence, evaluate_with},
+    };
 
     const VALUE: &[u8] = b"s3cr3t-value-long-enough-to-count";
 
@@ -230,7 +695,12 @@ mod content_copy {
 
     fn es(ns: &str, name: &str, key: &str) -> EsEntry {
         EsEntry {
-            info: ExternalSecretInfo { namespace: ns.into(), name: name.into(), target: name.into(), keys: vec![key.into()] },
+            info: ExternalSecretInfo {
+                namespace: ns.into(),
+                name: name.into(),
+                target: name.into(),
+                keys: vec![key.into()],
+            },
             uid: format!("{ns}-{name}"),
         }
     }
@@ -244,10 +714,18 @@ mod content_copy {
             t.init_done();
         }
         let digest = v.digest_value(VALUE).expect("content-copy is on");
-        let mut record: vaultgate::cluster::live::SecretRecord = meta(&[("reconcile.external-secrets.io/managed", "true")], vec![es_owner("a-db")]).into();
+        let mut record: vaultgate::cluster::live::SecretRecord = meta(
+            &[("reconcile.external-secrets.io/managed", "true")],
+            vec![es_owner("a-db")],
+        )
+        .into();
         record.digests = vec![digest];
         v.tables().0.apply("a".into(), "db".into(), record);
-        v.tables().1.apply("a".into(), "db".into(), es("a", "db", "platform-data/postgres/shared"));
+        v.tables().1.apply(
+            "a".into(),
+            "db".into(),
+            es("a", "db", "platform-data/postgres/shared"),
+        );
         v
     }
 
@@ -255,27 +733,51 @@ mod content_copy {
         let policy = policy();
         let object = Object::from_value(Kind::Secret, object).unwrap();
         let identity = Identity::new(user, vec![]);
-        let review = Review { uid: "u", operation: Operation::Create, namespace: Some("b"), name: "db", user: &identity, object: &object, old: None, dry_run: false };
-        let evidence = Evidence { value_digests: vec![v.digest_value(VALUE).unwrap()] };
-        evaluate_with(&review, &policy, v, &evidence).denied.iter().map(|x| x.rule.id).collect()
+        let review = Review {
+            uid: "u",
+            operation: Operation::Create,
+            namespace: Some("b"),
+            name: "db",
+            user: &identity,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let evidence = Evidence {
+            value_digests: vec![v.digest_value(VALUE).unwrap()],
+        };
+        evaluate_with(&review, &policy, v, &evidence)
+            .denied
+            .iter()
+            .map(|x| x.rule.id)
+            .collect()
     }
 
     #[test]
     fn a_hand_copied_value_is_a_copy() {
         let v = view_with_value();
-        let copy = json!({"metadata": {"name": "db", "namespace": "b"}, "data": {"password": "eA=="}});
+        let copy =
+            json!({"metadata": {"name": "db", "namespace": "b"}, "data": {"password": "eA=="}});
         assert_eq!(judge(&v, "alice", copy), ["VG101", "VG109"]);
     }
 
     #[test]
     fn two_materializations_of_one_vault_path_are_not_copies() {
         let v = view_with_value();
-        v.tables().1.apply("b".into(), "db".into(), es("b", "db", "platform-data/postgres/shared"));
+        v.tables().1.apply(
+            "b".into(),
+            "db".into(),
+            es("b", "db", "platform-data/postgres/shared"),
+        );
         let materialized = json!({"metadata": {"name": "db", "namespace": "b", "ownerReferences": [
             {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "db", "uid": "b-db", "controller": true}]}});
         assert!(judge(&v, ESO, materialized.clone()).is_empty());
         // The same value materialized from a different path is still a copy.
-        v.tables().1.apply("b".into(), "db".into(), es("b", "db", "platform-data/postgres/b"));
+        v.tables().1.apply(
+            "b".into(),
+            "db".into(),
+            es("b", "db", "platform-data/postgres/b"),
+        );
         assert_eq!(judge(&v, ESO, materialized), ["VG109"]);
     }
 

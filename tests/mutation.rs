@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use base64::{engine::general_purpose::STANDARD, Engine};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::Value;
 use vaultgate::{
     admission::{Route, Webhook},
@@ -21,23 +21,35 @@ fn webhook() -> Webhook {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/admission/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/admission/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// Sends the review to /mutate; returns the decoded patch (if any) and the patched object.
 fn mutate(hook: &Webhook, review: &Value) -> (Option<json_patch::Patch>, Value) {
-    let out: Value = serde_json::from_slice(&hook.review(Route::Mutate, &serde_json::to_vec(review).unwrap()).unwrap()).unwrap();
+    let out: Value = serde_json::from_slice(
+        &hook
+            .review(Route::Mutate, &serde_json::to_vec(review).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let response = &out["response"];
     assert_eq!(response["allowed"], true, "mutation never denies");
     assert_eq!(response["uid"], review["request"]["uid"]);
     let mut object = review["request"]["object"].clone();
     let Some(encoded) = response["patch"].as_str() else {
-        assert!(response.get("patchType").is_none(), "no patchType without a patch");
+        assert!(
+            response.get("patchType").is_none(),
+            "no patchType without a patch"
+        );
         return (None, object);
     };
     assert_eq!(response["patchType"], "JSONPatch");
-    let patch: json_patch::Patch = serde_json::from_slice(&STANDARD.decode(encoded).expect("patch is base64")).unwrap();
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&STANDARD.decode(encoded).expect("patch is base64")).unwrap();
     json_patch::patch(&mut object, &patch).expect("patch applies to the request object");
     (Some(patch), object)
 }
@@ -52,8 +64,14 @@ fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 
 fn assert_metadata_only(patch: &json_patch::Patch) {
     for op in &patch.0 {
-        let path = serde_json::to_value(op).unwrap()["path"].as_str().unwrap().to_owned();
-        assert!(path.starts_with("/metadata/labels") || path.starts_with("/metadata/annotations"), "patch touches {path}");
+        let path = serde_json::to_value(op).unwrap()["path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            path.starts_with("/metadata/labels") || path.starts_with("/metadata/annotations"),
+            "patch touches {path}"
+        );
         assert!(!path.starts_with("/data") && !path.starts_with("/stringData"));
     }
 }
@@ -67,11 +85,24 @@ fn stamps_bootstrap_class_and_traceability_on_a_sealed_secret() {
     assert_metadata_only(&patch);
     assert_eq!(label(&obj, "secret-class"), Some("bootstrap"));
     assert_eq!(label(&obj, "bootstrap-source"), Some("sealed-secrets"));
-    assert_eq!(label(&obj, "handover-state"), Some("pending"), "handover-to is declared");
-    assert_eq!(annotation(&obj, "created-by"), Some("system:serviceaccount:kube-system:sealed-secrets-controller"));
-    assert_eq!(annotation(&obj, "admission-uid"), review["request"]["uid"].as_str());
+    assert_eq!(
+        label(&obj, "handover-state"),
+        Some("pending"),
+        "handover-to is declared"
+    );
+    assert_eq!(
+        annotation(&obj, "created-by"),
+        Some("system:serviceaccount:kube-system:sealed-secrets-controller")
+    );
+    assert_eq!(
+        annotation(&obj, "admission-uid"),
+        review["request"]["uid"].as_str()
+    );
     assert!(annotation(&obj, "first-seen").is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(obj["data"], review["request"]["object"]["data"], "values untouched");
+    assert_eq!(
+        obj["data"], review["request"]["object"]["data"],
+        "values untouched"
+    );
 }
 
 #[test]
@@ -81,15 +112,28 @@ fn re_running_mutation_on_its_own_output_yields_no_patch() {
     let (_, patched) = mutate(&hook, &review);
     review["request"]["object"] = patched;
     let (again, _) = mutate(&hook, &review);
-    assert!(again.is_none(), "second invocation must be empty: {again:?}");
+    assert!(
+        again.is_none(),
+        "second invocation must be empty: {again:?}"
+    );
 }
 
 #[test]
 fn records_the_flux_kustomization_as_git_source() {
-    let (_, obj) = mutate(&webhook(), &fixture("secret-create-bootstrap-declared-by-flux"));
-    assert_eq!(annotation(&obj, "git-source"), Some("flux:flux-system/infra"));
+    let (_, obj) = mutate(
+        &webhook(),
+        &fixture("secret-create-bootstrap-declared-by-flux"),
+    );
+    assert_eq!(
+        annotation(&obj, "git-source"),
+        Some("flux:flux-system/infra")
+    );
     assert_eq!(label(&obj, "bootstrap-source"), Some("flux-sops"));
-    assert_eq!(label(&obj, "handover-state"), None, "no handover-to declared");
+    assert_eq!(
+        label(&obj, "handover-state"),
+        None,
+        "no handover-to declared"
+    );
 }
 
 #[test]
@@ -100,14 +144,22 @@ fn preserves_stamps_a_decrypter_drops_on_update() {
     assert_eq!(label(&obj, "secret-class"), Some("bootstrap"));
     assert_eq!(label(&obj, "bootstrap-source"), Some("sealed-secrets"));
     let old = &review["request"]["oldObject"];
-    assert_eq!(annotation(&obj, "first-seen"), annotation(old, "first-seen"), "first-seen is kept, not renewed");
+    assert_eq!(
+        annotation(&obj, "first-seen"),
+        annotation(old, "first-seen"),
+        "first-seen is kept, not renewed"
+    );
 }
 
 #[test]
 fn labels_materialized_and_operator_secrets_with_their_class() {
     let (_, obj) = mutate(&webhook(), &fixture("secret-create-by-eso-with-owner"));
     assert_eq!(label(&obj, "secret-class"), Some("materialized"));
-    assert_eq!(annotation(&obj, "first-seen"), None, "traceability stamps are for bootstrap Secrets");
+    assert_eq!(
+        annotation(&obj, "first-seen"),
+        None,
+        "traceability stamps are for bootstrap Secrets"
+    );
     let (_, obj) = mutate(&webhook(), &fixture("secret-create-cert-manager"));
     assert_eq!(label(&obj, "secret-class"), Some("derived"));
 }
@@ -115,7 +167,13 @@ fn labels_materialized_and_operator_secrets_with_their_class() {
 #[test]
 fn leaves_unclassified_exempt_and_non_secret_objects_alone() {
     let hook = webhook();
-    for name in ["secret-create-by-human", "secret-create-in-kube-system", "secret-create-service-account-token", "externalsecret-create-valid", "secret-delete-by-human"] {
+    for name in [
+        "secret-create-by-human",
+        "secret-create-in-kube-system",
+        "secret-create-service-account-token",
+        "externalsecret-create-valid",
+        "secret-delete-by-human",
+    ] {
         let (patch, _) = mutate(&hook, &fixture(name));
         assert!(patch.is_none(), "{name} must not be patched");
     }

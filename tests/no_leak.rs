@@ -8,8 +8,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use base64::{engine::general_purpose::STANDARD, Engine};
-use serde_json::{json, Value};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Value, json};
 use vaultgate::{
     admission::{Route, Webhook},
     cluster::MemoryView,
@@ -44,7 +44,10 @@ fn needles(values: &[String]) -> Vec<String> {
 
 fn assert_clean(what: &str, haystack: &str, needles: &[String]) {
     for n in needles {
-        assert!(!haystack.contains(n.as_str()), "{what} contains the canary encoding {n:?}");
+        assert!(
+            !haystack.contains(n.as_str()),
+            "{what} contains the canary encoding {n:?}"
+        );
     }
 }
 
@@ -71,7 +74,11 @@ fn no_canary_reaches_logs_responses_errors_or_metrics_at_trace_level() {
         for field in ["data", "stringData"] {
             if let Some(map) = review["request"]["object"][field].as_object() {
                 for v in map.values().filter_map(Value::as_str) {
-                    let raw = if field == "data" { String::from_utf8(STANDARD.decode(v).unwrap()).unwrap() } else { v.to_owned() };
+                    let raw = if field == "data" {
+                        String::from_utf8(STANDARD.decode(v).unwrap()).unwrap()
+                    } else {
+                        v.to_owned()
+                    };
                     assert!(raw.starts_with(CANARY), "fixture values must be canaries");
                     values.push(raw);
                 }
@@ -81,7 +88,8 @@ fn no_canary_reaches_logs_responses_errors_or_metrics_at_trace_level() {
         let mut wrong_type = review.clone();
         wrong_type["request"]["object"]["data"] = json!(format!("{CANARY}-as-a-string"));
         let mut in_metadata = review.clone();
-        in_metadata["request"]["object"]["metadata"]["labels"] = json!({ "k": 12345, "v": format!("{CANARY}-label") });
+        in_metadata["request"]["object"]["metadata"]["labels"] =
+            json!({ "k": 12345, "v": format!("{CANARY}-label") });
         let mut bad_op = review.clone();
         bad_op["request"]["operation"] = json!(format!("{CANARY}-op"));
         for v in [&wrong_type, &in_metadata, &bad_op] {
@@ -101,7 +109,11 @@ fn no_canary_reaches_logs_responses_errors_or_metrics_at_trace_level() {
                     let response: Value = serde_json::from_slice(&out).unwrap();
                     // A patch is base64 JSON of labels/annotations: decode it and check too.
                     if let Some(p) = response["response"]["patch"].as_str() {
-                        assert_clean("a patch", &String::from_utf8_lossy(&STANDARD.decode(p).unwrap()), &needles);
+                        assert_clean(
+                            "a patch",
+                            &String::from_utf8_lossy(&STANDARD.decode(p).unwrap()),
+                            &needles,
+                        );
                     }
                     assert_clean("a response", &text, &needles);
                 }
@@ -111,6 +123,9 @@ fn no_canary_reaches_logs_responses_errors_or_metrics_at_trace_level() {
     }
     assert_clean("metrics", &hook.metrics().encode(), &needles);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("admission review"), "trace logging was captured");
+    assert!(
+        logs.contains("admission review"),
+        "trace logging was captured"
+    );
     assert_clean("the logs", &logs, &needles);
 }

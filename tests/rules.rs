@@ -9,7 +9,7 @@ use vaultgate::{
     admission::{Route, Webhook},
     cluster::MemoryView,
     metrics::Metrics,
-    policy::{rules::ALL, Policy},
+    policy::{Policy, rules::ALL},
 };
 
 fn webhook(policy: Policy) -> Webhook {
@@ -18,19 +18,28 @@ fn webhook(policy: Policy) -> Webhook {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/admission/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/admission/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn respond(hook: &Webhook, route: Route, name: &str) -> Value {
-    let out = hook.review(route, &fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let out = hook
+        .review(route, &fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     serde_json::from_slice::<Value>(&out).expect("response is JSON")["response"].clone()
 }
 
 /// Rule ids in the denial message, in order of appearance.
 fn denied_ids(response: &Value) -> Vec<String> {
     let msg = response["status"]["message"].as_str().unwrap_or("");
-    msg.lines().filter_map(|l| l.strip_prefix('[')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    msg.lines()
+        .filter_map(|l| l.strip_prefix('['))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 const CASES: &[(&str, &[&str])] = &[
@@ -51,9 +60,15 @@ const CASES: &[(&str, &[&str])] = &[
     ("secret-create-sealed-in-vault", &[]),
     ("secret-create-bootstrap-declared-by-flux", &[]),
     ("secret-create-sealed-in-payments", &["VG106"]),
-    ("secret-create-bootstrap-label-by-human", &["VG101", "VG104"]),
+    (
+        "secret-create-bootstrap-label-by-human",
+        &["VG101", "VG104"],
+    ),
     ("secret-update-sealed-controller-drops-stamps", &[]),
-    ("secret-update-strip-class-label-by-human", &["VG101", "VG108"]),
+    (
+        "secret-update-strip-class-label-by-human",
+        &["VG101", "VG108"],
+    ),
     ("secret-update-consumed-repopulated", &["VG107"]),
     ("secret-update-bootstrap-by-operator", &["VG110"]),
     ("secret-update-handover-controller-consumes", &[]),
@@ -63,7 +78,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("secret-create-replicator-copy", &["VG103"]),
     ("secret-create-kubed-copy", &["VG103"]),
     ("secret-create-kyverno-clone", &["VG103"]),
-    ("secret-create-eso-with-reflector-annotation-mixed-case", &["VG103"]),
+    (
+        "secret-create-eso-with-reflector-annotation-mixed-case",
+        &["VG103"],
+    ),
     ("secret-create-forged-eso-owner", &["VG101", "VG104"]),
     ("secret-update-materialized-by-human", &["VG105"]),
     ("secret-update-materialized-by-eso", &[]),
@@ -108,7 +126,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("clustersecretstore-create-vault-backend", &[]),
     ("clustersecretstore-create-kubernetes-provider", &["VG401"]),
     ("clustersecretstore-create-vault-token-auth", &["VG402"]),
-    ("clustersecretstore-create-vault-backend-fake-provider", &["VG401", "VG404"]),
+    (
+        "clustersecretstore-create-vault-backend-fake-provider",
+        &["VG401", "VG404"],
+    ),
     ("secretstore-create-vault-in-app-namespace", &["VG403"]),
     ("secretstore-create-by-human", &["VG209", "VG403"]),
 ];
@@ -122,7 +143,10 @@ fn every_fixture_gets_exactly_its_expected_rules() {
         let ids = denied_ids(&response);
         let allowed = response["allowed"].as_bool().unwrap_or(false);
         if ids != *expected || allowed != expected.is_empty() {
-            failures.push(format!("{name}: expected {expected:?}, got allowed={allowed} {ids:?}\n{}", response["status"]["message"]));
+            failures.push(format!(
+                "{name}: expected {expected:?}, got allowed={allowed} {ids:?}\n{}",
+                response["status"]["message"]
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -134,7 +158,10 @@ fn every_fixture_is_in_the_table() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let stem = name.trim_end_matches(".json");
-        assert!(CASES.iter().any(|(n, _)| *n == stem), "{stem} has no expectation in CASES");
+        assert!(
+            CASES.iter().any(|(n, _)| *n == stem),
+            "{stem} has no expectation in CASES"
+        );
     }
 }
 
@@ -146,13 +173,22 @@ const CROSS_OBJECT: [&str; 5] = ["VG207", "VG208", "VG307", "VG308", "VG109"];
 fn every_rule_has_a_rejecting_fixture() {
     for rule in ALL {
         let covered = CASES.iter().any(|(_, ids)| ids.contains(&rule.id));
-        assert!(covered || CROSS_OBJECT.contains(&rule.id), "{} {} has no rejecting fixture", rule.id, rule.slug);
+        assert!(
+            covered || CROSS_OBJECT.contains(&rule.id),
+            "{} {} has no rejecting fixture",
+            rule.id,
+            rule.slug
+        );
     }
 }
 
 #[test]
 fn denial_names_the_rule_the_writer_and_an_external_secret_fix() {
-    let response = respond(&webhook(Policy::default()), Route::Validate, "secret-create-by-human");
+    let response = respond(
+        &webhook(Policy::default()),
+        Route::Validate,
+        "secret-create-by-human",
+    );
     assert_eq!(response["allowed"], false);
     assert_eq!(response["uid"], "6f6ada4f-f081-5216-8c41-493babd24ebd");
     assert_eq!(response["status"]["code"], 403);
@@ -174,11 +210,17 @@ fn denial_names_the_rule_the_writer_and_an_external_secret_fix() {
 #[test]
 fn push_secret_examples_from_the_issue_hold() {
     let hook = webhook(Policy::default());
-    assert_eq!(respond(&hook, Route::Validate, "pushsecret-create-valid")["allowed"], true);
+    assert_eq!(
+        respond(&hook, Route::Validate, "pushsecret-create-valid")["allowed"],
+        true
+    );
     let denied = respond(&hook, Route::Validate, "pushsecret-create-environment-path");
     assert_eq!(denied["allowed"], false);
     let msg = denied["status"]["message"].as_str().unwrap();
-    assert!(msg.contains("platform-data/postgres/temporal-prod") && msg.contains("\"prod\""), "{msg}");
+    assert!(
+        msg.contains("platform-data/postgres/temporal-prod") && msg.contains("\"prod\""),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -196,50 +238,90 @@ fn warn_mode_allows_with_kubectl_warnings_and_audit_annotations() {
     let response = respond(&webhook(policy), Route::Validate, "secret-create-by-human");
     assert_eq!(response["allowed"], true);
     let warnings = response["warnings"].as_array().expect("warnings");
-    assert!(warnings[0].as_str().unwrap().starts_with("[VG101 unmanaged-secret]"), "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("[VG101 unmanaged-secret]"),
+        "{warnings:?}"
+    );
     assert_eq!(response["auditAnnotations"]["rules"], "VG101");
 }
 
 #[test]
 fn per_rule_off_disables_only_that_rule() {
     let policy = Policy::from_yaml("rules:\n  VG104: off\n").unwrap();
-    let response = respond(&webhook(policy), Route::Validate, "secret-create-forged-eso-owner");
+    let response = respond(
+        &webhook(policy),
+        Route::Validate,
+        "secret-create-forged-eso-owner",
+    );
     assert_eq!(denied_ids(&response), ["VG101"]);
 }
 
 #[test]
 fn global_off_allows_everything() {
     let policy = Policy::from_yaml("mode: off\n").unwrap();
-    assert_eq!(respond(&webhook(policy), Route::Validate, "secret-create-forged-eso-owner")["allowed"], true);
+    assert_eq!(
+        respond(
+            &webhook(policy),
+            Route::Validate,
+            "secret-create-forged-eso-owner"
+        )["allowed"],
+        true
+    );
 }
 
 #[test]
 fn break_glass_is_honoured_only_for_configured_identities() {
     let mut review: Value = serde_json::from_slice(&fixture("secret-create-by-human")).unwrap();
-    review["request"]["object"]["metadata"]["annotations"] =
-        serde_json::json!({"platform.pnats.cloud/break-glass": "INC-4711: vault outage, restoring payments"});
+    review["request"]["object"]["metadata"]["annotations"] = serde_json::json!({"platform.pnats.cloud/break-glass": "INC-4711: vault outage, restoring payments"});
     let body = serde_json::to_vec(&review).unwrap();
 
     let default = webhook(Policy::default());
-    let out: Value = serde_json::from_slice(&default.review(Route::Validate, &body).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&default.review(Route::Validate, &body).unwrap()).unwrap();
     assert_eq!(out["response"]["allowed"], false, "not configured: ignored");
 
     let allowed = webhook(Policy::from_yaml("identities:\n  breakGlass: [alice]\n").unwrap());
-    let out: Value = serde_json::from_slice(&allowed.review(Route::Validate, &body).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&allowed.review(Route::Validate, &body).unwrap()).unwrap();
     assert_eq!(out["response"]["allowed"], true);
-    assert_eq!(out["response"]["auditAnnotations"]["break-glass"], "INC-4711: vault outage, restoring payments");
-    assert!(allowed.metrics().encode().contains("vaultgate_break_glass_total 1"));
+    assert_eq!(
+        out["response"]["auditAnnotations"]["break-glass"],
+        "INC-4711: vault outage, restoring payments"
+    );
+    assert!(
+        allowed
+            .metrics()
+            .encode()
+            .contains("vaultgate_break_glass_total 1")
+    );
 }
 
 #[test]
 fn namespace_aliases_and_read_grants_come_from_the_policy() {
-    let policy = Policy::from_yaml("vault:\n  readGrants:\n    temporal: [platform-data/postgres/billing]\n").unwrap();
-    assert_eq!(respond(&webhook(policy), Route::Validate, "externalsecret-create-foreign-path")["allowed"], true);
+    let policy = Policy::from_yaml(
+        "vault:\n  readGrants:\n    temporal: [platform-data/postgres/billing]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        respond(
+            &webhook(policy),
+            Route::Validate,
+            "externalsecret-create-foreign-path"
+        )["allowed"],
+        true
+    );
 }
 
 #[test]
 fn audit_annotation_records_the_class() {
-    let response = respond(&webhook(Policy::default()), Route::Validate, "secret-create-sealed-in-vault");
+    let response = respond(
+        &webhook(Policy::default()),
+        Route::Validate,
+        "secret-create-sealed-in-vault",
+    );
     assert_eq!(response["allowed"], true);
     assert_eq!(response["auditAnnotations"]["class"], "bootstrap");
 }

@@ -15,7 +15,8 @@ use crate::{
     cluster::ClusterView,
     metrics::{BadRequestLabels, Metrics, ReviewLabels, RuleLabels},
     policy::{
-        self, classify, identity::Writer, mutate, objects::Kind, Decision, Identity, Object, Operation, Policy, Review,
+        self, Decision, Identity, Object, Operation, Policy, Review, classify, identity::Writer,
+        mutate, objects::Kind,
     },
 };
 use review::{RequestIn, ResponseOut, ReviewIn, Status};
@@ -47,7 +48,10 @@ pub struct BadReview {
 
 impl BadReview {
     fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
+        Self {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -71,7 +75,11 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(policy: Arc<Policy>, view: Arc<dyn ClusterView>, metrics: Arc<Metrics>) -> Self {
-        Self { policy, view, metrics }
+        Self {
+            policy,
+            view,
+            metrics,
+        }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -88,28 +96,48 @@ impl Webhook {
         let started = Instant::now();
         let result = self.review_inner(route, body, started);
         if let Err(e) = &result {
-            self.metrics.bad_requests.get_or_create(&BadRequestLabels { reason: e.reason }).inc();
+            self.metrics
+                .bad_requests
+                .get_or_create(&BadRequestLabels { reason: e.reason })
+                .inc();
             tracing::warn!(route = route.as_str(), reason = e.reason, error = %e.message, "refused an unreadable admission review");
         }
         result
     }
 
-    fn review_inner(&self, route: Route, body: &[u8], started: Instant) -> Result<Vec<u8>, BadReview> {
-        let parsed: ReviewIn<'_> = serde_json::from_slice(body)
-            .map_err(|e| BadReview::new("malformed_json", format!("the body is not an AdmissionReview: {}", describe(&e))))?;
-        if parsed.api_version.as_deref() != Some("admission.k8s.io/v1") || parsed.kind.as_deref() != Some("AdmissionReview") {
+    fn review_inner(
+        &self,
+        route: Route,
+        body: &[u8],
+        started: Instant,
+    ) -> Result<Vec<u8>, BadReview> {
+        let parsed: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| {
+            BadReview::new(
+                "malformed_json",
+                format!("the body is not an AdmissionReview: {}", describe(&e)),
+            )
+        })?;
+        if parsed.api_version.as_deref() != Some("admission.k8s.io/v1")
+            || parsed.kind.as_deref() != Some("AdmissionReview")
+        {
             return Err(BadReview::new(
                 "wrong_api_version",
                 "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview (set admissionReviewVersions: [v1])",
             ));
         }
-        let req = parsed.request.ok_or_else(|| BadReview::new("missing_request", "the AdmissionReview has no request"))?;
+        let req = parsed.request.ok_or_else(|| {
+            BadReview::new("missing_request", "the AdmissionReview has no request")
+        })?;
         let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind).ok_or_else(|| {
             BadReview::new(
                 "unknown_kind",
                 format!(
                     "vaultgate does not govern {}/{}; check the webhook configuration's rules",
-                    if req.kind.group.is_empty() { "core" } else { &req.kind.group },
+                    if req.kind.group.is_empty() {
+                        "core"
+                    } else {
+                        &req.kind.group
+                    },
                     req.kind.kind
                 ),
             )
@@ -119,7 +147,12 @@ impl Webhook {
             "UPDATE" => Operation::Update,
             "DELETE" => Operation::Delete,
             "CONNECT" => Operation::Connect,
-            _ => return Err(BadReview::new("bad_operation", "request.operation must be CREATE, UPDATE, DELETE or CONNECT")),
+            _ => {
+                return Err(BadReview::new(
+                    "bad_operation",
+                    "request.operation must be CREATE, UPDATE, DELETE or CONNECT",
+                ));
+            }
         };
         let span = tracing::info_span!(
             "review",
@@ -147,10 +180,18 @@ impl Webhook {
         let out = serde_json::to_vec(&response.into_review())
             .map_err(|_| BadReview::new("encode", "the response could not be encoded"))?;
 
-        let labels = ReviewLabels { route: route.as_str(), kind: kind.as_str(), operation: operation.as_str(), decision: decision_label };
+        let labels = ReviewLabels {
+            route: route.as_str(),
+            kind: kind.as_str(),
+            operation: operation.as_str(),
+            decision: decision_label,
+        };
         let elapsed = started.elapsed();
         self.metrics.reviews.get_or_create(&labels).inc();
-        self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.metrics
+            .duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
         span.record("decision", decision_label);
         span.record("duration_us", elapsed.as_micros() as u64);
         tracing::info!("admission review");
@@ -167,22 +208,45 @@ impl Webhook {
         span: &tracing::Span,
     ) -> Result<&'static str, BadReview> {
         let raw = req.object.ok_or_else(|| {
-            BadReview::new("missing_object", format!("request.object is required for {}", operation.as_str()))
+            BadReview::new(
+                "missing_object",
+                format!("request.object is required for {}", operation.as_str()),
+            )
         })?;
         let object = Object::from_json(kind, raw.get()).map_err(|e| {
-            BadReview::new("undecodable_object", format!("request.object is not a valid {}: {}", kind.as_str(), describe(&e)))
+            BadReview::new(
+                "undecodable_object",
+                format!(
+                    "request.object is not a valid {}: {}",
+                    kind.as_str(),
+                    describe(&e)
+                ),
+            )
         })?;
         let old = match (operation, req.old_object) {
-            (Operation::Update, Some(raw)) => Some(Object::from_json(kind, raw.get()).map_err(|e| {
-                BadReview::new("undecodable_object", format!("request.oldObject is not a valid {}: {}", kind.as_str(), describe(&e)))
-            })?),
+            (Operation::Update, Some(raw)) => {
+                Some(Object::from_json(kind, raw.get()).map_err(|e| {
+                    BadReview::new(
+                        "undecodable_object",
+                        format!(
+                            "request.oldObject is not a valid {}: {}",
+                            kind.as_str(),
+                            describe(&e)
+                        ),
+                    )
+                })?)
+            }
             _ => None,
         };
         let user = Identity::new(
             req.user_info.username.clone().unwrap_or_default(),
             req.user_info.groups.clone().unwrap_or_default(),
         );
-        let name = req.name.as_deref().filter(|n| !n.is_empty()).unwrap_or_else(|| object.name());
+        let name = req
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| object.name());
         span.record("name", name);
         let review = Review {
             uid: &req.uid,
@@ -195,7 +259,9 @@ impl Webhook {
             dry_run: req.dry_run.unwrap_or(false),
         };
         let evidence = match route {
-            Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => self.evidence(raw.get()),
+            Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => {
+                self.evidence(raw.get())
+            }
             _ => policy::Evidence::default(),
         };
         match route {
@@ -214,18 +280,28 @@ impl Webhook {
             string_data: Option<std::collections::BTreeMap<String, String>>,
         }
         use base64::Engine as _;
-        let Ok(values) = serde_json::from_str::<Values>(raw) else { return policy::Evidence::default() };
+        let Ok(values) = serde_json::from_str::<Values>(raw) else {
+            return policy::Evidence::default();
+        };
         let mut digests: Vec<String> = values
             .data
             .iter()
             .flatten()
             .filter_map(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v).ok())
             .filter_map(|bytes| self.view.digest_value(&bytes))
-            .chain(values.string_data.iter().flatten().filter_map(|(_, v)| self.view.digest_value(v.as_bytes())))
+            .chain(
+                values
+                    .string_data
+                    .iter()
+                    .flatten()
+                    .filter_map(|(_, v)| self.view.digest_value(v.as_bytes())),
+            )
             .collect();
         digests.sort_unstable();
         digests.dedup();
-        policy::Evidence { value_digests: digests }
+        policy::Evidence {
+            value_digests: digests,
+        }
     }
 
     fn validate(
@@ -236,18 +312,32 @@ impl Webhook {
         response: &mut ResponseOut<'_>,
         span: &tracing::Span,
     ) -> &'static str {
-        let decision: Decision = policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
+        let decision: Decision =
+            policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
             for v in list {
-                let decision = if label == "warned" && decision.break_glass.is_some() { "break-glass" } else { label };
-                self.metrics.rules.get_or_create(&RuleLabels { kind: kind.as_str(), rule: v.rule.id, decision }).inc();
+                let decision = if label == "warned" && decision.break_glass.is_some() {
+                    "break-glass"
+                } else {
+                    label
+                };
+                self.metrics
+                    .rules
+                    .get_or_create(&RuleLabels {
+                        kind: kind.as_str(),
+                        rule: v.rule.id,
+                        decision,
+                    })
+                    .inc();
             }
         }
         let rules = decision.rule_ids();
         span.record("rules", rules.as_str());
         if let Some(class) = decision.class {
             span.record("class", class.as_str());
-            response.audit_annotations.insert("class", class.as_str().to_owned());
+            response
+                .audit_annotations
+                .insert("class", class.as_str().to_owned());
         }
         if !rules.is_empty() {
             response.audit_annotations.insert("rules", rules);
@@ -259,11 +349,20 @@ impl Webhook {
         if let Some(ticket) = &decision.break_glass {
             self.metrics.break_glass.inc();
             tracing::warn!(ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");
-            response.audit_annotations.insert("break-glass", ticket.clone());
-            response.warnings.insert(0, format!("vaultgate: break-glass {ticket:?} honoured; this write is audited"));
+            response
+                .audit_annotations
+                .insert("break-glass", ticket.clone());
+            response.warnings.insert(
+                0,
+                format!("vaultgate: break-glass {ticket:?} honoured; this write is audited"),
+            );
         }
         if decision.allowed() {
-            return if decision.warned.is_empty() { "allowed" } else { "warned" };
+            return if decision.warned.is_empty() {
+                "allowed"
+            } else {
+                "warned"
+            };
         }
         response.allowed = false;
         response.status = Some(Status {
@@ -274,25 +373,41 @@ impl Webhook {
         "denied"
     }
 
-    fn mutate(&self, review: &Review<'_>, response: &mut ResponseOut<'_>, span: &tracing::Span) -> &'static str {
-        let Object::Secret(secret) = review.object else { return "allowed" };
-        if review.namespace.is_some_and(|ns| self.policy.namespaces.exempt.iter().any(|e| e == ns)) {
+    fn mutate(
+        &self,
+        review: &Review<'_>,
+        response: &mut ResponseOut<'_>,
+        span: &tracing::Span,
+    ) -> &'static str {
+        let Object::Secret(secret) = review.object else {
+            return "allowed";
+        };
+        if review
+            .namespace
+            .is_some_and(|ns| self.policy.namespaces.exempt.iter().any(|e| e == ns))
+        {
             return "allowed";
         }
         let writer = Writer::of(review.user, &self.policy);
         if writer.is_exempt() {
             return "allowed";
         }
-        let provenance = classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
+        let provenance =
+            classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
         if let Some(class) = provenance.class {
             span.record("class", class.as_str());
         }
         let now = time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default();
-        let Some(desired) = mutate::desired_metadata(secret, review, &provenance, &self.policy, &now) else {
+        let Some(desired) =
+            mutate::desired_metadata(secret, review, &provenance, &self.policy, &now)
+        else {
             return "allowed";
         };
         match patch::metadata_patch(secret, &desired) {

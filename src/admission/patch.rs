@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use base64::{engine::general_purpose::STANDARD, Engine};
-use serde_json::{json, Map, Value};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Map, Value, json};
 
 use crate::policy::{mutate::DesiredMeta, objects::SecretObject};
 
-fn meta_doc(labels: Option<&BTreeMap<String, String>>, annotations: Option<&BTreeMap<String, String>>) -> Value {
+fn meta_doc(
+    labels: Option<&BTreeMap<String, String>>,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Value {
     let mut meta = Map::new();
     if let Some(l) = labels {
         meta.insert("labels".into(), json!(l));
@@ -23,7 +26,10 @@ fn meta_doc(labels: Option<&BTreeMap<String, String>>, annotations: Option<&BTre
 
 /// The JSON Patch from `secret`'s metadata to `desired`. `None` when nothing changes.
 pub fn metadata_patch(secret: &SecretObject, desired: &DesiredMeta) -> Option<json_patch::Patch> {
-    let (labels, annotations) = (secret.metadata.labels.as_ref(), secret.metadata.annotations.as_ref());
+    let (labels, annotations) = (
+        secret.metadata.labels.as_ref(),
+        secret.metadata.annotations.as_ref(),
+    );
     let left = meta_doc(labels, annotations);
     let right = meta_doc(
         (labels.is_some() || !desired.labels.is_empty()).then_some(&desired.labels),

@@ -104,6 +104,10 @@ impl<'a> ResponseOut<'a> {
     }
 
     pub fn into_review(self) -> ReviewOut<'a> {
-        ReviewOut { api_version: "admission.k8s.io/v1", kind: "AdmissionReview", response: self }
+        ReviewOut {
+            api_version: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: self,
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     cluster::MemoryView,
     policy::{self, Identity, Operation, Review},
 };
-pub use load::{load_paths, Document, LoadError};
+pub use load::{Document, LoadError, load_paths};
 pub use report::{Outcome, Report};
 
 /// Output format of `check`.
@@ -32,7 +32,10 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// The identity that applies the manifests.
-    #[arg(long = "as", default_value = "system:serviceaccount:argocd:argocd-application-controller")]
+    #[arg(
+        long = "as",
+        default_value = "system:serviceaccount:argocd:argocd-application-controller"
+    )]
     pub as_user: String,
     /// Groups of that identity (repeatable). Service accounts get their standard groups by default.
     #[arg(long = "as-group")]
@@ -50,7 +53,10 @@ pub struct CheckArgs {
 
 /// The standard groups the apiserver gives a service account.
 fn default_groups(user: &str) -> Vec<String> {
-    match user.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':')) {
+    match user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    {
         Some((ns, _)) => vec![
             "system:serviceaccounts".into(),
             format!("system:serviceaccounts:{ns}"),
@@ -112,12 +118,20 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let groups = if args.as_groups.is_empty() { default_groups(&args.as_user) } else { args.as_groups };
+    let groups = if args.as_groups.is_empty() {
+        default_groups(&args.as_user)
+    } else {
+        args.as_groups
+    };
     let user = Identity::new(args.as_user, groups);
     let report = evaluate(&docs, &user, &policy);
     match args.format {
         Format::Text => print!("{}", report.text()),
         Format::Json => println!("{}", report.json()),
     }
-    if report.denied > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if report.denied > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -15,7 +15,11 @@ pub use check::CheckArgs;
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "vaultgate", version, about = "Vault-first admission webhook for Kubernetes secrets (RFC-SECOPS-0001)")]
+#[command(
+    name = "vaultgate",
+    version,
+    about = "Vault-first admission webhook for Kubernetes secrets (RFC-SECOPS-0001)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

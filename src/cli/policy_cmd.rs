@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::PolicyCommand;
-use crate::policy::{config::DEFAULT_POLICY_YAML, Policy};
+use crate::policy::{Policy, config::DEFAULT_POLICY_YAML};
 
 pub fn run(command: PolicyCommand) -> ExitCode {
     match command {

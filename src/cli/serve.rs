@@ -67,7 +67,12 @@ pub struct ServeArgs {
     pub dev: bool,
     /// Where rules look up existing objects: `live` watches the cluster (in-cluster config or
     /// KUBECONFIG); `memory` uses only the policy's stores [default: live; with --dev: memory].
-    #[arg(long, env = "VAULTGATE_CLUSTER_CONTEXT", value_enum, value_name = "KIND")]
+    #[arg(
+        long,
+        env = "VAULTGATE_CLUSTER_CONTEXT",
+        value_enum,
+        value_name = "KIND"
+    )]
     pub cluster_context: Option<ContextKind>,
     /// Time a client has to send request headers (`10s`, `500ms`, or plain seconds).
     #[arg(long, env = "VAULTGATE_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -219,7 +224,11 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     let bound = listener.local_addr().unwrap_or(listen);
 
     let metrics = Arc::new(Metrics::new());
-    let context = cluster_context.unwrap_or(if dev { ContextKind::Memory } else { ContextKind::Live });
+    let context = cluster_context.unwrap_or(if dev {
+        ContextKind::Memory
+    } else {
+        ContextKind::Live
+    });
     let view: Arc<dyn ClusterView> = match context {
         ContextKind::Memory => Arc::new(MemoryView::from_policy(&policy)),
         ContextKind::Live => {

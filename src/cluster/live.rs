@@ -13,16 +13,18 @@ use std::{
 use futures::{Stream, StreamExt};
 use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{
-    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
-    api::PartialObjectMeta,
-    runtime::{watcher, WatchStreamExt},
     Client,
+    api::PartialObjectMeta,
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
+    runtime::{WatchStreamExt, watcher},
 };
 
-use super::{table::Table, ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo};
+use super::{
+    ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo, table::Table,
+};
 use crate::{
     metrics::{Metrics, ResourceLabels},
-    policy::{objects::Kind, Object, Policy},
+    policy::{Object, Policy, objects::Kind},
 };
 
 /// A SealedSecret: its uid, for owner verification.
@@ -38,7 +40,10 @@ pub struct SecretRecord {
 
 impl From<SecretMeta> for SecretRecord {
     fn from(meta: SecretMeta) -> Self {
-        Self { meta, digests: Vec::new() }
+        Self {
+            meta,
+            digests: Vec::new(),
+        }
     }
 }
 
@@ -65,7 +70,12 @@ impl Digester {
             return None;
         }
         let tag = ring::hmac::sign(&self.key, value);
-        Some(tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect())
+        Some(
+            tag.as_ref()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
 }
 
@@ -80,7 +90,10 @@ fn es_by_target(e: &EsEntry) -> Vec<String> {
     vec![format!("{}\0{}", e.info.namespace, e.info.target)]
 }
 fn push_by_source(p: &PushSecretInfo) -> Vec<String> {
-    p.source.iter().map(|s| format!("{}\0{s}", p.namespace)).collect()
+    p.source
+        .iter()
+        .map(|s| format!("{}\0{s}", p.namespace))
+        .collect()
 }
 fn push_by_path(p: &PushSecretInfo) -> Vec<String> {
     p.paths.clone()
@@ -113,9 +126,14 @@ impl Default for LiveView {
 
 /// Keeps only the metadata rules read: vaultgate's own keys, ESO's markers and owners.
 pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
-    let keep = |k: &String| k.starts_with(prefix) || k.starts_with("reconcile.external-secrets.io/");
+    let keep =
+        |k: &String| k.starts_with(prefix) || k.starts_with("reconcile.external-secrets.io/");
     let filter = |m: &Option<BTreeMap<String, String>>| -> BTreeMap<String, String> {
-        m.iter().flatten().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        m.iter()
+            .flatten()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     };
     let annotations = meta.annotations.as_ref();
     SecretMeta {
@@ -142,7 +160,10 @@ pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
 }
 
 fn ns_name(meta: &ObjectMeta) -> (String, String) {
-    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -159,7 +180,9 @@ enum Change<V> {
 }
 
 fn now_seconds() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Drives one table from a watcher stream until the stream ends (never, in practice).
@@ -185,14 +208,19 @@ async fn drive<K, V, S>(
                 Some(Change::Delete(n, m))
             }
             Ok(watcher::Event::Init) => Some(Change::Init),
-            Ok(watcher::Event::InitApply(o)) => convert(o).map(|(n, m, v)| Change::InitApply(n, m, v)),
+            Ok(watcher::Event::InitApply(o)) => {
+                convert(o).map(|(n, m, v)| Change::InitApply(n, m, v))
+            }
             Ok(watcher::Event::InitDone) => Some(Change::InitDone),
             Err(e) => {
                 metrics.context_watch_errors.get_or_create(&labels).inc();
                 let absent = matches!(&e, watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.is_not_found());
                 if absent {
                     if !t.synced() {
-                        tracing::warn!(resource = name, "resource is not installed; treating it as empty until it appears");
+                        tracing::warn!(
+                            resource = name,
+                            "resource is not installed; treating it as empty until it appears"
+                        );
                     }
                     t.mark_absent();
                     metrics.context_synced.get_or_create(&labels).set(1);
@@ -215,8 +243,14 @@ async fn drive<K, V, S>(
             }
             None => {}
         }
-        metrics.context_objects.get_or_create(&labels).set(t.len() as i64);
-        metrics.context_last_event.get_or_create(&labels).set(now_seconds());
+        metrics
+            .context_objects
+            .get_or_create(&labels)
+            .set(t.len() as i64);
+        metrics
+            .context_last_event
+            .get_or_create(&labels)
+            .set(now_seconds());
     }
 }
 
@@ -244,8 +278,16 @@ impl LiveView {
                 |v| &v.secrets,
                 move |o: Secret| {
                     let (ns, name) = ns_name(&o.metadata);
-                    let digests = v.digests_of(o.data.iter().flatten().map(|(_, b)| b.0.as_slice()));
-                    Some((ns, name, SecretRecord { meta: compact_meta(&o.metadata, &prefix), digests }))
+                    let digests =
+                        v.digests_of(o.data.iter().flatten().map(|(_, b)| b.0.as_slice()));
+                    Some((
+                        ns,
+                        name,
+                        SecretRecord {
+                            meta: compact_meta(&o.metadata, &prefix),
+                            digests,
+                        },
+                    ))
                 },
                 |o| ns_name(&o.metadata),
                 metrics.clone(),
@@ -270,7 +312,10 @@ impl LiveView {
         let store_info = |kind: Kind| {
             move |o: DynamicObject| {
                 let (ns, name) = ns_name(&o.metadata);
-                let (Object::SecretStore(s) | Object::ClusterSecretStore(s)) = decode(kind, o)? else { return None };
+                let (Object::SecretStore(s) | Object::ClusterSecretStore(s)) = decode(kind, o)?
+                else {
+                    return None;
+                };
                 let mut providers = s.providers();
                 let provider = match (providers.next(), providers.next()) {
                     (Some(p), None) => Some(p.to_owned()),
@@ -280,10 +325,20 @@ impl LiveView {
             }
         };
         for (name, ar, kind, pick) in [
-            ("secretstores", resource("external-secrets.io", "v1", "SecretStore", "secretstores"), Kind::SecretStore, (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreInfo>),
+            (
+                "secretstores",
+                resource("external-secrets.io", "v1", "SecretStore", "secretstores"),
+                Kind::SecretStore,
+                (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreInfo>,
+            ),
             (
                 "clustersecretstores",
-                resource("external-secrets.io", "v1", "ClusterSecretStore", "clustersecretstores"),
+                resource(
+                    "external-secrets.io",
+                    "v1",
+                    "ClusterSecretStore",
+                    "clustersecretstores",
+                ),
                 Kind::ClusterSecretStore,
                 |v: &LiveView| &v.cluster_stores,
             ),
@@ -299,7 +354,12 @@ impl LiveView {
             ));
         }
 
-        let es = resource("external-secrets.io", "v1", "ExternalSecret", "externalsecrets");
+        let es = resource(
+            "external-secrets.io",
+            "v1",
+            "ExternalSecret",
+            "externalsecrets",
+        );
         tokio::spawn(drive(
             "externalsecrets",
             watcher(dynamic(&es), config.clone()).default_backoff(),
@@ -308,7 +368,9 @@ impl LiveView {
             |o: DynamicObject| {
                 let uid = o.metadata.uid.clone().unwrap_or_default();
                 let (ns, name) = ns_name(&o.metadata);
-                let Object::ExternalSecret(es) = decode(Kind::ExternalSecret, o)? else { return None };
+                let Object::ExternalSecret(es) = decode(Kind::ExternalSecret, o)? else {
+                    return None;
+                };
                 let info = ExternalSecretInfo {
                     namespace: ns.clone(),
                     name: name.clone(),
@@ -318,7 +380,12 @@ impl LiveView {
                         .data
                         .iter()
                         .map(|d| d.remote_ref.key.clone())
-                        .chain(es.spec.data_from.iter().filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())))
+                        .chain(
+                            es.spec
+                                .data_from
+                                .iter()
+                                .filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())),
+                        )
                         .collect(),
                 };
                 Some((ns, name, EsEntry { info, uid }))
@@ -327,7 +394,12 @@ impl LiveView {
             metrics.clone(),
         ));
 
-        let ps = resource("external-secrets.io", "v1alpha1", "PushSecret", "pushsecrets");
+        let ps = resource(
+            "external-secrets.io",
+            "v1alpha1",
+            "PushSecret",
+            "pushsecrets",
+        );
         tokio::spawn(drive(
             "pushsecrets",
             watcher(dynamic(&ps), config.clone()).default_backoff(),
@@ -335,7 +407,9 @@ impl LiveView {
             |v| &v.pushes,
             |o: DynamicObject| {
                 let (ns, name) = ns_name(&o.metadata);
-                let Object::PushSecret(ps) = decode(Kind::PushSecret, o)? else { return None };
+                let Object::PushSecret(ps) = decode(Kind::PushSecret, o)? else {
+                    return None;
+                };
                 let info = PushSecretInfo {
                     namespace: ns.clone(),
                     name: name.clone(),
@@ -351,7 +425,11 @@ impl LiveView {
         let sealed = resource("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets");
         tokio::spawn(drive(
             "sealedsecrets",
-            watcher(Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &sealed), config).default_backoff(),
+            watcher(
+                Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &sealed),
+                config,
+            )
+            .default_backoff(),
             view.clone(),
             |v| &v.sealed,
             |o: PartialObjectMeta<DynamicObject>| {
@@ -366,12 +444,21 @@ impl LiveView {
 
     /// An unsynced view; with content-copy detection on when the policy asks for it.
     pub fn new(policy: &Policy) -> Self {
-        let digester = policy.content_copy.enabled.then(|| Digester::new(policy.content_copy.min_value_length)).flatten();
-        Self { digester, ..Self::default() }
+        let digester = policy
+            .content_copy
+            .enabled
+            .then(|| Digester::new(policy.content_copy.min_value_length))
+            .flatten();
+        Self {
+            digester,
+            ..Self::default()
+        }
     }
 
     fn digests_of<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
-        let Some(d) = &self.digester else { return Vec::new() };
+        let Some(d) = &self.digester else {
+            return Vec::new();
+        };
         let mut out: Vec<String> = values.filter_map(|v| d.digest(v)).collect();
         out.sort_unstable();
         out.dedup();
@@ -379,7 +466,13 @@ impl LiveView {
     }
 
     /// Test and benchmark access: load objects without a cluster.
-    pub fn tables(&self) -> (&Table<SecretRecord>, &Table<EsEntry>, &Table<PushSecretInfo>) {
+    pub fn tables(
+        &self,
+    ) -> (
+        &Table<SecretRecord>,
+        &Table<EsEntry>,
+        &Table<PushSecretInfo>,
+    ) {
         (&self.secrets, &self.externals, &self.pushes)
     }
 
@@ -424,15 +517,21 @@ impl ClusterView for LiveView {
     }
 
     fn value_holders(&self, digest: &str) -> Vec<(String, String, SecretMeta)> {
-        self.secrets.lookup(0, digest, |ns, name, r| (ns.to_owned(), name.to_owned(), r.meta.clone()))
+        self.secrets.lookup(0, digest, |ns, name, r| {
+            (ns.to_owned(), name.to_owned(), r.meta.clone())
+        })
     }
 
     fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo> {
-        self.externals.lookup(0, &format!("{namespace}\0{secret}"), |_, _, e| e.info.clone())
+        self.externals
+            .lookup(0, &format!("{namespace}\0{secret}"), |_, _, e| {
+                e.info.clone()
+            })
     }
 
     fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<PushSecretInfo> {
-        self.pushes.lookup(0, &format!("{namespace}\0{secret}"), |_, _, p| p.clone())
+        self.pushes
+            .lookup(0, &format!("{namespace}\0{secret}"), |_, _, p| p.clone())
     }
 
     fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo> {
@@ -441,10 +540,16 @@ impl ClusterView for LiveView {
 
     fn owner_exists(&self, namespace: &str, kind: &str, name: &str, uid: &str) -> Option<bool> {
         match kind {
-            "ExternalSecret" if self.externals.synced() => {
-                Some(self.externals.get(namespace, name, |e| e.uid == uid).unwrap_or(false))
-            }
-            "SealedSecret" if self.sealed.synced() => Some(self.sealed.get(namespace, name, |u| u == uid).unwrap_or(false)),
+            "ExternalSecret" if self.externals.synced() => Some(
+                self.externals
+                    .get(namespace, name, |e| e.uid == uid)
+                    .unwrap_or(false),
+            ),
+            "SealedSecret" if self.sealed.synced() => Some(
+                self.sealed
+                    .get(namespace, name, |u| u == uid)
+                    .unwrap_or(false),
+            ),
             _ => None,
         }
     }

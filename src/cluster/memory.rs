@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo};
-use crate::policy::{objects::Object, Policy};
+use crate::policy::{Policy, objects::Object};
 
 /// An in-memory [`ClusterView`].
 #[derive(Debug, Clone, Default)]
@@ -23,7 +23,9 @@ impl MemoryView {
         for s in &policy.stores.approved {
             view.stores.insert(
                 (s.kind.clone(), String::new(), s.name.clone()),
-                StoreInfo { provider: Some("vault".into()) },
+                StoreInfo {
+                    provider: Some("vault".into()),
+                },
             );
         }
         view
@@ -32,7 +34,12 @@ impl MemoryView {
     /// Adds an object as if it existed in `namespace` (the object's own namespace wins).
     pub fn insert(&mut self, object: &Object, namespace: Option<&str>) {
         let meta = object.metadata();
-        let ns = meta.namespace.as_deref().or(namespace).unwrap_or("").to_owned();
+        let ns = meta
+            .namespace
+            .as_deref()
+            .or(namespace)
+            .unwrap_or("")
+            .to_owned();
         let name = object.name().to_owned();
         match object {
             Object::Secret(s) => {
@@ -65,9 +72,19 @@ impl MemoryView {
                     .data
                     .iter()
                     .map(|d| d.remote_ref.key.clone())
-                    .chain(es.spec.data_from.iter().filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())))
+                    .chain(
+                        es.spec
+                            .data_from
+                            .iter()
+                            .filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())),
+                    )
                     .collect();
-                self.externals.push(ExternalSecretInfo { namespace: ns, name, target: es.target_name().to_owned(), keys });
+                self.externals.push(ExternalSecretInfo {
+                    namespace: ns,
+                    name,
+                    target: es.target_name().to_owned(),
+                    keys,
+                });
             }
             Object::PushSecret(ps) => self.pushes.push(PushSecretInfo {
                 namespace: ns,
@@ -77,13 +94,18 @@ impl MemoryView {
             }),
             Object::SecretStore(st) | Object::ClusterSecretStore(st) => {
                 let kind = object.kind().as_str().to_owned();
-                let store_ns = if matches!(object, Object::SecretStore(_)) { ns } else { String::new() };
+                let store_ns = if matches!(object, Object::SecretStore(_)) {
+                    ns
+                } else {
+                    String::new()
+                };
                 let mut providers = st.providers();
                 let provider = match (providers.next(), providers.next()) {
                     (Some(p), None) => Some(p.to_owned()),
                     _ => None,
                 };
-                self.stores.insert((kind, store_ns, name), StoreInfo { provider });
+                self.stores
+                    .insert((kind, store_ns, name), StoreInfo { provider });
             }
             Object::ClusterExternalSecret(_) | Object::ClusterPushSecret(_) => {}
         }
@@ -110,16 +132,28 @@ impl MemoryView {
 
 impl ClusterView for MemoryView {
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo> {
-        let ns = if kind == "SecretStore" { namespace.unwrap_or("") } else { "" };
-        self.stores.get(&(kind.to_owned(), ns.to_owned(), name.to_owned())).cloned()
+        let ns = if kind == "SecretStore" {
+            namespace.unwrap_or("")
+        } else {
+            ""
+        };
+        self.stores
+            .get(&(kind.to_owned(), ns.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<SecretMeta> {
-        self.secrets.get(&(namespace.to_owned(), name.to_owned())).cloned()
+        self.secrets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo> {
-        self.externals.iter().filter(|e| e.namespace == namespace && e.target == secret).cloned().collect()
+        self.externals
+            .iter()
+            .filter(|e| e.namespace == namespace && e.target == secret)
+            .cloned()
+            .collect()
     }
 
     fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<PushSecretInfo> {
@@ -131,10 +165,17 @@ impl ClusterView for MemoryView {
     }
 
     fn external_secret(&self, namespace: &str, name: &str) -> Option<ExternalSecretInfo> {
-        self.externals.iter().find(|e| e.namespace == namespace && e.name == name).cloned()
+        self.externals
+            .iter()
+            .find(|e| e.namespace == namespace && e.name == name)
+            .cloned()
     }
 
     fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo> {
-        self.pushes.iter().filter(|p| p.paths.iter().any(|q| q == path)).cloned().collect()
+        self.pushes
+            .iter()
+            .filter(|p| p.paths.iter().any(|q| q == path))
+            .cloned()
+            .collect()
     }
 }

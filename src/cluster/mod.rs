@@ -41,13 +41,16 @@ impl SecretMeta {
 
     /// Owned by an ExternalSecret, or carrying ESO's managed label.
     pub fn is_materialized(&self) -> bool {
-        self.owners.iter().any(|o| o.kind == "ExternalSecret" && group_of(&o.api_version) == "external-secrets.io")
-            || self.label("reconcile.external-secrets.io/managed") == Some("true")
+        self.owners.iter().any(|o| {
+            o.kind == "ExternalSecret" && group_of(&o.api_version) == "external-secrets.io"
+        }) || self.label("reconcile.external-secrets.io/managed") == Some("true")
     }
 
     /// Owned by a SealedSecret.
     pub fn is_sealed(&self) -> bool {
-        self.owners.iter().any(|o| o.kind == "SealedSecret" && group_of(&o.api_version) == "bitnami.com")
+        self.owners
+            .iter()
+            .any(|o| o.kind == "SealedSecret" && group_of(&o.api_version) == "bitnami.com")
     }
 }
 

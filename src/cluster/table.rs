@@ -7,8 +7,8 @@
 use std::{
     collections::{BTreeSet, HashMap},
     sync::{
-        atomic::{AtomicBool, Ordering},
         Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
     },
 };
 
@@ -26,7 +26,11 @@ struct State<V> {
 
 impl<V> State<V> {
     fn new(n: usize) -> Self {
-        Self { objects: HashMap::new(), indexes: (0..n).map(|_| HashMap::new()).collect(), len: 0 }
+        Self {
+            objects: HashMap::new(),
+            indexes: (0..n).map(|_| HashMap::new()).collect(),
+            len: 0,
+        }
     }
 }
 
@@ -54,10 +58,17 @@ fn unindex<V>(indexes: &mut [Index], indexers: &[Indexer<V>], ns: &str, name: &s
 fn insert<V>(state: &mut State<V>, indexers: &[Indexer<V>], ns: String, name: String, value: V) {
     for (index, f) in state.indexes.iter_mut().zip(indexers) {
         for key in f(&value) {
-            index.entry(key).or_default().insert((ns.clone(), name.clone()));
+            index
+                .entry(key)
+                .or_default()
+                .insert((ns.clone(), name.clone()));
         }
     }
-    let old = state.objects.entry(ns.clone()).or_default().insert(name.clone(), value);
+    let old = state
+        .objects
+        .entry(ns.clone())
+        .or_default()
+        .insert(name.clone(), value);
     match old {
         Some(old) => unindex_changed(state, indexers, &ns, &name, &old),
         None => state.len += 1,
@@ -65,8 +76,16 @@ fn insert<V>(state: &mut State<V>, indexers: &[Indexer<V>], ns: String, name: St
 }
 
 /// After replacing a value: drop index entries the old value had and the new one does not.
-fn unindex_changed<V>(state: &mut State<V>, indexers: &[Indexer<V>], ns: &str, name: &str, old: &V) {
-    let Some(new) = state.objects.get(ns).and_then(|m| m.get(name)) else { return };
+fn unindex_changed<V>(
+    state: &mut State<V>,
+    indexers: &[Indexer<V>],
+    ns: &str,
+    name: &str,
+    old: &V,
+) {
+    let Some(new) = state.objects.get(ns).and_then(|m| m.get(name)) else {
+        return;
+    };
     let keep: Vec<Vec<String>> = indexers.iter().map(|f| f(new)).collect();
     for ((index, f), keep) in state.indexes.iter_mut().zip(indexers).zip(keep) {
         for key in f(old).into_iter().filter(|k| !keep.contains(k)) {
@@ -83,7 +102,12 @@ fn unindex_changed<V>(state: &mut State<V>, indexers: &[Indexer<V>], ns: &str, n
 impl<V> Table<V> {
     pub fn new(indexers: Vec<Indexer<V>>) -> Self {
         let n = indexers.len();
-        Self { state: RwLock::new(State::new(n)), staging: Mutex::new(None), indexers, synced: AtomicBool::new(false) }
+        Self {
+            state: RwLock::new(State::new(n)),
+            staging: Mutex::new(None),
+            indexers,
+            synced: AtomicBool::new(false),
+        }
     }
 
     /// True once a full list has been applied (or the resource is known to be absent).
@@ -147,7 +171,12 @@ impl<V> Table<V> {
 
     /// The relist is complete: swap the fresh state in.
     pub fn init_done(&self) {
-        let items = self.staging.lock().ok().and_then(|mut s| s.take()).unwrap_or_default();
+        let items = self
+            .staging
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or_default();
         let mut fresh = State::new(self.indexers.len());
         for (ns, name, value) in items {
             insert(&mut fresh, &self.indexers, ns, name, value);
@@ -166,10 +195,19 @@ impl<V> Table<V> {
 
     /// Reads every object whose index `i` contains `key`.
     pub fn lookup<R>(&self, i: usize, key: &str, mut f: impl FnMut(&str, &str, &V) -> R) -> Vec<R> {
-        let Ok(s) = self.state.read() else { return Vec::new() };
-        let Some(set) = s.indexes.get(i).and_then(|idx| idx.get(key)) else { return Vec::new() };
+        let Ok(s) = self.state.read() else {
+            return Vec::new();
+        };
+        let Some(set) = s.indexes.get(i).and_then(|idx| idx.get(key)) else {
+            return Vec::new();
+        };
         set.iter()
-            .filter_map(|(ns, name)| s.objects.get(ns).and_then(|m| m.get(name)).map(|v| f(ns, name, v)))
+            .filter_map(|(ns, name)| {
+                s.objects
+                    .get(ns)
+                    .and_then(|m| m.get(name))
+                    .map(|v| f(ns, name, v))
+            })
             .collect()
     }
 }
@@ -203,7 +241,10 @@ mod tests {
         t.apply("a".into(), "stale".into(), ("t".into(), 0));
         t.init();
         t.init_apply("a".into(), "fresh".into(), ("t".into(), 1));
-        assert!(t.get("a", "fresh", |v| v.1).is_none(), "not visible before InitDone");
+        assert!(
+            t.get("a", "fresh", |v| v.1).is_none(),
+            "not visible before InitDone"
+        );
         t.init_done();
         assert!(t.synced());
         assert!(t.get("a", "stale", |v| v.1).is_none());

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration::parse_go_duration, rules::Rule, Class, Mode};
+use super::{Class, Mode, duration::parse_go_duration, rules::Rule};
 
 /// The whole policy. Unknown fields are errors so a typo never silently disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -138,7 +138,10 @@ pub struct ContentCopy {
 
 impl Default for ContentCopy {
     fn default() -> Self {
-        Self { enabled: false, min_value_length: 16 }
+        Self {
+            enabled: false,
+            min_value_length: 16,
+        }
     }
 }
 
@@ -165,7 +168,12 @@ impl Default for Policy {
 impl Default for Namespaces {
     fn default() -> Self {
         Self {
-            exempt: strings(&["kube-system", "kube-public", "kube-node-lease", "vaultgate-system"]),
+            exempt: strings(&[
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "vaultgate-system",
+            ]),
             bootstrap: strings(&["vault", "external-secrets", "argocd", "flux-system"]),
             modes: BTreeMap::new(),
             aliases: BTreeMap::new(),
@@ -183,10 +191,18 @@ impl Default for Identities {
             bootstrap_decrypters: vec![
                 Decrypter {
                     name: "sealed-secrets".into(),
-                    users: strings(&["system:serviceaccount:kube-system:sealed-secrets-controller"]),
+                    users: strings(&[
+                        "system:serviceaccount:kube-system:sealed-secrets-controller",
+                    ]),
                 },
-                Decrypter { name: "flux-sops".into(), users: strings(&[FLUX_KUSTOMIZE]) },
-                Decrypter { name: "argocd".into(), users: strings(&[ARGOCD]) },
+                Decrypter {
+                    name: "flux-sops".into(),
+                    users: strings(&[FLUX_KUSTOMIZE]),
+                },
+                Decrypter {
+                    name: "argocd".into(),
+                    users: strings(&[ARGOCD]),
+                },
             ],
             gitops: strings(&[
                 ARGOCD,
@@ -228,7 +244,10 @@ impl Default for Identities {
 impl Default for Stores {
     fn default() -> Self {
         Self {
-            approved: vec![StoreName { kind: "ClusterSecretStore".into(), name: "vault-backend".into() }],
+            approved: vec![StoreName {
+                kind: "ClusterSecretStore".into(),
+                name: "vault-backend".into(),
+            }],
             forbidden_providers: strings(&["kubernetes", "fake", "webhook"]),
         }
     }
@@ -240,7 +259,15 @@ impl Default for VaultPaths {
             push_prefixes: strings(&["platform-data", "platform-config"]),
             extra_push_prefixes: Vec::new(),
             environment_words: strings(&[
-                "dev", "development", "staging", "stage", "prod", "production", "preview", "qa", "uat",
+                "dev",
+                "development",
+                "staging",
+                "stage",
+                "prod",
+                "production",
+                "preview",
+                "qa",
+                "uat",
                 "test",
             ]),
             properties: strings(&["username", "password", "host", "port", "token"]),
@@ -252,7 +279,10 @@ impl Default for VaultPaths {
 
 impl Default for ExternalSecrets {
     fn default() -> Self {
-        Self { max_refresh_interval: "1h".into(), allowed_generators: strings(&["VaultDynamicSecret"]) }
+        Self {
+            max_refresh_interval: "1h".into(),
+            allowed_generators: strings(&["VaultDynamicSecret"]),
+        }
     }
 }
 
@@ -285,9 +315,15 @@ impl Policy {
     }
 
     fn validate(&self) -> Result<(), PolicyError> {
-        let field = |field: &str, message: String| PolicyError::Field { field: field.into(), message };
+        let field = |field: &str, message: String| PolicyError::Field {
+            field: field.into(),
+            message,
+        };
         if !self.prefix.is_empty() && !self.prefix.ends_with('/') {
-            return Err(field("prefix", format!("must end with '/', got {:?}", self.prefix)));
+            return Err(field(
+                "prefix",
+                format!("must end with '/', got {:?}", self.prefix),
+            ));
         }
         for key in self.rules.keys() {
             if Rule::lookup(key).is_none() {
@@ -300,21 +336,35 @@ impl Policy {
         self.max_refresh_interval().ok_or_else(|| {
             field(
                 "externalSecrets.maxRefreshInterval",
-                format!("must be a duration like 1h or 30m, got {:?}", self.external_secrets.max_refresh_interval),
+                format!(
+                    "must be a duration like 1h or 30m, got {:?}",
+                    self.external_secrets.max_refresh_interval
+                ),
             )
         })?;
         if self.stores.approved.is_empty() {
-            return Err(field("stores.approved", "must name at least one Vault store".into()));
+            return Err(field(
+                "stores.approved",
+                "must name at least one Vault store".into(),
+            ));
         }
         for (i, op) in self.identities.operators.iter().enumerate() {
-            if !matches!(op.class, Class::Derived | Class::Internal | Class::InternalConfig) {
+            if !matches!(
+                op.class,
+                Class::Derived | Class::Internal | Class::InternalConfig
+            ) {
                 return Err(field(
                     &format!("identities.operators[{i}].class"),
                     "must be derived, internal or internal-config".into(),
                 ));
             }
         }
-        for p in self.vault.push_prefixes.iter().chain(&self.vault.extra_push_prefixes) {
+        for p in self
+            .vault
+            .push_prefixes
+            .iter()
+            .chain(&self.vault.extra_push_prefixes)
+        {
             if p.is_empty() || p.contains('/') || p.chars().any(|c| c.is_ascii_uppercase()) {
                 return Err(field(
                     "vault.pushPrefixes",
@@ -345,7 +395,10 @@ mod tests {
 
     #[test]
     fn the_printed_default_is_the_built_in_default() {
-        assert_eq!(Policy::from_yaml(DEFAULT_POLICY_YAML).unwrap(), Policy::default());
+        assert_eq!(
+            Policy::from_yaml(DEFAULT_POLICY_YAML).unwrap(),
+            Policy::default()
+        );
     }
 
     #[test]
@@ -355,7 +408,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let err = Policy::from_yaml("stores:\n  aproved: []\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("stores:\n  aproved: []\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("aproved"), "{err}");
     }
 
@@ -364,7 +419,10 @@ mod tests {
         for (yaml, field) in [
             ("mode: strict\n", "mode"),
             ("rules:\n  VG999: warn\n", "rules.VG999"),
-            ("externalSecrets:\n  maxRefreshInterval: soon\n", "externalSecrets.maxRefreshInterval"),
+            (
+                "externalSecrets:\n  maxRefreshInterval: soon\n",
+                "externalSecrets.maxRefreshInterval",
+            ),
             ("prefix: example.com\n", "prefix"),
             ("stores:\n  approved: []\n", "stores.approved"),
         ] {

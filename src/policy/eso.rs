@@ -3,16 +3,22 @@
 //! single writer (VG207) and authority loops (VG208).
 
 use super::{
+    Policy, Review, Violation,
     duration::parse_go_duration,
     identity::Writer,
     objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec, StoreRef},
-    paths, rules, Policy, Review, Violation,
+    paths, rules,
 };
 use crate::cluster::ClusterView;
 
 /// Shared by ESO-object rule modules: the writer must be GitOps (or ESO fanning out a cluster
 /// object); a CI identity gets the more specific CI rule.
-pub(crate) fn writer_rule(kind: &str, review: &Review<'_>, writer: &Writer<'_>, out: &mut Vec<Violation>) {
+pub(crate) fn writer_rule(
+    kind: &str,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    out: &mut Vec<Violation>,
+) {
     if writer.gitops || writer.eso {
         return;
     }
@@ -22,11 +28,18 @@ pub(crate) fn writer_rule(kind: &str, review: &Review<'_>, writer: &Writer<'_>, 
     };
     let fix = "commit the manifest to the Git repository your Argo CD Application or Flux Kustomization syncs, and let the GitOps controller apply it";
     if writer.ci {
-        out.push(Violation::new(&rules::CI_WRITER, format!("{obj} is written by the CI identity {:?}", writer.username), fix));
+        out.push(Violation::new(
+            &rules::CI_WRITER,
+            format!("{obj} is written by the CI identity {:?}", writer.username),
+            fix,
+        ));
     } else {
         out.push(Violation::new(
             &rules::GITOPS_WRITER,
-            format!("{obj} is written by {:?}, not by a GitOps controller", writer.username),
+            format!(
+                "{obj} is written by {:?}, not by a GitOps controller",
+                writer.username
+            ),
             fix,
         ));
     }
@@ -34,21 +47,45 @@ pub(crate) fn writer_rule(kind: &str, review: &Review<'_>, writer: &Writer<'_>, 
 
 /// Checks one store reference against the approved stores, then against what the cluster says
 /// its provider is. Returns the problem.
-pub(crate) fn store_problem(r: &StoreRef, namespace: Option<&str>, policy: &Policy, view: &dyn ClusterView) -> Option<String> {
-    let approved = policy.stores.approved.iter().map(|s| format!("{}/{}", s.kind, s.name)).collect::<Vec<_>>().join(", ");
+pub(crate) fn store_problem(
+    r: &StoreRef,
+    namespace: Option<&str>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+) -> Option<String> {
+    let approved = policy
+        .stores
+        .approved
+        .iter()
+        .map(|s| format!("{}/{}", s.kind, s.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     if r.label_selector.is_some() {
         return Some(format!("a labelSelector store reference (only {approved})"));
     }
     let kind = r.kind_or_default();
-    if !policy.stores.approved.iter().any(|s| s.kind == kind && s.name == r.name) {
-        let hint = if policy.stores.approved.iter().any(|s| s.kind.eq_ignore_ascii_case(kind) && s.name.eq_ignore_ascii_case(&r.name)) {
+    if !policy
+        .stores
+        .approved
+        .iter()
+        .any(|s| s.kind == kind && s.name == r.name)
+    {
+        let hint = if policy
+            .stores
+            .approved
+            .iter()
+            .any(|s| s.kind.eq_ignore_ascii_case(kind) && s.name.eq_ignore_ascii_case(&r.name))
+        {
             " (kind and name are case-sensitive)"
         } else if r.kind.is_none() {
             " (kind defaults to SecretStore)"
         } else {
             ""
         };
-        return Some(format!("store {kind}/{:?}{hint}; the approved store is {approved}", r.name));
+        return Some(format!(
+            "store {kind}/{:?}{hint}; the approved store is {approved}",
+            r.name
+        ));
     }
     match view.store(kind, namespace, &r.name) {
         Some(info) if info.provider.as_deref() != Some("vault") => Some(format!(
@@ -56,7 +93,10 @@ pub(crate) fn store_problem(r: &StoreRef, namespace: Option<&str>, policy: &Poli
             r.name,
             info.provider.as_deref().unwrap_or("none")
         )),
-        None if view.is_live() => Some(format!("store {kind}/{:?} does not exist in this cluster", r.name)),
+        None if view.is_live() => Some(format!(
+            "store {kind}/{:?} does not exist in this cluster",
+            r.name
+        )),
         _ => None,
     }
 }
@@ -77,21 +117,28 @@ fn check_spec(
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
-    let approved = policy.stores.approved.first().map(|s| format!("kind: {}, name: {}", s.kind, s.name)).unwrap_or_default();
+    let approved = policy
+        .stores
+        .approved
+        .first()
+        .map(|s| format!("kind: {}, name: {}", s.kind, s.name))
+        .unwrap_or_default();
     let mut store_problems = Vec::new();
     if let Some(r) = &spec.secret_store_ref
-        && let Some(p) = store_problem(r, namespace, policy, view) {
-            store_problems.push(format!("spec.secretStoreRef: {p}"));
-        }
+        && let Some(p) = store_problem(r, namespace, policy, view)
+    {
+        store_problems.push(format!("spec.secretStoreRef: {p}"));
+    }
     let mut generators = Vec::new();
     let mut all_generated = !(spec.data.is_empty() && spec.data_from.is_empty());
     let mut reads: Vec<(String, &str)> = Vec::new();
     for (i, d) in spec.data.iter().enumerate() {
         let src = d.source_ref.as_ref();
         if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
-            && let Some(p) = store_problem(r, namespace, policy, view) {
-                store_problems.push(format!("spec.data[{i}].sourceRef.storeRef: {p}"));
-            }
+            && let Some(p) = store_problem(r, namespace, policy, view)
+        {
+            store_problems.push(format!("spec.data[{i}].sourceRef.storeRef: {p}"));
+        }
         match src.and_then(|s| s.generator_ref.as_ref()) {
             Some(g) => {
                 if !policy.external_secrets.allowed_generators.contains(&g.kind) {
@@ -100,22 +147,35 @@ fn check_spec(
             }
             None => {
                 all_generated = false;
-                reads.push((format!("spec.data[{i}].remoteRef.key"), d.remote_ref.key.as_str()));
+                reads.push((
+                    format!("spec.data[{i}].remoteRef.key"),
+                    d.remote_ref.key.as_str(),
+                ));
             }
         }
     }
-    if spec.secret_store_ref.is_none() && spec.data.iter().any(|d| d.source_ref.as_ref().is_none_or(|s| s.store_ref.is_none() && s.generator_ref.is_none())) {
+    if spec.secret_store_ref.is_none()
+        && spec.data.iter().any(|d| {
+            d.source_ref
+                .as_ref()
+                .is_none_or(|s| s.store_ref.is_none() && s.generator_ref.is_none())
+        })
+    {
         store_problems.push("no spec.secretStoreRef (ESO would default to a SecretStore)".into());
     }
     for (i, d) in spec.data_from.iter().enumerate() {
         let src = d.source_ref.as_ref();
         if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
-            && let Some(p) = store_problem(r, namespace, policy, view) {
-                store_problems.push(format!("spec.dataFrom[{i}].sourceRef.storeRef: {p}"));
-            }
+            && let Some(p) = store_problem(r, namespace, policy, view)
+        {
+            store_problems.push(format!("spec.dataFrom[{i}].sourceRef.storeRef: {p}"));
+        }
         if let Some(g) = src.and_then(|s| s.generator_ref.as_ref()) {
             if !policy.external_secrets.allowed_generators.contains(&g.kind) {
-                generators.push(format!("spec.dataFrom[{i}] generator {}/{:?}", g.kind, g.name));
+                generators.push(format!(
+                    "spec.dataFrom[{i}] generator {}/{:?}",
+                    g.kind, g.name
+                ));
             }
             continue;
         }
@@ -125,7 +185,9 @@ fn check_spec(
         }
         if let Some(f) = &d.find {
             let problem = match f.path.as_deref() {
-                None => Some("find without a path syncs every secret the store can list".to_owned()),
+                None => {
+                    Some("find without a path syncs every secret the store can list".to_owned())
+                }
                 Some(p) => paths::find_denied(p, namespace, policy),
             };
             if let Some(p) = problem {
@@ -157,8 +219,12 @@ fn check_spec(
             ),
         ));
     }
-    let denied: Vec<String> =
-        reads.iter().filter_map(|(field, key)| paths::read_denied(key, namespace, policy).map(|p| format!("{field}: {p}"))).collect();
+    let denied: Vec<String> = reads
+        .iter()
+        .filter_map(|(field, key)| {
+            paths::read_denied(key, namespace, policy).map(|p| format!("{field}: {p}"))
+        })
+        .collect();
     if !denied.is_empty() {
         out.push(Violation::new(
             &rules::READ_SCOPE,
@@ -172,7 +238,14 @@ fn check_spec(
             },
         ));
     }
-    refresh_rule(obj, spec.refresh_interval.as_deref(), spec.refresh_policy.as_deref(), all_generated, policy, out);
+    refresh_rule(
+        obj,
+        spec.refresh_interval.as_deref(),
+        spec.refresh_policy.as_deref(),
+        all_generated,
+        policy,
+        out,
+    );
 }
 
 /// VG206, shared with PushSecret.
@@ -195,13 +268,21 @@ pub(crate) fn refresh_rule(
         match interval.map(|i| (i, parse_go_duration(i))) {
             None => None,
             Some((i, None)) => Some(format!("refreshInterval {i:?} is not a duration")),
-            Some((i, Some(d))) if d.is_zero() => Some(format!("refreshInterval {i:?} fetches once and never picks up a rotation")),
-            Some((i, Some(d))) if d > max => Some(format!("refreshInterval {i:?} is above the maximum {max_text}")),
+            Some((i, Some(d))) if d.is_zero() => Some(format!(
+                "refreshInterval {i:?} fetches once and never picks up a rotation"
+            )),
+            Some((i, Some(d))) if d > max => Some(format!(
+                "refreshInterval {i:?} is above the maximum {max_text}"
+            )),
             Some(_) => None,
         }
     };
     if let Some(p) = problem {
-        out.push(Violation::new(&rules::REFRESH_INTERVAL, format!("{obj}: {p}"), format!("set refreshInterval between 1m and {max_text}, e.g. 1h")));
+        out.push(Violation::new(
+            &rules::REFRESH_INTERVAL,
+            format!("{obj}: {p}"),
+            format!("set refreshInterval between 1m and {max_text}, e.g. 1h"),
+        ));
     }
 }
 
@@ -212,16 +293,32 @@ const ADOPTING: [&str; 4] = ["Merge", "CreateOrMerge", "Orphan", "None"];
 fn handover_in_progress(view: &dyn ClusterView, ns: &str, name: &str, policy: &Policy) -> bool {
     view.secret(ns, name).is_some_and(|m| {
         m.label(&policy.key("secret-class")) == Some("bootstrap")
-            && matches!(m.label(&policy.key("handover-state")), Some("pending" | "copied"))
+            && matches!(
+                m.label(&policy.key("handover-state")),
+                Some("pending" | "copied")
+            )
     })
 }
 
-fn adoption_rule(obj: &str, spec: &ExternalSecretSpec, ns: Option<&str>, target: &str, policy: &Policy, view: &dyn ClusterView, out: &mut Vec<Violation>) {
+fn adoption_rule(
+    obj: &str,
+    spec: &ExternalSecretSpec,
+    ns: Option<&str>,
+    target: &str,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
     if ns.is_some_and(|ns| handover_in_progress(view, ns, target, policy)) {
         return;
     }
     let fix = "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first";
-    if let Some(cp) = spec.target.creation_policy.as_deref().filter(|c| ADOPTING.contains(c)) {
+    if let Some(cp) = spec
+        .target
+        .creation_policy
+        .as_deref()
+        .filter(|c| ADOPTING.contains(c))
+    {
         out.push(Violation::new(
             &rules::ADOPTION_LAUNDERING,
             format!("{obj} uses target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
@@ -271,13 +368,20 @@ pub fn check_external_secret(
     if let Some(meta) = view.secret(ns, target) {
         let bootstrap = meta.label(&policy.key("secret-class")) == Some("bootstrap");
         if (meta.is_sealed() || bootstrap) && !handover_in_progress(view, ns, target, policy) {
-            writers.push(if meta.is_sealed() { "a SealedSecret".to_owned() } else { "a bootstrap secret".to_owned() });
+            writers.push(if meta.is_sealed() {
+                "a SealedSecret".to_owned()
+            } else {
+                "a bootstrap secret".to_owned()
+            });
         }
     }
     if !writers.is_empty() {
         out.push(Violation::new(
             &rules::SINGLE_WRITER,
-            format!("{obj} targets Secret \"{ns}/{target}\", which is already written by {}", writers.join(", ")),
+            format!(
+                "{obj} targets Secret \"{ns}/{target}\", which is already written by {}",
+                writers.join(", ")
+            ),
             "give this ExternalSecret its own target.name, or remove the other writer from Git",
         ));
     }
@@ -287,7 +391,12 @@ pub fn check_external_secret(
         .data
         .iter()
         .map(|d| d.remote_ref.key.as_str())
-        .chain(es.spec.data_from.iter().filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())))
+        .chain(
+            es.spec
+                .data_from
+                .iter()
+                .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())),
+        )
         .collect();
     for push in view.push_secrets_from(ns, target) {
         if let Some(path) = push.paths.iter().find(|p| keys.contains(&p.as_str())) {

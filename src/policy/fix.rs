@@ -4,16 +4,34 @@
 
 use std::fmt::Write;
 
-use super::{paths::is_identifier, Policy};
+use super::{Policy, paths::is_identifier};
 
 /// Generating systems commonly found in a Secret's name, used to suggest a datasource segment.
-const DATASOURCES: [&str; 12] =
-    ["postgres", "postgresql", "mysql", "mariadb", "redis", "mongodb", "kafka", "rabbitmq", "minio", "s3", "elasticsearch", "nats"];
+const DATASOURCES: [&str; 12] = [
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "redis",
+    "mongodb",
+    "kafka",
+    "rabbitmq",
+    "minio",
+    "s3",
+    "elasticsearch",
+    "nats",
+];
 
 /// Suggests the `<datasource>` segment from a Secret's name (`temporal-postgres-creds` → `postgres`).
 pub fn datasource_hint(secret_name: &str) -> String {
-    let words: Vec<&str> = secret_name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    if let Some(ds) = words.iter().find_map(|w| DATASOURCES.iter().find(|d| w.eq_ignore_ascii_case(d))) {
+    let words: Vec<&str> = secret_name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(ds) = words
+        .iter()
+        .find_map(|w| DATASOURCES.iter().find(|d| w.eq_ignore_ascii_case(d)))
+    {
         return (*ds).to_owned();
     }
     words
@@ -28,7 +46,9 @@ fn approved_store(policy: &Policy) -> (&str, &str) {
         .stores
         .approved
         .first()
-        .map_or(("ClusterSecretStore", "vault-backend"), |s| (s.kind.as_str(), s.name.as_str()))
+        .map_or(("ClusterSecretStore", "vault-backend"), |s| {
+            (s.kind.as_str(), s.name.as_str())
+        })
 }
 
 /// The conforming path a namespace reads its own data from.
@@ -59,9 +79,17 @@ pub fn external_secret(name: &str, namespace: &str, keys: &[&str], policy: &Poli
          \x20       creationPolicy: Owner\n\
          \x20     data:"
     );
-    let keys: Vec<&str> = if keys.is_empty() { vec!["password"] } else { keys.to_vec() };
+    let keys: Vec<&str> = if keys.is_empty() {
+        vec!["password"]
+    } else {
+        keys.to_vec()
+    };
     for key in keys.iter().take(16) {
-        let property = if policy.vault.properties.iter().any(|p| p == key) { key } else { "password" };
+        let property = if policy.vault.properties.iter().any(|p| p == key) {
+            key
+        } else {
+            "password"
+        };
         let _ = write!(
             out,
             "\n      - secretKey: {key}\n        remoteRef:\n          key: {path}\n          property: {property}"
@@ -94,11 +122,22 @@ mod tests {
 
     #[test]
     fn external_secret_fix_uses_the_approved_store_and_a_conforming_path() {
-        let fix = external_secret("db-creds", "payments", &["username", "api-key"], &Policy::default());
+        let fix = external_secret(
+            "db-creds",
+            "payments",
+            &["username", "api-key"],
+            &Policy::default(),
+        );
         assert!(fix.contains("kind: ClusterSecretStore"));
         assert!(fix.contains("name: vault-backend"));
         assert!(fix.contains("key: platform-data/db/payments"));
         assert!(fix.contains("secretKey: api-key"));
-        assert!(crate::policy::paths::push_path_problems("platform-data/db/payments", &Policy::default()).is_empty());
+        assert!(
+            crate::policy::paths::push_path_problems(
+                "platform-data/db/payments",
+                &Policy::default()
+            )
+            .is_empty()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Who is writing: the authenticated `userInfo` mapped onto the roles the policy declares.
 //! This is the most trusted provenance signal (anchors-features §0.3), so it is decided first.
 
-use super::{config::Operator, Policy, Review};
+use super::{Policy, Review, config::Operator};
 
 /// The authenticated requester, from `request.userInfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -12,7 +12,10 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(username: impl Into<String>, groups: Vec<String>) -> Self {
-        Self { username: username.into(), groups }
+        Self {
+            username: username.into(),
+            groups,
+        }
     }
 }
 
@@ -65,14 +68,21 @@ impl<'a> Writer<'a> {
         Self {
             username: name,
             eso: any(&ids.eso, name),
-            decrypter: ids.bootstrap_decrypters.iter().find(|d| any(&d.users, name)).map(|d| d.name.as_str()),
+            decrypter: ids
+                .bootstrap_decrypters
+                .iter()
+                .find(|d| any(&d.users, name))
+                .map(|d| d.name.as_str()),
             operator: ids.operators.iter().find(|o| any(&o.users, name)),
             handover: any(&ids.handover, name),
             gitops: any(&ids.gitops, name),
             ci: any(&ids.ci, name),
             copier: any(&ids.copiers, name),
             exempt: any(&ids.exempt_users, name)
-                || user.groups.iter().any(|g| ids.exempt_groups.iter().any(|e| e == g)),
+                || user
+                    .groups
+                    .iter()
+                    .any(|g| ids.exempt_groups.iter().any(|e| e == g)),
         }
     }
 
@@ -107,10 +117,22 @@ mod tests {
 
     #[test]
     fn star_matches_within_one_segment() {
-        assert!(matches("system:serviceaccount:*:pipeline", "system:serviceaccount:build:pipeline"));
-        assert!(!matches("system:serviceaccount:*:pipeline", "system:serviceaccount:a:b:pipeline"));
-        assert!(matches("system:serviceaccount:argo:*", "system:serviceaccount:argo:runner"));
-        assert!(!matches("system:serviceaccount:argo:*", "system:serviceaccount:argocd:x"));
+        assert!(matches(
+            "system:serviceaccount:*:pipeline",
+            "system:serviceaccount:build:pipeline"
+        ));
+        assert!(!matches(
+            "system:serviceaccount:*:pipeline",
+            "system:serviceaccount:a:b:pipeline"
+        ));
+        assert!(matches(
+            "system:serviceaccount:argo:*",
+            "system:serviceaccount:argo:runner"
+        ));
+        assert!(!matches(
+            "system:serviceaccount:argo:*",
+            "system:serviceaccount:argocd:x"
+        ));
         assert!(matches("alice", "alice"));
         assert!(!matches("alice", "alice2"));
     }

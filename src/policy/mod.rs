@@ -89,18 +89,29 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(rule: &'static Rule, what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { rule, what: what.into(), fix: fix.into() }
+        Self {
+            rule,
+            what: what.into(),
+            fix: fix.into(),
+        }
     }
 
     /// One line for a kubectl `Warning:` (kept short: the apiserver truncates long warnings).
     pub fn warning(&self) -> String {
-        format!("[{} {}] {} ({})", self.rule.id, self.rule.slug, self.what, self.rule.rfc)
+        format!(
+            "[{} {}] {} ({})",
+            self.rule.id, self.rule.slug, self.what, self.rule.rfc
+        )
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{} {}] {}\n  Why: {} ({}).", self.rule.id, self.rule.slug, self.what, self.rule.why, self.rule.rfc)?;
+        write!(
+            f,
+            "[{} {}] {}\n  Why: {} ({}).",
+            self.rule.id, self.rule.slug, self.what, self.rule.why, self.rule.rfc
+        )?;
         if !self.fix.is_empty() {
             write!(f, "\n  Fix: {}", self.fix)?;
         }
@@ -148,7 +159,12 @@ impl Decision {
 
     /// Rule ids of every finding, denied first, comma-separated (audit annotation, log field).
     pub fn rule_ids(&self) -> String {
-        let mut ids: Vec<&str> = self.denied.iter().chain(&self.warned).map(|v| v.rule.id).collect();
+        let mut ids: Vec<&str> = self
+            .denied
+            .iter()
+            .chain(&self.warned)
+            .map(|v| v.rule.id)
+            .collect();
         ids.dedup();
         ids.join(",")
     }
@@ -167,16 +183,22 @@ pub fn evaluate(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView) ->
 }
 
 /// [`evaluate`] with edge-computed evidence.
-pub fn evaluate_with(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView, evidence: &Evidence) -> Decision {
+pub fn evaluate_with(
+    review: &Review<'_>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    evidence: &Evidence,
+) -> Decision {
     let mut decision = Decision::default();
     if !matches!(review.operation, Operation::Create | Operation::Update) {
         return decision;
     }
     if let Some(ns) = review.namespace
-        && policy.namespaces.exempt.iter().any(|e| e == ns) {
-            decision.exempt = Some("namespace");
-            return decision;
-        }
+        && policy.namespaces.exempt.iter().any(|e| e == ns)
+    {
+        decision.exempt = Some("namespace");
+        return decision;
+    }
     let writer = identity::Writer::of(review.user, policy);
     if writer.is_exempt() {
         decision.exempt = Some("identity");
@@ -188,14 +210,26 @@ pub fn evaluate_with(review: &Review<'_>, policy: &Policy, view: &dyn ClusterVie
         Object::Secret(secret) => {
             let provenance = classify::classify(secret, review, &writer, policy, view);
             decision.class = provenance.class;
-            secret::check(secret, review, &writer, &provenance, policy, view, &mut found);
+            secret::check(
+                secret,
+                review,
+                &writer,
+                &provenance,
+                policy,
+                view,
+                &mut found,
+            );
             secret::content_copy(review, &provenance, policy, view, evidence, &mut found);
         }
-        Object::ExternalSecret(es) => eso::check_external_secret(es, review, &writer, policy, view, &mut found),
+        Object::ExternalSecret(es) => {
+            eso::check_external_secret(es, review, &writer, policy, view, &mut found)
+        }
         Object::ClusterExternalSecret(ces) => {
             eso::check_cluster_external_secret(ces, review, &writer, policy, view, &mut found)
         }
-        Object::PushSecret(ps) => push::check_push_secret(ps, review, &writer, policy, view, &mut found),
+        Object::PushSecret(ps) => {
+            push::check_push_secret(ps, review, &writer, policy, view, &mut found)
+        }
         Object::ClusterPushSecret(cps) => {
             push::check_cluster_push_secret(cps, review, &writer, policy, view, &mut found)
         }

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::{
+    Operation, Policy, Review,
     classify::{Class, Provenance},
     objects::{Object, SecretObject},
     secret::{HANDOVER_OWNED, STAMPED},
-    Operation, Policy, Review,
 };
 
 /// Desired labels and annotations (complete maps, existing entries included).
@@ -23,12 +23,16 @@ fn git_source(secret: &SecretObject) -> Option<String> {
     if let Some(id) = secret.annotation("argocd.argoproj.io/tracking-id") {
         return Some(format!("argocd:{id}"));
     }
-    if let (Some(ns), Some(name)) =
-        (secret.label("kustomize.toolkit.fluxcd.io/namespace"), secret.label("kustomize.toolkit.fluxcd.io/name"))
-    {
+    if let (Some(ns), Some(name)) = (
+        secret.label("kustomize.toolkit.fluxcd.io/namespace"),
+        secret.label("kustomize.toolkit.fluxcd.io/name"),
+    ) {
         return Some(format!("flux:{ns}/{name}"));
     }
-    secret.label("app.kubernetes.io/instance").filter(|_| secret.label("argocd.argoproj.io/instance").is_none()).map(|i| format!("argocd:{i}"))
+    secret
+        .label("app.kubernetes.io/instance")
+        .filter(|_| secret.label("argocd.argoproj.io/instance").is_none())
+        .map(|i| format!("argocd:{i}"))
 }
 
 /// Computes the metadata a classified Secret should carry. `None`: nothing to add.
@@ -48,11 +52,13 @@ pub fn desired_metadata(
     let before = d.clone();
 
     if review.operation == Operation::Update
-        && let Some(Object::Secret(old)) = review.old {
-            preserve(&mut d, old, policy);
-        }
+        && let Some(Object::Secret(old)) = review.old
+    {
+        preserve(&mut d, old, policy);
+    }
     let set = |map: &mut BTreeMap<String, String>, name: &str, value: &str| {
-        map.entry(policy.key(name)).or_insert_with(|| value.to_owned());
+        map.entry(policy.key(name))
+            .or_insert_with(|| value.to_owned());
     };
     set(&mut d.labels, "secret-class", class.as_str());
     if class == Class::Bootstrap {

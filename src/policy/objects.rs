@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{de::IgnoredAny, Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::IgnoredAny};
 use serde_json::{Map, Value};
 
 /// Treats an explicit `null` like an absent field (CRDs with preserved unknown fields keep nulls).
@@ -101,7 +101,9 @@ impl Object {
         Ok(match kind {
             Kind::Secret => Self::Secret(serde_json::from_value(value)?),
             Kind::ExternalSecret => Self::ExternalSecret(serde_json::from_value(value)?),
-            Kind::ClusterExternalSecret => Self::ClusterExternalSecret(serde_json::from_value(value)?),
+            Kind::ClusterExternalSecret => {
+                Self::ClusterExternalSecret(serde_json::from_value(value)?)
+            }
             Kind::PushSecret => Self::PushSecret(serde_json::from_value(value)?),
             Kind::ClusterPushSecret => Self::ClusterPushSecret(serde_json::from_value(value)?),
             Kind::SecretStore => Self::SecretStore(serde_json::from_value(value)?),
@@ -135,7 +137,10 @@ impl Object {
     /// `metadata.name`, falling back to `generateName` (a prefix) when the name is not set yet.
     pub fn name(&self) -> &str {
         let m = self.metadata();
-        m.name.as_deref().or(m.generate_name.as_deref()).unwrap_or("")
+        m.name
+            .as_deref()
+            .or(m.generate_name.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -158,7 +163,11 @@ impl SecretObject {
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+        self.metadata
+            .annotations
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
     }
 
     /// True when the Secret carries no value at all (an inert tombstone).
@@ -168,7 +177,10 @@ impl SecretObject {
 
     /// The value keys, from `data` and `stringData`.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.data.keys().chain(self.string_data.keys()).map(String::as_str)
+        self.data
+            .keys()
+            .chain(self.string_data.keys())
+            .map(String::as_str)
     }
 }
 
@@ -297,7 +309,13 @@ pub struct ExternalSecret {
 impl ExternalSecret {
     /// The Secret this ExternalSecret writes: `spec.target.name`, defaulting to its own name.
     pub fn target_name(&self) -> &str {
-        self.spec.target.name.as_deref().filter(|n| !n.is_empty()).or(self.metadata.name.as_deref()).unwrap_or("")
+        self.spec
+            .target
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .or(self.metadata.name.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -384,7 +402,9 @@ impl PushSecretSpec {
 
     /// Every `remoteKey` this spec writes.
     pub fn remote_keys(&self) -> impl Iterator<Item = &str> {
-        self.data.iter().filter_map(|d| d.match_.remote_ref.as_ref()?.remote_key.as_deref())
+        self.data
+            .iter()
+            .filter_map(|d| d.match_.remote_ref.as_ref()?.remote_key.as_deref())
     }
 }
 

@@ -23,10 +23,17 @@ pub fn hygiene(path: &str) -> Option<String> {
         return Some(format!("{path:?} is URL-encoded ('%')"));
     }
     if path.chars().any(|c| c.is_ascii_uppercase()) {
-        return Some(format!("{path:?} has upper-case letters (paths are lowercase)"));
+        return Some(format!(
+            "{path:?} has upper-case letters (paths are lowercase)"
+        ));
     }
-    if let Some(c) = path.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '/')) {
-        return Some(format!("{path:?} has the character {c:?} (only a-z, 0-9, '-' and '/')"));
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '/'))
+    {
+        return Some(format!(
+            "{path:?} has the character {c:?} (only a-z, 0-9, '-' and '/')"
+        ));
     }
     None
 }
@@ -34,13 +41,21 @@ pub fn hygiene(path: &str) -> Option<String> {
 /// A lowercase-hyphen identifier: `^[a-z0-9]+(-[a-z0-9]+)*$`.
 pub fn is_identifier(segment: &str) -> bool {
     !segment.is_empty()
-        && segment.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && segment.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 fn environment_word<'a>(segment: &'a str, policy: &Policy) -> Option<&'a str> {
-    segment
-        .split('-')
-        .find(|w| policy.vault.environment_words.iter().any(|e| e.eq_ignore_ascii_case(w)))
+    segment.split('-').find(|w| {
+        policy
+            .vault
+            .environment_words
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(w))
+    })
 }
 
 /// Which convention a path falls under.
@@ -67,16 +82,22 @@ pub fn push_path_problems(path: &str, policy: &Policy) -> Vec<String> {
         Some(Prefix::Convention(p)) if segments.len() != 3 => problems.push(format!(
             "{path:?} has {} segments; {p}/ paths are exactly {p}/<datasource>/<{}>",
             segments.len(),
-            if p == "platform-config" { "instance" } else { "consumer" }
+            if p == "platform-config" {
+                "instance"
+            } else {
+                "consumer"
+            }
         )),
-        Some(Prefix::Extra(p)) if segments.len() < 2 => {
-            problems.push(format!("{path:?} names only the prefix {p}/; add the secret's own segments"))
-        }
+        Some(Prefix::Extra(p)) if segments.len() < 2 => problems.push(format!(
+            "{path:?} names only the prefix {p}/; add the secret's own segments"
+        )),
         Some(_) => {}
     }
     for seg in &segments[1..] {
         if !is_identifier(seg) {
-            problems.push(format!("segment {seg:?} is not lowercase words joined by single hyphens"));
+            problems.push(format!(
+                "segment {seg:?} is not lowercase words joined by single hyphens"
+            ));
         } else if let Some(word) = environment_word(seg, policy) {
             problems.push(format!(
                 "segment {seg:?} names the environment {word:?}; environments are separated by Vault namespaces, not paths (r5)"
@@ -92,11 +113,22 @@ pub fn prefix_of<'p>(path: &str, policy: &'p Policy) -> Option<Prefix<'p>> {
     if let Some(p) = policy.vault.push_prefixes.iter().find(|p| *p == first) {
         return Some(Prefix::Convention(p));
     }
-    policy.vault.extra_push_prefixes.iter().find(|p| *p == first).map(|p| Prefix::Extra(p.as_str()))
+    policy
+        .vault
+        .extra_push_prefixes
+        .iter()
+        .find(|p| *p == first)
+        .map(|p| Prefix::Extra(p.as_str()))
 }
 
 fn allowed_prefixes(policy: &Policy) -> Vec<&str> {
-    policy.vault.push_prefixes.iter().chain(&policy.vault.extra_push_prefixes).map(String::as_str).collect()
+    policy
+        .vault
+        .push_prefixes
+        .iter()
+        .chain(&policy.vault.extra_push_prefixes)
+        .map(String::as_str)
+        .collect()
 }
 
 /// Whether `namespace` may read `path` (None namespace: a fan-out object such as a
@@ -111,17 +143,33 @@ pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
         "platform-config" => return None,
         "platform-data" => {
             if let Some(ns) = namespace
-                && segments.len() == 3 && consumer_names(ns, policy).any(|c| c == segments[2]) {
-                    return None;
-                }
+                && segments.len() == 3
+                && consumer_names(ns, policy).any(|c| c == segments[2])
+            {
+                return None;
+            }
         }
         _ => {}
     }
     if let Some(ns) = namespace
-        && policy.vault.read_grants.get(ns).into_iter().flatten().any(|g| under(path, g)) {
-            return None;
-        }
-    if policy.vault.read_grants.get("*").into_iter().flatten().any(|g| under(path, g)) {
+        && policy
+            .vault
+            .read_grants
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .any(|g| under(path, g))
+    {
+        return None;
+    }
+    if policy
+        .vault
+        .read_grants
+        .get("*")
+        .into_iter()
+        .flatten()
+        .any(|g| under(path, g))
+    {
         return None;
     }
     Some(match (segments[0], namespace) {
@@ -152,13 +200,24 @@ pub fn find_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
 }
 
 fn consumer_names<'a>(ns: &'a str, policy: &'a Policy) -> impl Iterator<Item = &'a str> {
-    std::iter::once(ns).chain(policy.namespaces.aliases.get(ns).into_iter().flatten().map(String::as_str))
+    std::iter::once(ns).chain(
+        policy
+            .namespaces
+            .aliases
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+    )
 }
 
 /// `path` equals `prefix` or lies below it, segment-wise.
 fn under(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
-    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -180,8 +239,14 @@ mod tests {
     #[test]
     fn rejects_environment_words_even_inside_a_hyphenated_segment() {
         let p = Policy::default();
-        assert_eq!(push_path_problems("platform-data/postgres/temporal-prod", &p).len(), 1);
-        assert_eq!(push_path_problems("platform-data/staging/temporal", &p).len(), 1);
+        assert_eq!(
+            push_path_problems("platform-data/postgres/temporal-prod", &p).len(),
+            1
+        );
+        assert_eq!(
+            push_path_problems("platform-data/staging/temporal", &p).len(),
+            1
+        );
     }
 
     #[test]
@@ -212,7 +277,14 @@ mod tests {
     fn namespace_reads_its_own_data_and_shared_config() {
         let p = Policy::default();
         assert!(read_denied("platform-data/postgres/temporal", Some("temporal"), &p).is_none());
-        assert!(read_denied("platform-config/postgres/platform-postgres", Some("temporal"), &p).is_none());
+        assert!(
+            read_denied(
+                "platform-config/postgres/platform-postgres",
+                Some("temporal"),
+                &p
+            )
+            .is_none()
+        );
         assert!(read_denied("platform-data/postgres/billing", Some("temporal"), &p).is_some());
         assert!(read_denied("platform-data/postgres/temporal", None, &p).is_some());
     }
@@ -220,9 +292,20 @@ mod tests {
     #[test]
     fn grants_and_aliases_extend_the_read_scope() {
         let mut p = Policy::default();
-        p.namespaces.aliases.insert("temporal-system".into(), vec!["temporal".into()]);
-        p.vault.read_grants.insert("payments".into(), vec!["applications/payments".into()]);
-        assert!(read_denied("platform-data/postgres/temporal", Some("temporal-system"), &p).is_none());
+        p.namespaces
+            .aliases
+            .insert("temporal-system".into(), vec!["temporal".into()]);
+        p.vault
+            .read_grants
+            .insert("payments".into(), vec!["applications/payments".into()]);
+        assert!(
+            read_denied(
+                "platform-data/postgres/temporal",
+                Some("temporal-system"),
+                &p
+            )
+            .is_none()
+        );
         assert!(read_denied("applications/payments/stripe", Some("payments"), &p).is_none());
         assert!(read_denied("applications/payments-evil/x", Some("payments"), &p).is_some());
     }

@@ -5,29 +5,47 @@
 use serde_json::Value;
 
 use super::{
+    Policy, Review, Violation,
     eso::{refresh_rule, store_problem, writer_rule},
     identity::Writer,
     objects::{ClusterPushSecret, PushSecret, PushSecretSpec},
     paths::{self, Prefix},
-    rules, Policy, Review, Violation,
+    rules,
 };
 use crate::cluster::ClusterView;
 
 fn has_key(value: &Value, key: &str) -> bool {
     match value {
-        Value::Object(map) => map.iter().any(|(k, v)| k.eq_ignore_ascii_case(key) || has_key(v, key)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(key) || has_key(v, key)),
         Value::Array(items) => items.iter().any(|v| has_key(v, key)),
         _ => false,
     }
 }
 
-fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy: &Policy, view: &dyn ClusterView, out: &mut Vec<Violation>) {
-    let approved = policy.stores.approved.first().map(|s| format!("{{kind: {}, name: {}}}", s.kind, s.name)).unwrap_or_default();
+fn check_spec(
+    spec: &PushSecretSpec,
+    obj: &str,
+    namespace: Option<&str>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let approved = policy
+        .stores
+        .approved
+        .first()
+        .map(|s| format!("{{kind: {}, name: {}}}", s.kind, s.name))
+        .unwrap_or_default();
     let mut store_problems: Vec<String> = spec
         .secret_store_refs
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| store_problem(r, namespace, policy, view).map(|p| format!("spec.secretStoreRefs[{i}]: {p}")))
+        .filter_map(|(i, r)| {
+            store_problem(r, namespace, policy, view)
+                .map(|p| format!("spec.secretStoreRefs[{i}]: {p}"))
+        })
         .collect();
     if spec.secret_store_refs.is_empty() {
         store_problems.push("no spec.secretStoreRefs".into());
@@ -48,22 +66,38 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
         None => mapping.push("no spec.selector.secret.name".to_owned()),
         Some(sel) => {
             if sel.generator_ref.is_some() {
-                mapping.push("spec.selector.generatorRef (publish a named operator Secret instead)".to_owned());
+                mapping.push(
+                    "spec.selector.generatorRef (publish a named operator Secret instead)"
+                        .to_owned(),
+                );
             }
             match &sel.secret {
-                Some(s) if s.selector.is_some() => mapping.push("spec.selector.secret.selector picks Secrets by label".to_owned()),
+                Some(s) if s.selector.is_some() => {
+                    mapping.push("spec.selector.secret.selector picks Secrets by label".to_owned())
+                }
                 Some(s) if s.name.as_deref().is_some_and(|n| !n.is_empty()) => {}
-                _ if sel.generator_ref.is_none() => mapping.push("no spec.selector.secret.name".to_owned()),
+                _ if sel.generator_ref.is_none() => {
+                    mapping.push("no spec.selector.secret.name".to_owned())
+                }
                 _ => {}
             }
         }
     }
     for (i, d) in spec.data.iter().enumerate() {
         if d.match_.secret_key.as_deref().is_none_or(str::is_empty) {
-            mapping.push(format!("spec.data[{i}].match.secretKey is missing (the whole Secret would be pushed)"));
+            mapping.push(format!(
+                "spec.data[{i}].match.secretKey is missing (the whole Secret would be pushed)"
+            ));
         }
-        if d.match_.remote_ref.as_ref().and_then(|r| r.remote_key.as_deref()).is_none_or(str::is_empty) {
-            mapping.push(format!("spec.data[{i}].match.remoteRef.remoteKey is missing"));
+        if d.match_
+            .remote_ref
+            .as_ref()
+            .and_then(|r| r.remote_key.as_deref())
+            .is_none_or(str::is_empty)
+        {
+            mapping.push(format!(
+                "spec.data[{i}].match.remoteRef.remoteKey is missing"
+            ));
         }
     }
     if spec.data.is_empty() && spec.data_to.is_empty() {
@@ -78,8 +112,12 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
     }
 
     for (i, d) in spec.data.iter().enumerate() {
-        let Some(r) = d.match_.remote_ref.as_ref() else { continue };
-        let Some(key) = r.remote_key.as_deref().filter(|k| !k.is_empty()) else { continue };
+        let Some(r) = d.match_.remote_ref.as_ref() else {
+            continue;
+        };
+        let Some(key) = r.remote_key.as_deref().filter(|k| !k.is_empty()) else {
+            continue;
+        };
         let problems = paths::push_path_problems(key, policy);
         if !problems.is_empty() {
             out.push(Violation::new(
@@ -92,7 +130,9 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
             ));
             continue;
         }
-        let Some(Prefix::Convention(prefix)) = paths::prefix_of(key, policy) else { continue };
+        let Some(Prefix::Convention(prefix)) = paths::prefix_of(key, policy) else {
+            continue;
+        };
         let allowed = policy.vault.properties.join(", ");
         match r.property.as_deref() {
             None | Some("") => out.push(Violation::new(
@@ -105,11 +145,17 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
                 format!("{obj} spec.data[{i}] uses property {p:?} under {key:?}"),
                 format!("use one of {allowed}"),
             )),
-            Some(p) if prefix == "platform-config" && policy.vault.secret_properties.iter().any(|s| s == p) => {
+            Some(p)
+                if prefix == "platform-config"
+                    && policy.vault.secret_properties.iter().any(|s| s == p) =>
+            {
                 out.push(Violation::new(
                     &rules::SECRET_IN_CONFIG,
                     format!("{obj} spec.data[{i}] pushes the secret property {p:?} to {key:?}"),
-                    format!("push it to platform-data/{} instead", key.split_once('/').map_or("", |(_, rest)| rest)),
+                    format!(
+                        "push it to platform-data/{} instead",
+                        key.split_once('/').map_or("", |(_, rest)| rest)
+                    ),
                 ))
             }
             Some(_) => {}
@@ -119,7 +165,11 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
         .data
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.metadata.as_ref().is_some_and(|m| has_key(m, "remoteNamespace")))
+        .filter(|(_, d)| {
+            d.metadata
+                .as_ref()
+                .is_some_and(|m| has_key(m, "remoteNamespace"))
+        })
         .map(|(i, _)| format!("spec.data[{i}].metadata"))
         .collect();
     if !remote_ns.is_empty() {
@@ -129,7 +179,14 @@ fn check_spec(spec: &PushSecretSpec, obj: &str, namespace: Option<&str>, policy:
             "remove remoteNamespace; the consuming namespace reads the value from Vault with its own ExternalSecret",
         ));
     }
-    refresh_rule(obj, spec.refresh_interval.as_deref(), None, false, policy, out);
+    refresh_rule(
+        obj,
+        spec.refresh_interval.as_deref(),
+        None,
+        false,
+        policy,
+        out,
+    );
 }
 
 /// PushSecret rules.
@@ -172,7 +229,10 @@ pub fn check_push_secret(
         if let Some(meta) = meta {
             let class = meta.label(&policy.key("secret-class"));
             let in_handover = class == Some("bootstrap")
-                && matches!(meta.label(&policy.key("handover-state")), Some("pending" | "copied"));
+                && matches!(
+                    meta.label(&policy.key("handover-state")),
+                    Some("pending" | "copied")
+                );
             let operator_owned = meta.owners.iter().any(|o| o.controller)
                 && !meta.is_materialized()
                 && !meta.is_sealed();
@@ -180,7 +240,10 @@ pub fn check_push_secret(
                 Some("is materialized from Vault by an ExternalSecret; pushing it back inverts the authority".to_owned())
             } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
                 Some("is a service-account token".to_owned())
-            } else if in_handover || class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived")) || operator_owned {
+            } else if in_handover
+                || class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived"))
+                || operator_owned
+            {
                 None
             } else if class == Some("bootstrap") {
                 Some("is a bootstrap secret; the handover controller copies it to Vault once (handover-to annotation)".to_owned())
@@ -201,7 +264,10 @@ pub fn check_push_secret(
     for path in ps.spec.remote_keys() {
         for other in view.path_publishers(path) {
             if other.namespace != ns {
-                claimed.push(format!("{path:?} is published by PushSecret \"{}/{}\"", other.namespace, other.name));
+                claimed.push(format!(
+                    "{path:?} is published by PushSecret \"{}/{}\"",
+                    other.namespace, other.name
+                ));
             }
         }
     }

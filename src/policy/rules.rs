@@ -132,8 +132,16 @@ impl Rule {
 /// The mode a rule runs in for a namespace: the most lenient of the rule's own setting and the
 /// namespace's (or global) mode, so a per-namespace `warn` rollout is never overridden.
 pub fn effective_mode(rule: &Rule, namespace: Option<&str>, policy: &Policy) -> Mode {
-    let base = namespace.and_then(|ns| policy.namespaces.modes.get(ns)).copied().unwrap_or(policy.mode);
-    let own = policy.rules.get(rule.id).or_else(|| policy.rules.get(rule.slug)).copied().unwrap_or(Mode::Enforce);
+    let base = namespace
+        .and_then(|ns| policy.namespaces.modes.get(ns))
+        .copied()
+        .unwrap_or(policy.mode);
+    let own = policy
+        .rules
+        .get(rule.id)
+        .or_else(|| policy.rules.get(rule.slug))
+        .copied()
+        .unwrap_or(Mode::Enforce);
     base.min(own)
 }
 
@@ -156,8 +164,17 @@ mod tests {
         let mut p = Policy::default();
         p.rules.insert("unmanaged-secret".into(), Mode::Warn);
         p.namespaces.modes.insert("legacy".into(), Mode::Off);
-        assert_eq!(effective_mode(&UNMANAGED_SECRET, Some("payments"), &p), Mode::Warn);
-        assert_eq!(effective_mode(&UNMANAGED_SECRET, Some("legacy"), &p), Mode::Off);
-        assert_eq!(effective_mode(&COPY_MARKER, Some("payments"), &p), Mode::Enforce);
+        assert_eq!(
+            effective_mode(&UNMANAGED_SECRET, Some("payments"), &p),
+            Mode::Warn
+        );
+        assert_eq!(
+            effective_mode(&UNMANAGED_SECRET, Some("legacy"), &p),
+            Mode::Off
+        );
+        assert_eq!(
+            effective_mode(&COPY_MARKER, Some("payments"), &p),
+            Mode::Enforce
+        );
     }
 }

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::{
-    classify::{has_owner, Class, Provenance},
+    Operation, Policy, Review, Violation,
+    classify::{Class, Provenance, has_owner},
     fix,
     identity::Writer,
     objects::{Object, SecretObject},
-    rules, Operation, Policy, Review, Violation,
+    rules,
 };
 use crate::cluster::ClusterView;
 
@@ -23,12 +24,26 @@ const COPIER_DOMAINS: [&str; 6] = [
     "clustersecret.io/",
     "secretgen.carvel.dev/",
 ];
-const COPIER_KEYS: [&str; 2] = ["sealedsecrets.bitnami.com/cluster-wide", "sealedsecrets.bitnami.com/namespace-wide"];
+const COPIER_KEYS: [&str; 2] = [
+    "sealedsecrets.bitnami.com/cluster-wide",
+    "sealedsecrets.bitnami.com/namespace-wide",
+];
 
 /// Keys stamped on bootstrap Secrets by the mutating webhook.
-pub(crate) const STAMPED: [&str; 5] = ["bootstrap-source", "first-seen", "created-by", "admission-uid", "git-source"];
+pub(crate) const STAMPED: [&str; 5] = [
+    "bootstrap-source",
+    "first-seen",
+    "created-by",
+    "admission-uid",
+    "git-source",
+];
 /// Keys only the handover controller writes.
-pub(crate) const HANDOVER_OWNED: [&str; 4] = ["handover-state", "handover-at", "vault-version", "content-digest"];
+pub(crate) const HANDOVER_OWNED: [&str; 4] = [
+    "handover-state",
+    "handover-at",
+    "vault-version",
+    "content-digest",
+];
 
 fn old_secret<'a>(review: &Review<'a>) -> Option<&'a SecretObject> {
     match review.old {
@@ -73,7 +88,8 @@ fn writer_rules(
 ) {
     let ns = review.namespace.unwrap_or("default");
     let old_materialized = old.is_some_and(|o| {
-        has_owner(o, "external-secrets.io", "ExternalSecret") || o.label("reconcile.external-secrets.io/managed") == Some("true")
+        has_owner(o, "external-secrets.io", "ExternalSecret")
+            || o.label("reconcile.external-secrets.io/managed") == Some("true")
     });
     if old_materialized && !writer.eso {
         out.push(Violation::new(
@@ -96,7 +112,11 @@ fn writer_rules(
     } else if writer.ci {
         out.push(Violation::new(
             &rules::CI_WRITER,
-            format!("Secret {:?} is written by the CI identity {:?}", target(review), writer.username),
+            format!(
+                "Secret {:?} is written by the CI identity {:?}",
+                target(review),
+                writer.username
+            ),
             fix::external_secret(review.name, ns, &keys, policy),
         ));
     } else {
@@ -124,25 +144,51 @@ fn writer_rules(
     }
 }
 
-fn copy_markers(secret: &SecretObject, review: &Review<'_>, writer: &Writer<'_>, policy: &Policy, out: &mut Vec<Violation>) {
+fn copy_markers(
+    secret: &SecretObject,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+    out: &mut Vec<Violation>,
+) {
     let meta = &secret.metadata;
-    let keys = meta.labels.iter().flatten().map(|(k, _)| k).chain(meta.annotations.iter().flatten().map(|(k, _)| k));
+    let keys = meta
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .chain(meta.annotations.iter().flatten().map(|(k, _)| k));
     let mut markers = Vec::new();
     for key in keys {
         let lower = key.to_ascii_lowercase();
-        if COPIER_DOMAINS.iter().any(|d| lower.starts_with(d)) || COPIER_KEYS.contains(&lower.as_str()) {
+        if COPIER_DOMAINS.iter().any(|d| lower.starts_with(d))
+            || COPIER_KEYS.contains(&lower.as_str())
+        {
             markers.push(key.as_str());
         }
     }
-    if meta.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v.eq_ignore_ascii_case("kyverno")) {
+    if meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("kyverno"))
+    {
         markers.push("app.kubernetes.io/managed-by=kyverno");
     }
     markers.sort_unstable();
     markers.dedup();
     let what = match (writer.copier, markers.is_empty()) {
         (false, true) => return,
-        (false, false) => format!("Secret {:?} carries cross-namespace copy markers: {}", target(review), markers.join(", ")),
-        (true, true) => format!("Secret {:?} is written by the copy controller {:?}", target(review), writer.username),
+        (false, false) => format!(
+            "Secret {:?} carries cross-namespace copy markers: {}",
+            target(review),
+            markers.join(", ")
+        ),
+        (true, true) => format!(
+            "Secret {:?} is written by the copy controller {:?}",
+            target(review),
+            writer.username
+        ),
         (true, false) => format!(
             "Secret {:?} is written by the copy controller {:?} and carries copy markers: {}",
             target(review),
@@ -157,7 +203,11 @@ fn copy_markers(secret: &SecretObject, review: &Review<'_>, writer: &Writer<'_>,
     ));
 }
 
-fn changed(key: &str, new: &BTreeMap<String, String>, old: Option<&BTreeMap<String, String>>) -> bool {
+fn changed(
+    key: &str,
+    new: &BTreeMap<String, String>,
+    old: Option<&BTreeMap<String, String>>,
+) -> bool {
     new.get(key) != old.and_then(|o| o.get(key))
 }
 
@@ -176,8 +226,10 @@ fn forged(
     let empty = BTreeMap::new();
     let labels = secret.metadata.labels.as_ref().unwrap_or(&empty);
     let annotations = secret.metadata.annotations.as_ref().unwrap_or(&empty);
-    let (old_labels, old_annotations) =
-        (old.and_then(|o| o.metadata.labels.as_ref()), old.and_then(|o| o.metadata.annotations.as_ref()));
+    let (old_labels, old_annotations) = (
+        old.and_then(|o| o.metadata.labels.as_ref()),
+        old.and_then(|o| o.metadata.annotations.as_ref()),
+    );
     let old_owners: Vec<(&str, &str)> = old
         .and_then(|o| o.metadata.owner_references.as_ref())
         .into_iter()
@@ -195,15 +247,29 @@ fn forged(
         let Some(allowed) = claimed else { continue };
         let kept = old_owners.contains(&(owner.kind.as_str(), owner.uid.as_str()));
         if !allowed && !kept {
-            forged.push(format!("ownerReference {} {:?} (only its controller sets it)", owner.kind, owner.name));
-        } else if view.owner_exists(review.namespace.unwrap_or(""), &owner.kind, &owner.name, &owner.uid) == Some(false) {
-            forged.push(format!("ownerReference {} {:?} uid {:?} matches no such object", owner.kind, owner.name, owner.uid));
+            forged.push(format!(
+                "ownerReference {} {:?} (only its controller sets it)",
+                owner.kind, owner.name
+            ));
+        } else if view.owner_exists(
+            review.namespace.unwrap_or(""),
+            &owner.kind,
+            &owner.name,
+            &owner.uid,
+        ) == Some(false)
+        {
+            forged.push(format!(
+                "ownerReference {} {:?} uid {:?} matches no such object",
+                owner.kind, owner.name, owner.uid
+            ));
         }
     }
     if !writer.eso {
-        for (key, map, old_map) in
-            labels.keys().map(|k| (k, labels, old_labels)).chain(annotations.keys().map(|k| (k, annotations, old_annotations)))
-        {
+        for (key, map, old_map) in labels.keys().map(|k| (k, labels, old_labels)).chain(
+            annotations
+                .keys()
+                .map(|k| (k, annotations, old_annotations)),
+        ) {
             if key.starts_with("reconcile.external-secrets.io/") && changed(key, map, old_map) {
                 forged.push(format!("{key} (set only by External Secrets)"));
             }
@@ -234,11 +300,15 @@ fn forged(
             forged.push(format!("label {key} (owned by the handover controller)"));
         }
         if changed(&key, annotations, old_annotations) {
-            forged.push(format!("annotation {key} (owned by the handover controller)"));
+            forged.push(format!(
+                "annotation {key} (owned by the handover controller)"
+            ));
         }
     }
     let handover_to = policy.key("handover-to");
-    if changed(&handover_to, annotations, old_annotations) && !(writer.gitops || writer.decrypter.is_some()) {
+    if changed(&handover_to, annotations, old_annotations)
+        && !(writer.gitops || writer.decrypter.is_some())
+    {
         forged.push(format!("annotation {handover_to} (declared in Git only)"));
     }
     let class_key = policy.key("secret-class");
@@ -257,7 +327,12 @@ fn forged(
     }
     out.push(Violation::new(
         &rules::FORGED_PROVENANCE,
-        format!("Secret {:?} written by {:?} sets provenance markers it does not own: {}", target(review), writer.username, forged.join("; ")),
+        format!(
+            "Secret {:?} written by {:?} sets provenance markers it does not own: {}",
+            target(review),
+            writer.username,
+            forged.join("; ")
+        ),
         "remove these markers from the manifest; the controller that owns each one sets it",
     ));
 }
@@ -276,12 +351,17 @@ fn class_label_change(
     if before.is_none() || before == after {
         return;
     }
-    let owner = writer.gitops || writer.handover || (before == Some("bootstrap") && writer.decrypter.is_some());
+    let owner = writer.gitops
+        || writer.handover
+        || (before == Some("bootstrap") && writer.decrypter.is_some());
     if owner {
         return;
     }
     let what = match after {
-        Some(a) => format!("changes label {key} from {:?} to {a:?}", before.unwrap_or_default()),
+        Some(a) => format!(
+            "changes label {key} from {:?} to {a:?}",
+            before.unwrap_or_default()
+        ),
         None => format!("removes label {key}={}", before.unwrap_or_default()),
     };
     out.push(Violation::new(
@@ -342,9 +422,10 @@ fn bootstrap(
     let retired = |state: Option<&str>| matches!(state, Some("consumed" | "superseded"));
     let (state, destination) = match review.operation {
         Operation::Update => match old {
-            Some(o) if retired(o.label(&state_key)) => {
-                (o.label(&state_key).map(str::to_owned), o.annotation(&policy.key("handover-to")).map(str::to_owned))
-            }
+            Some(o) if retired(o.label(&state_key)) => (
+                o.label(&state_key).map(str::to_owned),
+                o.annotation(&policy.key("handover-to")).map(str::to_owned),
+            ),
             _ => return,
         },
         _ => match view.secret(ns, review.name) {
@@ -356,7 +437,8 @@ fn bootstrap(
         },
     };
     let _ = secret;
-    let where_now = destination.map_or_else(|| "in Vault".to_owned(), |d| format!("in Vault at {d}"));
+    let where_now =
+        destination.map_or_else(|| "in Vault".to_owned(), |d| format!("in Vault at {d}"));
     out.push(Violation::new(
         &rules::BOOTSTRAP_HANDED_OVER,
         format!(
@@ -395,7 +477,14 @@ pub fn content_copy(
     };
     let own_paths: Vec<String> = if provenance.class == Some(Class::Materialized) {
         let meta = review.object.metadata();
-        vault_paths(ns, &mut meta.owner_references.iter().flatten().map(|o| (o.kind.as_str(), o.name.as_str())))
+        vault_paths(
+            ns,
+            &mut meta
+                .owner_references
+                .iter()
+                .flatten()
+                .map(|o| (o.kind.as_str(), o.name.as_str())),
+        )
     } else {
         Vec::new()
     };
@@ -405,7 +494,13 @@ pub fn content_copy(
             if other_ns == ns {
                 continue;
             }
-            let theirs = vault_paths(&other_ns, &mut meta.owners.iter().map(|o| (o.kind.as_str(), o.name.as_str())));
+            let theirs = vault_paths(
+                &other_ns,
+                &mut meta
+                    .owners
+                    .iter()
+                    .map(|o| (o.kind.as_str(), o.name.as_str())),
+            );
             if meta.is_materialized() && theirs.iter().any(|p| own_paths.contains(p)) {
                 continue;
             }
@@ -420,7 +515,11 @@ pub fn content_copy(
     }
     out.push(Violation::new(
         &rules::CONTENT_COPY,
-        format!("Secret {:?} holds a value already held by Secret {} in another namespace", target(review), copies.join(", ")),
+        format!(
+            "Secret {:?} holds a value already held by Secret {} in another namespace",
+            target(review),
+            copies.join(", ")
+        ),
         fix::distribute_through_vault(review.name, ns, policy),
     ));
 }

@@ -2,9 +2,15 @@
 //! on Vault (VG402), no namespaced Vault stores in application namespaces (VG403), and the
 //! approved name must be a Vault store (VG404).
 
-use super::{eso::writer_rule, identity::Writer, objects::Store, rules, Policy, Review, Violation};
+use super::{Policy, Review, Violation, eso::writer_rule, identity::Writer, objects::Store, rules};
 
-pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, policy: &Policy, out: &mut Vec<Violation>) {
+pub fn check_store(
+    store: &Store,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+    out: &mut Vec<Violation>,
+) {
     let kind = review.object.kind().as_str();
     let obj = match review.namespace {
         Some(ns) => format!("{kind} \"{ns}/{}\"", review.name),
@@ -12,8 +18,17 @@ pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, poli
     };
     writer_rule(kind, review, writer, out);
     let providers: Vec<&str> = store.providers().collect();
-    let forbidden: Vec<&str> =
-        providers.iter().copied().filter(|p| policy.stores.forbidden_providers.iter().any(|f| f.eq_ignore_ascii_case(p))).collect();
+    let forbidden: Vec<&str> = providers
+        .iter()
+        .copied()
+        .filter(|p| {
+            policy
+                .stores
+                .forbidden_providers
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(p))
+        })
+        .collect();
     if !forbidden.is_empty() {
         out.push(Violation::new(
             &rules::FORBIDDEN_PROVIDER,
@@ -27,7 +42,12 @@ pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, poli
     let static_methods: Vec<&str> = vault
         .and_then(|v| v.get("auth"))
         .and_then(serde_json::Value::as_object)
-        .map(|auth| auth.keys().map(String::as_str).filter(|m| *m != "kubernetes").collect())
+        .map(|auth| {
+            auth.keys()
+                .map(String::as_str)
+                .filter(|m| *m != "kubernetes")
+                .collect()
+        })
         .unwrap_or_default();
     if !static_methods.is_empty() {
         out.push(Violation::new(
@@ -40,17 +60,33 @@ pub fn check_store(store: &Store, review: &Review<'_>, writer: &Writer<'_>, poli
         ));
     }
     let ns = review.namespace.unwrap_or("");
-    if kind == "SecretStore" && vault.is_some() && !policy.namespaces.bootstrap.iter().any(|b| b == ns) {
+    if kind == "SecretStore"
+        && vault.is_some()
+        && !policy.namespaces.bootstrap.iter().any(|b| b == ns)
+    {
         out.push(Violation::new(
             &rules::NAMESPACED_VAULT_STORE,
             format!("{obj} gives namespace {ns:?} its own Vault store"),
             "reference the platform ClusterSecretStore/vault-backend from your ExternalSecrets instead",
         ));
     }
-    if policy.stores.approved.iter().any(|s| s.kind == kind && s.name == review.name) && (vault.is_none() || providers.len() != 1) {
+    if policy
+        .stores
+        .approved
+        .iter()
+        .any(|s| s.kind == kind && s.name == review.name)
+        && (vault.is_none() || providers.len() != 1)
+    {
         out.push(Violation::new(
             &rules::APPROVED_STORE_NOT_VAULT,
-            format!("{obj} is the approved store name but its provider is {}", if providers.is_empty() { "missing".to_owned() } else { providers.join(", ") }),
+            format!(
+                "{obj} is the approved store name but its provider is {}",
+                if providers.is_empty() {
+                    "missing".to_owned()
+                } else {
+                    providers.join(", ")
+                }
+            ),
             "the approved store must have exactly one provider: vault",
         ));
     }

@@ -43,10 +43,15 @@ impl fmt::Display for LoadError {
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
         entries.sort();
         for entry in entries {
-            let manifest = entry.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+            let manifest = entry
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
             if entry.is_dir() || manifest {
                 collect(&entry, out)?;
             }
@@ -58,7 +63,10 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Loads every path. Returns all errors at once so a CI run shows every broken file.
-pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Vec<Document>, Vec<LoadError>> {
+pub fn load_paths(
+    paths: &[PathBuf],
+    default_namespace: &str,
+) -> Result<Vec<Document>, Vec<LoadError>> {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -66,24 +74,40 @@ pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Vec<Docu
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
                 Ok(_) => parse_text("<stdin>", &text, default_namespace, &mut docs, &mut errors),
-                Err(e) => errors.push(LoadError { file: "<stdin>".into(), index: None, message: e.to_string() }),
+                Err(e) => errors.push(LoadError {
+                    file: "<stdin>".into(),
+                    index: None,
+                    message: e.to_string(),
+                }),
             }
             continue;
         }
         let mut files = Vec::new();
         if let Err(e) = collect(path, &mut files) {
-            errors.push(LoadError { file: path.display().to_string(), index: None, message: e.to_string() });
+            errors.push(LoadError {
+                file: path.display().to_string(),
+                index: None,
+                message: e.to_string(),
+            });
             continue;
         }
         for file in files {
             let name = file.display().to_string();
             match std::fs::read_to_string(&file) {
                 Ok(text) => parse_text(&name, &text, default_namespace, &mut docs, &mut errors),
-                Err(e) => errors.push(LoadError { file: name, index: None, message: format!("cannot read: {e}") }),
+                Err(e) => errors.push(LoadError {
+                    file: name,
+                    index: None,
+                    message: format!("cannot read: {e}"),
+                }),
             }
         }
     }
-    if errors.is_empty() { Ok(docs) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(docs)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Splits YAML text into documents at `---` lines, keeping each document's first line number.
@@ -99,19 +123,36 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
             current.push('\n');
         }
     }
-    docs.retain(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs.retain(|(_, d)| {
+        d.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
     docs
 }
 
 /// Parses one file's text (YAML or JSON) into documents.
-pub fn parse_text(file: &str, text: &str, default_namespace: &str, docs: &mut Vec<Document>, errors: &mut Vec<LoadError>) {
+pub fn parse_text(
+    file: &str,
+    text: &str,
+    default_namespace: &str,
+    docs: &mut Vec<Document>,
+    errors: &mut Vec<LoadError>,
+) {
     let values: Vec<(usize, Result<Value, String>)> = if file.ends_with(".json") {
-        vec![(0, serde_json::from_str(text).map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column())))]
+        vec![(
+            0,
+            serde_json::from_str(text)
+                .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column())),
+        )]
     } else {
         split_documents(text)
             .into_iter()
             .map(|(line, doc)| {
-                (line, serde_saphyr::from_str::<Value>(&doc).map_err(|e| format!("invalid YAML (document starts at line {line}): {e}")))
+                (
+                    line,
+                    serde_saphyr::from_str::<Value>(&doc)
+                        .map_err(|e| format!("invalid YAML (document starts at line {line}): {e}")),
+                )
             })
             .collect()
     };
@@ -119,12 +160,21 @@ pub fn parse_text(file: &str, text: &str, default_namespace: &str, docs: &mut Ve
     for (_, value) in values {
         match value {
             Err(message) => {
-                errors.push(LoadError { file: file.into(), index: Some(index), message });
+                errors.push(LoadError {
+                    file: file.into(),
+                    index: Some(index),
+                    message,
+                });
                 index += 1;
             }
             Ok(Value::Null) => {}
             Ok(v) if v.get("kind").and_then(Value::as_str) == Some("List") => {
-                for item in v.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+                for item in v
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     push(file, index, item, default_namespace, docs, errors);
                     index += 1;
                 }
@@ -137,35 +187,71 @@ pub fn parse_text(file: &str, text: &str, default_namespace: &str, docs: &mut Ve
     }
 }
 
-fn push(file: &str, index: usize, value: Value, default_namespace: &str, docs: &mut Vec<Document>, errors: &mut Vec<LoadError>) {
-    let err = |message: String| LoadError { file: file.into(), index: Some(index), message };
-    let (Some(api_version), Some(kind)) =
-        (value.get("apiVersion").and_then(Value::as_str), value.get("kind").and_then(Value::as_str))
-    else {
-        errors.push(err("not a Kubernetes object (apiVersion and kind are required)".into()));
+fn push(
+    file: &str,
+    index: usize,
+    value: Value,
+    default_namespace: &str,
+    docs: &mut Vec<Document>,
+    errors: &mut Vec<LoadError>,
+) {
+    let err = |message: String| LoadError {
+        file: file.into(),
+        index: Some(index),
+        message,
+    };
+    let (Some(api_version), Some(kind)) = (
+        value.get("apiVersion").and_then(Value::as_str),
+        value.get("kind").and_then(Value::as_str),
+    ) else {
+        errors.push(err(
+            "not a Kubernetes object (apiVersion and kind are required)".into(),
+        ));
         return;
     };
     let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
-    let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let Some(governed) = Kind::from_api_version(&api_version, &kind) else {
-        let sealed_output = (kind == "SealedSecret" && api_version.starts_with("bitnami.com/")).then(|| {
-            let name = value
-                .pointer("/spec/template/metadata/name")
-                .or_else(|| value.pointer("/metadata/name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            (namespace.clone().unwrap_or_else(|| default_namespace.to_owned()), name.to_owned())
+        let sealed_output = (kind == "SealedSecret" && api_version.starts_with("bitnami.com/"))
+            .then(|| {
+                let name = value
+                    .pointer("/spec/template/metadata/name")
+                    .or_else(|| value.pointer("/metadata/name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                (
+                    namespace
+                        .clone()
+                        .unwrap_or_else(|| default_namespace.to_owned()),
+                    name.to_owned(),
+                )
+            });
+        docs.push(Document {
+            file: file.into(),
+            index,
+            object: None,
+            namespace,
+            sealed_output,
         });
-        docs.push(Document { file: file.into(), index, object: None, namespace, sealed_output });
         return;
     };
-    let cluster_scoped = matches!(governed, Kind::ClusterExternalSecret | Kind::ClusterPushSecret | Kind::ClusterSecretStore);
+    let cluster_scoped = matches!(
+        governed,
+        Kind::ClusterExternalSecret | Kind::ClusterPushSecret | Kind::ClusterSecretStore
+    );
     match Object::from_value(governed, value) {
         Ok(object) => docs.push(Document {
             file: file.into(),
             index,
             object: Some(object),
-            namespace: if cluster_scoped { None } else { Some(namespace.unwrap_or_else(|| default_namespace.to_owned())) },
+            namespace: if cluster_scoped {
+                None
+            } else {
+                Some(namespace.unwrap_or_else(|| default_namespace.to_owned()))
+            },
             sealed_output: None,
         }),
         // serde's message may quote a value; name the kind and the problem category only.

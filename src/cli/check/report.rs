@@ -36,7 +36,14 @@ pub struct Finding {
 
 impl Finding {
     fn new(v: &Violation, mode: &'static str) -> Self {
-        Self { rule: v.rule.id, slug: v.rule.slug, rfc: v.rule.rfc, mode, message: v.what.clone(), fix: v.fix.clone() }
+        Self {
+            rule: v.rule.id,
+            slug: v.rule.slug,
+            rfc: v.rule.rfc,
+            mode,
+            message: v.what.clone(),
+            fix: v.fix.clone(),
+        }
     }
 }
 
@@ -69,9 +76,17 @@ impl Report {
             .chain(decision.warned.iter().map(|v| Finding::new(v, "warn")))
             .collect();
         let message = if allowed {
-            decision.warned.iter().map(|v| format!("  warning: {}\n", v.warning())).collect()
+            decision
+                .warned
+                .iter()
+                .map(|v| format!("  warning: {}\n", v.warning()))
+                .collect()
         } else {
-            decision.message(kind, doc.namespace.as_deref(), &name).lines().map(|l| format!("  {l}\n")).collect()
+            decision
+                .message(kind, doc.namespace.as_deref(), &name)
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect()
         };
         self.results.push(Outcome {
             file: doc.file.clone(),
@@ -100,7 +115,10 @@ impl Report {
                 Some(ns) => format!("{ns}/{}", r.name),
                 None => r.name.clone(),
             };
-            out.push_str(&format!("{verdict} {} {target} ({}#{})\n", r.kind, r.file, r.document));
+            out.push_str(&format!(
+                "{verdict} {} {target} ({}#{})\n",
+                r.kind, r.file, r.document
+            ));
             out.push_str(&r.message);
         }
         out.push_str(&format!(
