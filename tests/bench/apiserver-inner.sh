@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Runs under tests/e2e/run.sh (see tests/bench/apiserver.sh, which builds the release binaries
+# first): sets up the four configurations and runs bench-apiserver-client.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+: "${VAULTGATE_E2E_DIR:?run me through tests/bench/apiserver.sh (under tests/e2e/run.sh)}"
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+VG_REL="$TARGET/release/vaultgate"
+CLIENT="$TARGET/release/examples/bench-apiserver-client"
+[ -x "$VG_REL" ] && [ -x "$CLIENT" ] || { echo "apiserver-inner.sh: build first: bash tests/bench/apiserver.sh" >&2; exit 1; }
+D=$VAULTGATE_E2E_DIR
+N=${BENCH_N:-2000}
+CONCURRENCY=${BENCH_CONCURRENCY:-4}
+ROUNDS=${BENCH_ROUNDS:-8}
+OUT="$TARGET/bench/apiserver-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+log() { echo "apiserver-inner.sh: [$(date +%H:%M:%S)] $*" >&2; }
+k() { kubectl "$@" >>"$OUT/setup.log" 2>&1; }
+
+# ---- 1. vaultgate: the release build with production logging instead of the harness's debug build.
+PORT=${VAULTGATE_E2E_WEBHOOK_URL##*:}
+old=$(cat "$VAULTGATE_E2E_WEBHOOK_PIDFILE")
+log "replacing the harness's debug vaultgate (pid $old) with $VG_REL"
+kill -TERM "$old" 2>/dev/null || true
+for _ in $(seq 1 100); do [ -e "/proc/$old" ] || break; sleep 0.1; done
+KUBECONFIG="$D/kube/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY=0s "$VG_REL" serve --listen "127.0.0.1:$PORT" \
+  --tls-cert "$D/webhook/tls.crt" --tls-key "$D/webhook/tls.key" --policy tests/e2e/policy.yaml \
+  --log-format json </dev/null >>"$D/logs/vaultgate-release.log" 2>&1 &
+VG_PID=$!
+echo "$VG_PID" >"$VAULTGATE_E2E_WEBHOOK_PIDFILE"   # the harness stops it on exit
+until curl -fsS --max-time 1 --cacert "$VAULTGATE_E2E_WEBHOOK_CA" "$VAULTGATE_E2E_WEBHOOK_URL/readyz" >/dev/null 2>&1; do
+  [ -e "/proc/$VG_PID" ] || { echo "release vaultgate exited: see $D/logs/vaultgate-release.log" >&2; exit 1; }
+  sleep 0.2
+done
+log "release vaultgate ready (pid $VG_PID)"
+
+# ---- 2. namespaces; the two unpoliced ones are taken out of vaultgate's webhooks' scope.
+for ns in bench-none bench-vap bench-vaultgate bench-vg-validate external-secrets; do k create namespace "$ns" || true; done
+k -n external-secrets create serviceaccount external-secrets || true
+for cfg in validatingwebhookconfiguration/vaultgate mutatingwebhookconfiguration/vaultgate; do
+  count=$(kubectl get "$cfg" -o jsonpath='{range .webhooks[*]}x{end}' | wc -c)
+  patch="["
+  for i in $(seq 0 $((count - 1))); do
+    patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-none\"},"
+    patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-vap\"},"
+    # bench-vg-validate: the validating webhook alone (one hop, like the VAP's single check).
+    if [ "$cfg" = mutatingwebhookconfiguration/vaultgate ]; then
+      patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-vg-validate\"},"
+    fi
+  done
+  k patch "$cfg" --type=json -p "${patch%,}]"
+done
+
+# ---- 3. the in-tree policy: the unmanaged-writer rule in CEL, bound to bench-vap.
+cat >"$OUT/vap.yaml" <<'EOF'
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: bench-secret-writers
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["CREATE", "UPDATE"]
+        resources: ["secrets"]
+  validations:
+    - expression: >-
+        request.userInfo.username in [
+          'system:serviceaccount:external-secrets:external-secrets',
+          'system:serviceaccount:kube-system:sealed-secrets-controller',
+          'system:serviceaccount:flux-system:kustomize-controller',
+          'system:serviceaccount:argocd:argocd-application-controller',
+          'system:serviceaccount:cert-manager:cert-manager',
+          'system:serviceaccount:vaultgate-system:vaultgate']
+      message: Secrets in this namespace may only be written by an approved producer (ESO, a bootstrap decrypter, a registered operator)
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: bench-secret-writers
+spec:
+  policyName: bench-secret-writers
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: bench-vap
+EOF
+k apply -f "$OUT/vap.yaml"
+
+# ---- 4. the ExternalSecrets that own the Secret in the governed namespaces (applied as Argo CD).
+declare -A OWNER
+for ns in bench-vaultgate bench-vg-validate; do
+  cat >"$OUT/externalsecret-$ns.json" <<EOF
+{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "bench-db", "namespace": "$ns"},
+ "spec": {"refreshInterval": "1h", "target": {"name": "bench-db", "creationPolicy": "Owner"},
+  "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault-backend"},
+  "data": [{"secretKey": "password", "remoteRef": {"key": "platform-data/db/$ns", "property": "password"}}]}}
+EOF
+  k create --as=system:serviceaccount:argocd:argocd-application-controller --as-group=system:serviceaccounts \
+    --as-group=system:serviceaccounts:argocd --as-group=system:authenticated -f "$OUT/externalsecret-$ns.json"
+  OWNER[$ns]=$(kubectl get -f "$OUT/externalsecret-$ns.json" -o jsonpath='{.metadata.uid}')
+  [ -n "${OWNER[$ns]}" ] || { echo "the ExternalSecret in $ns was not created: see $OUT/setup.log" >&2; exit 1; }
+done
+OWNER_UID=${OWNER[bench-vaultgate]}
+
+# ---- 5. ESO's identity: a real bound token.
+TOKEN=$(kubectl -n external-secrets create token external-secrets --duration=2h)
+API=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+CA=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}')
+cat >"$OUT/eso.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: e2e, cluster: {server: "$API", certificate-authority: "$CA"}}]
+users: [{name: eso, user: {token: "$TOKEN"}}]
+contexts: [{name: e2e, context: {cluster: e2e, user: eso}}]
+current-context: e2e
+EOF
+chmod 600 "$OUT/eso.kubeconfig"
+
+# ---- 6. wait until every configuration behaves as intended (informers and the VAP compile lag).
+probe() { # probe NS: writes the Secret NS's ExternalSecret would materialize; prints its path
+  cat >"$OUT/probe-$1.json" <<EOF
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bench-db", "labels": {"reconcile.external-secrets.io/managed": "true"},
+ "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "bench-db", "uid": "${OWNER[$1]:-$OWNER_UID}", "controller": true}]},
+ "stringData": {"password": "probe"}}
+EOF
+  echo "$OUT/probe-$1.json"
+}
+expect() { # expect allowed|denied NS [kubectl args]
+  local want=$1 ns=$2 out; shift 2
+  out=$(kubectl create --dry-run=server -n "$ns" -f "$(probe "$ns")" "$@" 2>&1) && got=allowed || got=denied
+  echo "+ $want in $ns ($*): $out" >>"$OUT/setup.log"
+  [ "$got" = "$want" ]
+}
+ready() {
+  expect denied bench-vap &&                                      # the admin is not on the VAP allowlist
+  expect allowed bench-none &&                                    # webhooks no longer called there
+  expect allowed bench-vap --kubeconfig "$OUT/eso.kubeconfig" &&
+  expect allowed bench-vaultgate --kubeconfig "$OUT/eso.kubeconfig" &&
+  expect denied bench-vaultgate &&                                # vaultgate enforces there
+  expect allowed bench-vg-validate --kubeconfig "$OUT/eso.kubeconfig" &&
+  expect denied bench-vg-validate
+}
+start=$(date +%s)
+until ready; do
+  [ $(( $(date +%s) - start )) -lt 120 ] || { echo "configurations not in effect after 120 s: see $OUT/setup.log" >&2; exit 1; }
+  sleep 1
+done
+log "all four configurations in effect after $(( $(date +%s) - start ))s"
+
+# ---- 7. measure.
+vg_metrics() {
+  curl -fsS --cacert "$VAULTGATE_E2E_WEBHOOK_CA" "$VAULTGATE_E2E_WEBHOOK_URL/metrics" \
+    | grep -E '^vaultgate_admission_duration_seconds_(sum|count)\{.*kind="Secret"' || true
+}
+vg_metrics >"$OUT/vaultgate-metrics.before"
+CPU0=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+OTHER=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|clippy-driver)$' || true)
+log "measuring: N=$N per configuration, $CONCURRENCY clients, $ROUNDS rounds (load average $LOAD0, other builds running: $OTHER)"
+"$CLIENT" --kubeconfig "$OUT/eso.kubeconfig" --admin-kubeconfig "$KUBECONFIG" --owner-uid "$OWNER_UID" --name bench-db \
+  --target baseline=bench-none --target vap=bench-vap --target "vaultgate=bench-vaultgate@${OWNER[bench-vaultgate]}" \
+  --target "vaultgate-validate-only=bench-vg-validate@${OWNER[bench-vg-validate]}" \
+  --n "$N" --concurrency "$CONCURRENCY" --rounds "$ROUNDS" >"$OUT/client.md" 2>"$OUT/client.log"
+CPU1=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
+vg_metrics >"$OUT/vaultgate-metrics.after"
+{
+  echo "# apiserver.sh $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average before $LOAD0, after $(cut -d' ' -f1-3 /proc/loadavg); other cargo/rustc/go processes at start: $OTHER"
+  echo
+  cat "$OUT/client.md"
+  echo
+  echo "# vaultgate server side over the window (its own histogram: decode + evaluate + encode)"
+  python3 - "$OUT/vaultgate-metrics.before" "$OUT/vaultgate-metrics.after" "$CPU0" "$CPU1" "$(getconf CLK_TCK)" <<'PY'
+import sys
+def load(p):
+    out = {}
+    for line in open(p):
+        series, value = line.rsplit(" ", 1)
+        out[series] = float(value)
+    return out
+b, a = load(sys.argv[1]), load(sys.argv[2])
+calls = 0
+print("| series | reviews | mean µs |")
+print("|---|---:|---:|")
+for s, v in sorted(a.items()):
+    if "_sum{" not in s:
+        continue
+    c = s.replace("_sum{", "_count{")
+    n = a.get(c, 0) - b.get(c, 0)
+    if n < 1:
+        continue
+    calls += n
+    print(f"| `{s.split('{',1)[1].rstrip('}')}` | {n:.0f} | {(v - b.get(s, 0)) / n * 1e6:.1f} |")
+cpu_ms = (float(sys.argv[4]) - float(sys.argv[3])) * 1000 / float(sys.argv[5])
+print(f"\nvaultgate process CPU over the window: {cpu_ms:.0f} ms for {calls:.0f} reviews = {cpu_ms / max(calls, 1):.3f} ms per review (TLS, HTTP, logging, watches included)")
+PY
+} | tee "$OUT/report.md"
+log "report: $OUT/report.md"

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Side-by-side load test: vaultgate (release build, `serve --cluster-context memory`, JSON logs at
+# the default level `info` written to a file, as in production) against the floor
+# (tests/bench/floor.rs: the same TLS/HTTP stack answering a fixed AdmissionReview), alternating,
+# same settings, with tests/bench/loadgen.rs over TLS 1.3 + HTTP/1.1 keep-alive. A third server,
+# `vaultgate-warn` (the same binary with --log-level warn: no per-review log line), shows what
+# the per-review info line costs; BENCH_SERVERS="vaultgate floor" skips it.
+#
+#   bash tests/bench/load.sh            # ~6 minutes; prints the tables, keeps raw JSON lines
+#
+# Scenarios (each: BENCH_WARMUP s unmeasured, then BENCH_DURATION s measured):
+#   small (2.3 KB Secret CREATE) and tls (19 KB TLS Secret UPDATE) x fixed 1k/2k/5k req/s + max
+#   storm: a new TCP+TLS connection per request (full handshakes), small review, max rate
+# Environment: BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_CONNS (16), BENCH_RATES ("1000 2000 5000"),
+#   BENCH_STORM_CONNS (8), BENCH_LOADGEN_THREADS (1), BENCH_REPEAT (1: each pair once; 2: ABBA),
+#   CARGO_TARGET_DIR. Results: $TARGET/bench/load-<time>/{results.jsonl,report.md,*.log}.
+# Every measured run records the 1-min load average and any other cargo/rustc/go process seen,
+# so contention from other work on the machine shows in the table.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNS:-16}
+RATES=${BENCH_RATES:-"1000 2000 5000"}
+STORM_CONNS=${BENCH_STORM_CONNS:-8}
+THREADS=${BENCH_LOADGEN_THREADS:-1}
+SERVERS=${BENCH_SERVERS:-"vaultgate floor vaultgate-warn"}
+REPEAT=${BENCH_REPEAT:-1}
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+log() { echo "load.sh: [$(date +%H:%M:%S)] $*" >&2; }
+
+log "cargo build --release --bin vaultgate --example bench-floor --example bench-loadgen"
+cargo build --release --bin vaultgate --example bench-floor --example bench-loadgen >&2
+VG="$TARGET/release/vaultgate"
+FLOOR="$TARGET/release/examples/bench-floor"
+LOADGEN="$TARGET/release/examples/bench-loadgen"
+
+OUT="$TARGET/bench/load-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+"$VG" certs --out "$OUT/certs" --ip 127.0.0.1 --dns localhost >"$OUT/certs.log" 2>&1
+read -r VG_PORT FLOOR_PORT WARN_PORT < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+
+VG_PID="" FLOOR_PID="" WARN_PID=""
+cleanup() {
+  for pid in $VG_PID $FLOOR_PID $WARN_PID; do kill "$pid" 2>/dev/null || true; done
+  for pid in $VG_PID $FLOOR_PID $WARN_PID; do wait "$pid" 2>/dev/null || true; done
+  # The info log holds one line per review (~100 MB per run): keep its size and last lines only.
+  if [ -f "$OUT/vaultgate.log" ]; then
+    echo "$(wc -l <"$OUT/vaultgate.log") lines, $(du -h "$OUT/vaultgate.log" | cut -f1)" >"$OUT/vaultgate.log.size"
+    tail -n 20 "$OUT/vaultgate.log" >"$OUT/vaultgate.log.tail" && rm -f "$OUT/vaultgate.log"
+  fi
+}
+trap cleanup EXIT
+
+"$VG" serve --listen "127.0.0.1:$VG_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
+  --cluster-context memory --log-format json --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate.log" &
+VG_PID=$!
+"$FLOOR" --listen "127.0.0.1:$FLOOR_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
+  </dev/null 2>"$OUT/floor.log" &
+FLOOR_PID=$!
+if [[ " $SERVERS " == *" vaultgate-warn "* ]]; then
+  "$VG" serve --listen "127.0.0.1:$WARN_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
+    --cluster-context memory --log-format json --log-level warn --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate-warn.log" &
+  WARN_PID=$!
+fi
+for port in "$VG_PORT" "$FLOOR_PORT" ${WARN_PID:+"$WARN_PORT"}; do
+  for _ in $(seq 1 100); do
+    curl -fsS --max-time 1 --cacert "$OUT/certs/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+sleep 2
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+log "vaultgate pid $VG_PID on :$VG_PORT, floor pid $FLOOR_PID on :$FLOOR_PORT, vaultgate-warn pid ${WARN_PID:-none} on :$WARN_PORT"
+
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+pid_of() { case $1 in vaultgate) echo "$VG_PID" ;; floor) echo "$FLOOR_PID" ;; vaultgate-warn) echo "$WARN_PID" ;; esac; }
+port_of() { case $1 in vaultgate) echo "$VG_PORT" ;; floor) echo "$FLOOR_PORT" ;; vaultgate-warn) echo "$WARN_PORT" ;; esac; }
+for server in $SERVERS; do
+  printf '{"idle":true,"server":"%s","rss_kib":%s}\n' "$server" "$(rss "$(pid_of "$server")")" >>"$RESULTS"
+done
+
+# run SERVER SCENARIO BODY LOADGEN-ARGS...: one measured run, one JSON line.
+run() {
+  local server=$1 scenario=$2 body=$3 port pid other load line
+  shift 3
+  port=$(port_of "$server") pid=$(pid_of "$server")
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  other=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|compile|link|cc1|ld|clippy-driver)$' || true)
+  line=$("$LOADGEN" --addr "127.0.0.1:$port" --ca "$OUT/certs/ca.crt" --body "tests/bench/reviews/$body.json" \
+    --duration "$DURATION" --warmup "$WARMUP" --threads "$THREADS" --pid "$pid" --clk-tck "$CLK_TCK" \
+    --label "$scenario" "$@" 2>>"$OUT/loadgen.log")
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(server=sys.argv[2], body=sys.argv[3], loadavg=float(sys.argv[4]), other_builds=int(sys.argv[5])); print(json.dumps(d))' \
+    "$line" "$server" "$body" "$load" "$other" >>"$RESULTS"
+  log "$(tail -n 1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-12s %-9s %8.0f req/s  p50 %.3f  p99 %.3f  p99.9 %.3f ms  cpu %.4f ms/req  errors %d  load %s  other builds %d" % (d["label"], d["server"], d["rps"], d["p50_ms"], d["p99_ms"], d["p999_ms"], d.get("cpu_ms_per_req", 0), d["errors"], d["loadavg"], d["other_builds"]))')"
+}
+
+# pair SCENARIO BODY ARGS...: every server, rotating which goes first.
+n=0
+pair() {
+  local order=($SERVERS) rep i
+  for rep in $(seq 1 "$REPEAT"); do
+    for i in $(seq 0 $((${#order[@]} - 1))); do
+      run "${order[$(( (i + n) % ${#order[@]} ))]}" "$@"
+    done
+    n=$((n + 1))
+  done
+}
+
+for body in secret-create-small secret-update-tls; do
+  short=small; [ "$body" = secret-update-tls ] && short=tls
+  for rate in $RATES; do
+    pair "$short@$rate" "$body" --conns "$CONNS" --rate "$rate"
+  done
+  pair "$short@max" "$body" --conns "$CONNS" --rate 0
+done
+pair "storm@max" secret-create-small --conns "$STORM_CONNS" --rate 0 --new-conn
+
+sleep 2
+for server in $SERVERS; do
+  printf '{"idle_after":true,"server":"%s","rss_kib":%s}\n' "$server" "$(rss "$(pid_of "$server")")" >>"$RESULTS"
+done
+
+{
+  echo "# load.sh $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), duration ${DURATION}s + warm-up ${WARMUP}s, $CONNS connections (storm: $STORM_CONNS), loadgen threads $THREADS"
+  python3 tests/bench/report.py "$RESULTS"
+} | tee "$OUT/report.md"
+log "raw results: $RESULTS"
