@@ -1,7 +1,8 @@
 //! The context-size benchmark (issue 4 §4): loads 100,000 Secret metadata records, 20,000
 //! ExternalSecrets, 5,000 PushSecrets (plus 1,000 SecretStores and 5 ClusterSecretStores) into the
-//! live view's tables, exactly as the watchers would (`Table::apply`), then reports the resident
-//! memory they added (VmRSS delta) and the latency of the `ClusterView` lookups the rules make.
+//! live view's tables the way the watchers' initial list does (`Table::init_apply`, then
+//! `init_done`, which marks each table synced), then reports the resident memory they added
+//! (VmRSS delta) and the latency of the `ClusterView` lookups the rules make.
 //!
 //! ```text
 //! cargo bench --bench context                 # full size
@@ -128,10 +129,18 @@ fn main() {
     let rss0 = rss_kib();
     let view = LiveView::new(&policy);
     let (secrets, externals, pushes) = view.tables();
-    let (stores, cluster_stores, _sealed) = view.store_tables();
+    let (stores, cluster_stores, sealed) = view.store_tables();
+    // Loaded the way a watcher's initial list is: init, one init_apply per object, init_done
+    // (which marks the table synced, as owner_exists requires).
+    secrets.init();
+    externals.init();
+    pushes.init();
+    stores.init();
+    cluster_stores.init();
+    sealed.mark_absent();
     let load_started = Instant::now();
     for i in 0..n_secrets {
-        secrets.apply(
+        secrets.init_apply(
             ns(i, n_ns),
             format!("app-{i}"),
             SecretRecord::from(secret_meta(i)),
@@ -147,7 +156,7 @@ fn main() {
             target: format!("app-{target}"),
             keys: vec![format!("platform-data/db-{}/{namespace}", i % 7)],
         };
-        externals.apply(
+        externals.init_apply(
             namespace,
             format!("app-{target}"),
             EsEntry {
@@ -169,10 +178,10 @@ fn main() {
                 format!("platform-config/pg-{i}/{namespace}"),
             ],
         };
-        pushes.apply(namespace, format!("push-{source}"), info);
+        pushes.init_apply(namespace, format!("push-{source}"), info);
     }
     for i in 0..n_ns {
-        stores.apply(
+        stores.init_apply(
             ns(i, n_ns),
             "vault".into(),
             StoreInfo {
@@ -186,7 +195,7 @@ fn main() {
         } else {
             name
         };
-        cluster_stores.apply(
+        cluster_stores.init_apply(
             String::new(),
             name.into(),
             StoreInfo {
@@ -194,6 +203,11 @@ fn main() {
             },
         );
     }
+    secrets.init_done();
+    externals.init_done();
+    pushes.init_done();
+    stores.init_done();
+    cluster_stores.init_done();
     let load_time = load_started.elapsed();
     let rss1 = rss_kib();
     let added_mib = (rss1.saturating_sub(rss0)) as f64 / 1024.0;

@@ -12,7 +12,9 @@
 #   small (2.3 KB Secret CREATE) and tls (19 KB TLS Secret UPDATE) x fixed 1k/2k/5k req/s + max
 #   storm: a new TCP+TLS connection per request (full handshakes), small review, max rate
 # Environment: BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_CONNS (16), BENCH_RATES ("1000 2000 5000"),
-#   BENCH_STORM_CONNS (8), BENCH_LOADGEN_THREADS (1), BENCH_REPEAT (1: each pair once; 2: ABBA),
+#   BENCH_STORM_CONNS (8), BENCH_LOADGEN_THREADS (1), BENCH_REPEAT (1; N: every server N times,
+#   rotating the order; the ratio table then uses medians), BENCH_MAX (1), BENCH_STORM (1),
+#   BENCH_SERVERS ("vaultgate floor vaultgate-warn"),
 #   CARGO_TARGET_DIR. Results: $TARGET/bench/load-<time>/{results.jsonl,report.md,*.log}.
 # Every measured run records the 1-min load average and any other cargo/rustc/go process seen,
 # so contention from other work on the machine shows in the table.
@@ -28,6 +30,8 @@ STORM_CONNS=${BENCH_STORM_CONNS:-8}
 THREADS=${BENCH_LOADGEN_THREADS:-1}
 SERVERS=${BENCH_SERVERS:-"vaultgate floor vaultgate-warn"}
 REPEAT=${BENCH_REPEAT:-1}
+WITH_MAX=${BENCH_MAX:-1}      # 0: skip the max-throughput runs
+WITH_STORM=${BENCH_STORM:-1}  # 0: skip the handshake storm
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 log() { echo "load.sh: [$(date +%H:%M:%S)] $*" >&2; }
@@ -120,9 +124,9 @@ for body in secret-create-small secret-update-tls; do
   for rate in $RATES; do
     pair "$short@$rate" "$body" --conns "$CONNS" --rate "$rate"
   done
-  pair "$short@max" "$body" --conns "$CONNS" --rate 0
+  if [ "$WITH_MAX" = 1 ]; then pair "$short@max" "$body" --conns "$CONNS" --rate 0; fi
 done
-pair "storm@max" secret-create-small --conns "$STORM_CONNS" --rate 0 --new-conn
+if [ "$WITH_STORM" = 1 ]; then pair "storm@max" secret-create-small --conns "$STORM_CONNS" --rate 0 --new-conn; fi
 
 sleep 2
 for server in $SERVERS; do
