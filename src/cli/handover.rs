@@ -3,6 +3,7 @@
 //! controller and the metrics endpoint until SIGTERM or Ctrl-C (in-flight reconciles finish,
 //! then the lease is released). Startup errors name the flag and exit 2.
 
+use super::parse_duration;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -13,10 +14,7 @@ use crate::{
         self, Handover, LeaseSettings,
         vault::{VaultAuth, VaultConfig},
     },
-    policy::{
-        duration::parse_go_duration,
-        handover::{Retire, Settings},
-    },
+    policy::handover::{Retire, Settings},
     telemetry,
 };
 
@@ -124,18 +122,6 @@ pub struct HandoverArgs {
     pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed = match text.trim().parse::<u64>() {
-        Ok(secs) => Some(Duration::from_secs(secs)),
-        Err(_) => parse_go_duration(text),
-    };
-    match parsed {
-        Some(d) if !d.is_zero() => Ok(d),
-        Some(_) => Err("must be greater than zero".into()),
-        None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
-    }
 }
 
 fn parse_retire(text: &str) -> Result<Retire, String> {

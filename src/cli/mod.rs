@@ -82,3 +82,16 @@ pub fn main() -> ExitCode {
         Command::Handover(args) => handover::run(*args),
     }
 }
+
+/// `10s`, `1m30s`, `500ms` (Go duration syntax) or a plain number of seconds; must be > 0.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed = match text.trim().parse::<u64>() {
+        Ok(secs) => Some(std::time::Duration::from_secs(secs)),
+        Err(_) => crate::policy::duration::parse_go_duration(text),
+    };
+    match parsed {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err("must be greater than zero".into()),
+        None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
+    }
+}

@@ -5,6 +5,7 @@
 //! `--dev` runs without a cluster: 127.0.0.1:8443, a dev CA and serving certificate minted
 //! once into `certs/dev/` (gitignored), and the built-in default policy.
 
+use super::parse_duration;
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
@@ -21,7 +22,6 @@ use crate::{
     certs::{self, CA_CERT_FILE, CERT_FILE, KEY_FILE},
     cluster::{ClusterView, LiveView, MemoryView},
     metrics::Metrics,
-    policy::duration::parse_go_duration,
     server::{self, ClientCa, ReloadingCert, ServeOptions},
     telemetry,
 };
@@ -99,19 +99,6 @@ pub struct ServeArgs {
     pub review_timeout: Duration,
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-/// `10s`, `1m30s`, `500ms` (Go duration syntax) or a plain number of seconds; must be > 0.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed = match text.trim().parse::<u64>() {
-        Ok(secs) => Some(Duration::from_secs(secs)),
-        Err(_) => parse_go_duration(text),
-    };
-    match parsed {
-        Some(d) if !d.is_zero() => Ok(d),
-        Some(_) => Err("must be greater than zero".into()),
-        None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
-    }
 }
 
 /// A review slot count: 1 to 4096.
