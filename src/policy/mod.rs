@@ -13,6 +13,7 @@ mod eso;
 mod fix;
 pub mod handover;
 pub mod identity;
+pub mod meta;
 pub mod mutate;
 pub mod objects;
 pub mod paths;

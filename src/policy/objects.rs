@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+pub use super::meta::Meta;
 use serde::{Deserialize, Deserializer, de::IgnoredAny};
 use serde_json::{Map, Value};
 
@@ -123,7 +123,7 @@ impl Object {
         }
     }
 
-    pub fn metadata(&self) -> &ObjectMeta {
+    pub fn metadata(&self) -> &Meta {
         match self {
             Self::Secret(o) => &o.metadata,
             Self::ExternalSecret(o) => &o.metadata,
@@ -148,7 +148,7 @@ impl Object {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct SecretObject {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(rename = "type", default)]
     pub type_: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -301,7 +301,7 @@ pub struct ExternalSecretSpec {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct ExternalSecret {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
     pub spec: ExternalSecretSpec,
 }
@@ -331,7 +331,7 @@ pub struct ClusterExternalSecretSpec {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct ClusterExternalSecret {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
     pub spec: ClusterExternalSecretSpec,
 }
@@ -411,7 +411,7 @@ impl PushSecretSpec {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct PushSecret {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
     pub spec: PushSecretSpec,
 }
@@ -426,7 +426,7 @@ pub struct ClusterPushSecretSpec {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct ClusterPushSecret {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
     pub spec: ClusterPushSecretSpec,
 }
@@ -442,7 +442,7 @@ pub struct StoreSpec {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct Store {
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
     pub spec: StoreSpec,
 }
