@@ -9,8 +9,6 @@ pub mod review;
 
 use std::{sync::Arc, time::Instant};
 
-use tracing::field::Empty;
-
 use crate::{
     cluster::ClusterView,
     metrics::{BadRequestLabels, Metrics, ReviewLabels, RuleLabels},
@@ -66,6 +64,69 @@ fn describe(e: &serde_json::Error) -> String {
     format!("{what} at line {} column {}", e.line(), e.column())
 }
 
+/// What is being reviewed: the endpoint, the kind and the operation.
+#[derive(Clone, Copy)]
+struct Call {
+    route: Route,
+    kind: Kind,
+    operation: Operation,
+}
+
+/// What one review's log line says beyond the request itself, filled in as the review is decided.
+#[derive(Default)]
+struct Trace {
+    name: String,
+    rules: String,
+    class: &'static str,
+}
+
+impl Trace {
+    /// One line per review, with every field at once. Denials, warnings and patches are logged at
+    /// info: an operator acts on them. Plain allows — nearly every write in a steady cluster, e.g.
+    /// ESO refreshing its Secrets — are logged at debug; the apiserver's audit log already records
+    /// them with vaultgate's audit annotations, and `vaultgate_admission_reviews_total` counts them.
+    /// Emitting one event (rather than a span whose fields are recorded late) keeps the cost of a
+    /// disabled level to a cached callsite check.
+    fn log(
+        &self,
+        Call {
+            route,
+            kind,
+            operation,
+        }: Call,
+        req: &RequestIn<'_>,
+        user: &Identity,
+        decision: &'static str,
+        elapsed: std::time::Duration,
+    ) {
+        macro_rules! review_event {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    route = route.as_str(),
+                    uid = %req.uid,
+                    kind = kind.as_str(),
+                    namespace = req.namespace.as_deref().unwrap_or(""),
+                    name = self.name.as_str(),
+                    operation = operation.as_str(),
+                    user = user.username.as_str(),
+                    dry_run = req.dry_run.unwrap_or(false),
+                    decision,
+                    rules = self.rules.as_str(),
+                    class = self.class,
+                    duration_us = elapsed.as_micros() as u64,
+                    "admission review"
+                )
+            };
+        }
+        if decision == "allowed" {
+            review_event!(tracing::Level::DEBUG);
+        } else {
+            review_event!(tracing::Level::INFO);
+        }
+    }
+}
+
 /// The webhook: policy, cluster view and metrics, shared by every request.
 pub struct Webhook {
     policy: Arc<Policy>,
@@ -111,7 +172,7 @@ impl Webhook {
         body: &[u8],
         started: Instant,
     ) -> Result<Vec<u8>, BadReview> {
-        let parsed: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| {
+        let mut parsed: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| {
             BadReview::new(
                 "malformed_json",
                 format!("the body is not an AdmissionReview: {}", describe(&e)),
@@ -125,7 +186,7 @@ impl Webhook {
                 "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview (set admissionReviewVersions: [v1])",
             ));
         }
-        let req = parsed.request.ok_or_else(|| {
+        let mut req = parsed.request.take().ok_or_else(|| {
             BadReview::new("missing_request", "the AdmissionReview has no request")
         })?;
         let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind).ok_or_else(|| {
@@ -142,7 +203,7 @@ impl Webhook {
                 ),
             )
         })?;
-        let operation = match req.operation.as_str() {
+        let operation = match &*req.operation {
             "CREATE" => Operation::Create,
             "UPDATE" => Operation::Update,
             "DELETE" => Operation::Delete,
@@ -154,26 +215,20 @@ impl Webhook {
                 ));
             }
         };
-        let span = tracing::info_span!(
-            "review",
-            route = route.as_str(),
-            uid = %req.uid,
-            kind = kind.as_str(),
-            namespace = req.namespace.as_deref().unwrap_or(""),
-            name = Empty,
-            operation = operation.as_str(),
-            user = req.user_info.username.as_deref().unwrap_or(""),
-            dry_run = req.dry_run.unwrap_or(false),
-            decision = Empty,
-            rules = Empty,
-            class = Empty,
-            duration_us = Empty,
-        );
-        let _enter = span.enter();
-
+        let call = Call {
+            route,
+            kind,
+            operation,
+        };
         let mut response = ResponseOut::allow(&req.uid);
+        let mut trace = Trace::default();
+        // Moved out of the request, not cloned: the identity is all the rules need of userInfo.
+        let user = Identity::new(
+            req.user_info.username.take().unwrap_or_default(),
+            req.user_info.groups.take().unwrap_or_default(),
+        );
         let decision_label = if matches!(operation, Operation::Create | Operation::Update) {
-            self.decide(route, kind, operation, &req, &mut response, &span)?
+            self.decide(call, &req, &user, &mut response, &mut trace)?
         } else {
             "allowed"
         };
@@ -192,20 +247,21 @@ impl Webhook {
             .duration
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
-        span.record("decision", decision_label);
-        span.record("duration_us", elapsed.as_micros() as u64);
-        tracing::info!("admission review");
+        trace.log(call, &req, &user, decision_label, elapsed);
         Ok(out)
     }
 
     fn decide<'r>(
         &self,
-        route: Route,
-        kind: Kind,
-        operation: Operation,
+        Call {
+            route,
+            kind,
+            operation,
+        }: Call,
         req: &'r RequestIn<'r>,
+        user: &Identity,
         response: &mut ResponseOut<'r>,
-        span: &tracing::Span,
+        trace: &mut Trace,
     ) -> Result<&'static str, BadReview> {
         let raw = req.object.ok_or_else(|| {
             BadReview::new(
@@ -238,22 +294,18 @@ impl Webhook {
             }
             _ => None,
         };
-        let user = Identity::new(
-            req.user_info.username.clone().unwrap_or_default(),
-            req.user_info.groups.clone().unwrap_or_default(),
-        );
         let name = req
             .name
             .as_deref()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| object.name());
-        span.record("name", name);
+        name.clone_into(&mut trace.name);
         let review = Review {
             uid: &req.uid,
             operation,
             namespace: req.namespace.as_deref().filter(|n| !n.is_empty()),
             name,
-            user: &user,
+            user,
             object: &object,
             old: old.as_ref(),
             dry_run: req.dry_run.unwrap_or(false),
@@ -265,8 +317,8 @@ impl Webhook {
             _ => policy::Evidence::default(),
         };
         match route {
-            Route::Validate => Ok(self.validate(&review, kind, &evidence, response, span)),
-            Route::Mutate => Ok(self.mutate(&review, response, span)),
+            Route::Validate => Ok(self.validate(&review, kind, &evidence, response, trace)),
+            Route::Mutate => Ok(self.mutate(&review, response, trace)),
         }
     }
 
@@ -310,7 +362,7 @@ impl Webhook {
         kind: Kind,
         evidence: &policy::Evidence,
         response: &mut ResponseOut<'_>,
-        span: &tracing::Span,
+        trace: &mut Trace,
     ) -> &'static str {
         let decision: Decision =
             policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
@@ -332,9 +384,9 @@ impl Webhook {
             }
         }
         let rules = decision.rule_ids();
-        span.record("rules", rules.as_str());
+        trace.rules.clone_from(&rules);
         if let Some(class) = decision.class {
-            span.record("class", class.as_str());
+            trace.class = class.as_str();
             response
                 .audit_annotations
                 .insert("class", class.as_str().to_owned());
@@ -348,7 +400,7 @@ impl Webhook {
         response.warnings = decision.warned.iter().map(|v| v.warning()).collect();
         if let Some(ticket) = &decision.break_glass {
             self.metrics.break_glass.inc();
-            tracing::warn!(ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");
+            tracing::warn!(uid = review.uid, ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");
             response
                 .audit_annotations
                 .insert("break-glass", ticket.clone());
@@ -377,7 +429,7 @@ impl Webhook {
         &self,
         review: &Review<'_>,
         response: &mut ResponseOut<'_>,
-        span: &tracing::Span,
+        trace: &mut Trace,
     ) -> &'static str {
         let Object::Secret(secret) = review.object else {
             return "allowed";
@@ -395,7 +447,7 @@ impl Webhook {
         let provenance =
             classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
         if let Some(class) = provenance.class {
-            span.record("class", class.as_str());
+            trace.class = class.as_str();
         }
         let now = time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)

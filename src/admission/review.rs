@@ -2,7 +2,7 @@
 //! decoded once, straight into the typed view of its kind. Responses carry `patch` as a base64
 //! string with `patchType: JSONPatch`, the encoding the apiserver accepts.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -19,13 +19,13 @@ pub struct ReviewIn<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub kind: String,
+pub struct GroupVersionKind<'a> {
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,15 +39,17 @@ pub struct UserInfo {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestIn<'a> {
-    pub uid: String,
-    #[serde(default)]
-    pub kind: GroupVersionKind,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub operation: String,
+    // Borrowed from the body where no JSON escape forces a copy: these are read, never kept.
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: GroupVersionKind<'a>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub operation: Cow<'a, str>,
     #[serde(default)]
     pub user_info: UserInfo,
     #[serde(default, borrow)]
