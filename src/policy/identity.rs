@@ -22,23 +22,35 @@ impl Identity {
 /// Matches a username against a pattern where `*` spans any characters except `:`.
 ///
 /// Runs per identity list entry on every review, and most patterns fail, so cheap necessary
-/// conditions reject first: a pattern without `*` is an equality; otherwise the literal head and
-/// tail must match and, since `*` never spans `:` and literals match themselves, both sides must
-/// have the same number of `:`. Only then does the backtracking matcher run.
+/// conditions reject first: the literal head is compared byte by byte (a pattern without `*` is
+/// an equality); then the literal tail must match and, since `*` never spans `:` and literals
+/// match themselves, both sides must have the same number of `:`. Only then does the
+/// backtracking matcher run.
 pub fn matches(pattern: &str, name: &str) -> bool {
-    let (Some(first), Some(last)) = (pattern.find('*'), pattern.rfind('*')) else {
-        return pattern == name;
-    };
-    let (head, tail) = (&pattern[..first], &pattern[last + 1..]);
-    name.len() >= head.len() + tail.len()
-        && name.starts_with(head)
-        && name.ends_with(tail)
-        && colons(pattern) == colons(name)
-        && glob(pattern.as_bytes(), name.as_bytes())
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let mut i = 0;
+    while let Some(&c) = p.get(i) {
+        if c == b'*' {
+            break;
+        }
+        if n.get(i) != Some(&c) {
+            return false;
+        }
+        i += 1;
+    }
+    if i == p.len() {
+        return n.len() == p.len();
+    }
+    let tail_start = p.iter().rposition(|&c| c == b'*').map_or(i, |last| last + 1);
+    let tail = &p[tail_start..];
+    n.len() >= i + tail.len()
+        && n.ends_with(tail)
+        && colons(&p[i..]) == colons(&n[i..])
+        && glob(&p[i..], &n[i..])
 }
 
-fn colons(s: &str) -> usize {
-    s.bytes().filter(|&b| b == b':').count()
+fn colons(s: &[u8]) -> usize {
+    s.iter().filter(|&&b| b == b':').count()
 }
 
 /// The reference matcher: `*` consumes any run of non-`:` bytes, backtracking.
