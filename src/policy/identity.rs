@@ -41,7 +41,10 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     if i == p.len() {
         return n.len() == p.len();
     }
-    let tail_start = p.iter().rposition(|&c| c == b'*').map_or(i, |last| last + 1);
+    let tail_start = p
+        .iter()
+        .rposition(|&c| c == b'*')
+        .map_or(i, |last| last + 1);
     let tail = &p[tail_start..];
     n.len() >= i + tail.len()
         && n.ends_with(tail)
