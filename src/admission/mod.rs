@@ -4,8 +4,12 @@
 //! Only unreadable reviews are errors ([`BadReview`], HTTP 400), and their messages name the
 //! position of the problem, never the content: a value from the request never reaches a log.
 
+mod error;
+mod log;
 pub mod patch;
 pub mod review;
+
+pub use error::BadReview;
 
 use std::{sync::Arc, time::Instant};
 
@@ -17,6 +21,8 @@ use crate::{
         mutate, objects::Kind,
     },
 };
+use error::describe;
+use log::{Call, Trace};
 use review::{RequestIn, ResponseOut, ReviewIn, Status};
 
 /// Which webhook endpoint was called.
@@ -31,98 +37,6 @@ impl Route {
         match self {
             Self::Validate => "validate",
             Self::Mutate => "mutate",
-        }
-    }
-}
-
-/// A review that cannot be evaluated. Answered with HTTP 400 and a one-line JSON error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct BadReview {
-    /// Metric label.
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl BadReview {
-    fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
-}
-
-/// Describes a JSON error by position and category only (serde's own message may quote input).
-fn describe(e: &serde_json::Error) -> String {
-    let what = match e.classify() {
-        serde_json::error::Category::Io => "an I/O error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "a field of the wrong type or shape",
-        serde_json::error::Category::Eof => "truncated JSON",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
-/// What is being reviewed: the endpoint, the kind and the operation.
-#[derive(Clone, Copy)]
-struct Call {
-    route: Route,
-    kind: Kind,
-    operation: Operation,
-}
-
-/// What one review's log line says beyond the request itself, filled in as the review is decided.
-#[derive(Default)]
-struct Trace {
-    name: String,
-    rules: String,
-    class: &'static str,
-}
-
-impl Trace {
-    /// One line per review, with every field at once. Denials, warnings and patches are logged at
-    /// info: an operator acts on them. Plain allows — nearly every write in a steady cluster, e.g.
-    /// ESO refreshing its Secrets — are logged at debug; the apiserver's audit log already records
-    /// them with vaultgate's audit annotations, and `vaultgate_admission_reviews_total` counts them.
-    /// Emitting one event (rather than a span whose fields are recorded late) keeps the cost of a
-    /// disabled level to a cached callsite check.
-    fn log(
-        &self,
-        Call {
-            route,
-            kind,
-            operation,
-        }: Call,
-        req: &RequestIn<'_>,
-        user: &Identity,
-        decision: &'static str,
-        elapsed: std::time::Duration,
-    ) {
-        macro_rules! review_event {
-            ($level:expr) => {
-                tracing::event!(
-                    $level,
-                    route = route.as_str(),
-                    uid = %req.uid,
-                    kind = kind.as_str(),
-                    namespace = req.namespace.as_deref().unwrap_or(""),
-                    name = self.name.as_str(),
-                    operation = operation.as_str(),
-                    user = user.username.as_str(),
-                    dry_run = req.dry_run.unwrap_or(false),
-                    decision,
-                    rules = self.rules.as_str(),
-                    class = self.class,
-                    duration_us = elapsed.as_micros() as u64,
-                    "admission review"
-                )
-            };
-        }
-        if decision == "allowed" {
-            review_event!(tracing::Level::DEBUG);
-        } else {
-            review_event!(tracing::Level::INFO);
         }
     }
 }
