@@ -731,3 +731,23 @@ pub async fn wait_ready_at(client: &reqwest::Client, base: &str) {
         }
     }
 }
+
+/// `vaultgate_admission_reviews_total` summed per route (`validate`, `mutate`) from a /metrics text.
+pub fn reviews_by_route(metrics: &str) -> (f64, f64) {
+    let (mut validate, mut mutate) = (0.0, 0.0);
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("vaultgate_admission_reviews_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        if labels.contains("route=\"validate\"") {
+            validate += value;
+        } else if labels.contains("route=\"mutate\"") {
+            mutate += value;
+        }
+    }
+    (validate, mutate)
+}

@@ -5,7 +5,7 @@
 # Then it runs the e2e suite (or the command given as arguments) and tears everything down.
 #
 # Usage:
-#   bash tests/e2e/run.sh                     # cargo test --features e2e --test e2e -- --test-threads=2
+#   bash tests/e2e/run.sh                     # cargo test --features e2e --test e2e -- --test-threads=2 --show-output
 #                                             # (--locked added when CI=true)
 #   bash tests/e2e/run.sh CMD [ARGS...]       # run CMD under the harness instead, e.g.
 #   bash tests/e2e/run.sh cargo test --all-targets --features e2e     (what .ci/run does)
@@ -165,7 +165,8 @@ cargo build "${CARGO_FLAGS[@]}" --bin vaultgate 2> >(tee "$LOGS/cargo-build.log"
 ln -f "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate" 2>/dev/null || cp "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate"
 VG="$D/bin/vaultgate"
 if [ $# -eq 0 ]; then
-  set -- cargo test "${CARGO_FLAGS[@]}" --test e2e -- --test-threads=2
+  # --show-output: the availability, mTLS and fail-closed tests print their measured figures.
+  set -- cargo test "${CARGO_FLAGS[@]}" --test e2e -- --test-threads=2 --show-output
   log "compiling the e2e suite before the control plane starts"
   cargo test "${CARGO_FLAGS[@]}" --test e2e --no-run 2> >(tee -a "$LOGS/cargo-build.log" >&2) \
     || die "the e2e suite does not compile (see $LOGS/cargo-build.log)"
