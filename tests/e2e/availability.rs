@@ -634,7 +634,7 @@ impl Load {
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let name = format!("load-{worker}-{n}");
-                    let admit = n % 2 == 0;
+                    let admit = n.is_multiple_of(2);
                     let secret = secret(&ns, &name, &[("password", "load")]);
                     let result = if admit {
                         create_dry_run(&cnpg, &secret).await
