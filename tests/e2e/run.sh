@@ -637,6 +637,14 @@ scan_rc=${PIPESTATUS[0]}
 set -e
 T_SCAN=$(( $(date +%s) - phase_start ))
 log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, canary scan ${T_SCAN}s, total $(( $(date +%s) - T0 ))s"
-[ "$rc" = 0 ] || die "the command under the harness failed (exit $rc): $*"
-[ "$scan_rc" = 1 ] || [ "$scan_rc" = 0 ] || die "the canary scan itself failed (exit $scan_rc: self-check or an unreadable file; see $SCAN/result.txt): no-leak is NOT verified"
-[ "$scan_rc" = 0 ] || die "SECRET VALUE LEAK: the canary '$CANARY' (a Secret value the tests wrote) was found in the output listed above ($SCAN/result.txt)"
+scan_msg=""
+case "$scan_rc" in
+  0) ;;
+  1) scan_msg="SECRET VALUE LEAK: the canary '$CANARY' (a Secret value the tests wrote) was found in the output listed above ($SCAN/result.txt)" ;;
+  *) scan_msg="the canary scan itself failed (exit $scan_rc: self-check or an unreadable file; see $SCAN/result.txt): no-leak is NOT verified" ;;
+esac
+if [ "$rc" != 0 ]; then
+  [ -z "$scan_msg" ] || log "ERROR: $scan_msg"
+  die "the command under the harness failed (exit $rc): $*"
+fi
+[ -z "$scan_msg" ] || die "$scan_msg"
