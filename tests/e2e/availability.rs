@@ -297,6 +297,24 @@ impl Instance {
         text
     }
 
+    /// SIGTERM, then waits (without blocking the runtime) until the process has drained and
+    /// exited; returns how long that took.
+    async fn stop(&self) -> Duration {
+        let pid = self.pid();
+        let sigterm = Instant::now();
+        signal(pid, "TERM");
+        while alive(pid) {
+            assert!(
+                sigterm.elapsed() < Duration::from_secs(30),
+                "{} (pid {pid}) still running 30 s after SIGTERM (log {})",
+                self.name,
+                self.log().display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        sigterm.elapsed()
+    }
+
     fn wait_exit(&self, pid: u32) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while alive(pid) {
@@ -741,7 +759,10 @@ async fn soak(load: &Load, for_: Duration) -> Counts {
 
 // ------------------------------------------------------------------ tests
 
-#[tokio::test]
+// Multi-threaded: the balancer's relaying tasks must keep running while a thread blocks
+// (an `Instance` drop waits for its process), or a draining vaultgate's GOAWAY never reaches the
+// apiserver and its drain waits for connections nobody relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_rotation_and_ca_rollover_under_load_fail_no_admission() {
     let _cluster = exclusive().await;
     let admin = admin().await;
@@ -852,12 +873,22 @@ async fn certificate_rotation_and_ca_rollover_under_load_fail_no_admission() {
         "availability: rotation: balancer: {} connections forwarded",
         balancer.forwarded.load(Ordering::Relaxed)
     );
+    drop(balancer);
+    let took = instance.stop().await;
+    println!(
+        "availability: rotation: instance exited {:.2} s after SIGTERM",
+        took.as_secs_f64()
+    );
     assert_no_failures("certificate rotation", &phases, total, &samples);
 }
 
 /// Polls `/readyz` of the instance being stopped until the process is gone: when `/readyz` first
-/// answered 503, and when connections were first refused.
-async fn watch_shutdown(client: &reqwest::Client, instance: &Instance, pid: u32) -> (f64, f64) {
+/// answered 503, when connections were first refused, and when the process had exited.
+async fn watch_shutdown(
+    client: &reqwest::Client,
+    instance: &Instance,
+    pid: u32,
+) -> (f64, f64, f64) {
     let sigterm = Instant::now();
     let (mut not_ready, mut refused) = (None, None);
     let url = format!("{}/readyz", instance.base());
@@ -896,10 +927,14 @@ async fn watch_shutdown(client: &reqwest::Client, instance: &Instance, pid: u32)
         "{}: /readyz turned 503 at {not_ready:?}, after the port closed at {refused:?}",
         instance.name
     );
-    (not_ready.as_secs_f64(), refused.as_secs_f64())
+    (
+        not_ready.as_secs_f64(),
+        refused.as_secs_f64(),
+        sigterm.elapsed().as_secs_f64(),
+    )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_of_two_replicas_behind_a_balancer_fails_no_admission() {
     let _cluster = exclusive().await;
     let admin = admin().await;
@@ -937,12 +972,12 @@ async fn rolling_restart_of_two_replicas_behind_a_balancer_fails_no_admission() 
         let (validate, mutate) = reviews_by_route(&replica.metrics(&client).await);
         let pid = replica.pid();
         signal(pid, "TERM");
-        let (not_ready, refused) = watch_shutdown(&fresh, replica, pid).await;
+        let (not_ready, refused, exited) = watch_shutdown(&fresh, replica, pid).await;
         replica.wait_exit(pid);
         println!(
             "availability: rolling restart: {} (had answered {validate} validate + {mutate} \
              mutate reviews): /readyz 503 {not_ready:.2} s after SIGTERM, port closed \
-             {refused:.2} s after SIGTERM",
+             {refused:.2} s, process exited (drained) by {exited:.2} s",
             replica.name
         );
         replica.launch();
@@ -980,5 +1015,14 @@ async fn rolling_restart_of_two_replicas_behind_a_balancer_fails_no_admission() 
         balancer.forwarded.load(Ordering::Relaxed),
         balancer.skipped.load(Ordering::Relaxed)
     );
+    drop(balancer);
+    for replica in &replicas {
+        let took = replica.stop().await;
+        println!(
+            "availability: rolling restart: {} exited {:.2} s after its final SIGTERM",
+            replica.name,
+            took.as_secs_f64()
+        );
+    }
     assert_no_failures("rolling restart", &phases, total, &samples);
 }
