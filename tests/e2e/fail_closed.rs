@@ -1,7 +1,8 @@
 //! A broken webhook cannot lock the cluster: the exempt namespaces (kube-system, vaultgate's
 //! own) are never sent to vaultgate, so they stay writable while governed namespaces fail
 //! closed (failurePolicy: Fail). Proven with vaultgate hung (SIGSTOP) and dead (killed), then
-//! restarted exactly as the harness started it.
+//! restarted exactly as the harness started it; recovery is immediate (the first write after
+//! `/readyz` is 200 gets vaultgate's verdict, the time it took is printed).
 //!
 //! This test takes the cluster lock exclusively: no other test runs while vaultgate is down.
 
@@ -188,7 +189,8 @@ async fn exempt_namespaces_stay_writable_and_governed_writes_fail_closed_while_v
     // Back: restarted as the harness started it. Recovery is immediate: the first write after
     // /readyz answers 200 gets vaultgate's verdict. Retrying is allowed for one cause only, the
     // apiserver still holding a dead connection to the old process (a connection-level error
-    // naming the webhook); any other failure, or a verdict other than VG101, fails at once.
+    // naming the webhook). Not "connection refused": once /readyz is 200 the port listens, so a
+    // refusal would be a real problem. Any other failure, or another verdict, fails at once.
     outage.restart();
     wait_ready().await;
     let ready = Instant::now();
@@ -203,10 +205,10 @@ async fn exempt_namespaces_stay_writable_and_governed_writes_fail_closed_while_v
         }
         let connection_level = out.stderr.contains("failed calling webhook")
             && [
-                "connection refused",
                 "connection reset",
                 "EOF",
                 "broken pipe",
+                "use of closed network connection",
             ]
             .iter()
             .any(|cause| out.stderr.contains(cause));
