@@ -61,6 +61,12 @@ pub struct Env {
     pub webhook_ca: PathBuf,
     pub webhook_pidfile: PathBuf,
     pub webhook_start: PathBuf,
+    /// mTLS: the probe client certificate of the CA vaultgate's `--client-ca` trusts.
+    pub webhook_client_cert: PathBuf,
+    pub webhook_client_key: PathBuf,
+    /// Every Secret value the suite writes starts with it ([`canary_value`]); run.sh scans the
+    /// logs, events and /metrics for it after the run.
+    pub canary: String,
 }
 
 fn var(name: &str) -> String {
@@ -96,6 +102,16 @@ pub fn env() -> &'static Env {
         webhook_ca: path_var("VAULTGATE_E2E_WEBHOOK_CA"),
         webhook_pidfile: path_var("VAULTGATE_E2E_WEBHOOK_PIDFILE"),
         webhook_start: path_var("VAULTGATE_E2E_WEBHOOK_START"),
+        webhook_client_cert: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_CERT"),
+        webhook_client_key: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_KEY"),
+        canary: {
+            let c = var("VAULTGATE_E2E_CANARY");
+            assert!(
+                c.len() >= 8,
+                "VAULTGATE_E2E_CANARY={c:?} is too short to be distinctive"
+            );
+            c
+        },
     })
 }
 
@@ -413,23 +429,32 @@ pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-/// An Opaque Secret with `data` (values base64-encoded here).
+/// `value` as the suite writes it: behind the run's canary, so that tests/e2e/canary_scan.py
+/// finds it (raw, base64 or hex) wherever vaultgate, the apiserver or a controller might leak
+/// it. Keep `value` short: with the canary it must stay below policy.yaml's 40-byte
+/// `minValueLength`, or equal values in two tests would look like a content copy (VG109).
+pub fn canary_value(value: &str) -> String {
+    format!("{}{value}", env().canary)
+}
+
+/// An Opaque Secret with `data`: each value is [`canary_value`]`(v)`, base64-encoded here.
 pub fn secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
     let data: serde_json::Map<String, Value> = data
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(b64(v))))
+        .map(|(k, v)| ((*k).to_owned(), json!(b64(&canary_value(v)))))
         .collect();
     json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
            "metadata": {"name": name, "namespace": ns}, "data": data})
 }
 
-/// The same Secret as a YAML manifest, the way a developer writes it for `kubectl apply`.
+/// The same Secret as a YAML manifest, the way a developer writes it for `kubectl apply`
+/// (`stringData`, each value [`canary_value`]`(v)`).
 pub fn secret_yaml(ns: &str, name: &str, string_data: &[(&str, &str)]) -> String {
     let mut y = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n"
     );
     for (k, v) in string_data {
-        y.push_str(&format!("  {k}: {v:?}\n"));
+        y.push_str(&format!("  {k}: {:?}\n", canary_value(v)));
     }
     y
 }
@@ -630,4 +655,99 @@ pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 
 pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
+}
+
+// ------------------------------------------------------------------ vaultgate processes (mTLS)
+
+/// A reqwest client for vaultgate's TLS port (`/readyz`, `/metrics`): trusts `roots` (PEM; the
+/// harness's webhook CA when empty) and presents the probe client certificate (vaultgate runs
+/// with `--client-ca`).
+pub fn webhook_https_client(roots: &[&[u8]]) -> reqwest::Client {
+    webhook_https_builder(roots)
+        .build()
+        .expect("reqwest client")
+}
+
+/// [`webhook_https_client`]'s builder, to change more settings.
+pub fn webhook_https_builder(roots: &[&[u8]]) -> reqwest::ClientBuilder {
+    let default_root = std::fs::read(&env().webhook_ca).expect("webhook CA");
+    let roots: Vec<&[u8]> = if roots.is_empty() {
+        vec![&default_root]
+    } else {
+        roots.to_vec()
+    };
+    let mut identity = std::fs::read(&env().webhook_client_cert).expect("probe client cert");
+    identity.extend(std::fs::read(&env().webhook_client_key).expect("probe client key"));
+    let mut builder = reqwest::Client::builder()
+        .identity(reqwest::Identity::from_pem(&identity).expect("probe client identity PEM"))
+        .timeout(Duration::from_secs(2));
+    for root in roots {
+        for cert in reqwest::Certificate::from_pem_bundle(root).expect("CA PEM") {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+}
+
+/// The PID in `pidfile` (written by start-webhook.sh).
+pub fn pid_in(pidfile: &Path) -> u32 {
+    let text = std::fs::read_to_string(pidfile)
+        .unwrap_or_else(|e| panic!("pidfile {}: {e}", pidfile.display()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("pidfile {} holds {text:?}: {e}", pidfile.display()))
+}
+
+/// Running, i.e. neither gone nor a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// `kill -SIG pid`, by PID only.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// Polls `GET {base}/readyz` until 200 (60 s at most).
+pub async fn wait_ready_at(client: &reqwest::Client, base: &str) {
+    let url = format!("{base}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => return,
+            other if Instant::now() > deadline => {
+                panic!("vaultgate not ready after 60 s ({url}): {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// `vaultgate_admission_reviews_total` summed per route (`validate`, `mutate`) from a /metrics text.
+pub fn reviews_by_route(metrics: &str) -> (f64, f64) {
+    let (mut validate, mut mutate) = (0.0, 0.0);
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("vaultgate_admission_reviews_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        if labels.contains("route=\"validate\"") {
+            validate += value;
+        } else if labels.contains("route=\"mutate\"") {
+            mutate += value;
+        }
+    }
+    (validate, mutate)
 }

