@@ -44,6 +44,33 @@ use vaultgate::{
 const NS: &str = "vault";
 const PRODUCT: &str = "vaultgate-system";
 const CANARY: &str = "canary-4d1e-never-in-logs";
+
+/// True when `text` holds the canary raw, base64-encoded (as a Secret's `data` carries it) or
+/// hex-encoded: a value can leak in any of the three.
+fn leaks(text: &str) -> bool {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    [CANARY, b64.as_str(), hex.as_str()]
+        .iter()
+        .any(|needle| text.contains(needle))
+}
+
+#[test]
+fn the_leak_detector_finds_raw_base64_and_hex_canaries() {
+    use base64::Engine as _;
+    assert!(leaks(&format!("x {CANARY} y")));
+    assert!(leaks(
+        &base64::engine::general_purpose::STANDARD.encode(CANARY)
+    ));
+    assert!(leaks(
+        &CANARY
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    assert!(!leaks("canary-4d1e"));
+}
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn meta(name: &str, ns: Option<&str>) -> ObjectMeta {
@@ -495,12 +522,12 @@ async fn handover_controller_against_a_real_apiserver_and_openbao() {
             .starts_with("system:serviceaccount:vaultgate-system:vaultgate@"),
         "{custom}"
     );
-    assert!(!md.to_string().contains(CANARY));
+    assert!(!leaks(&md.to_string()));
     wait_event(&events, "db-root", "HandoverCopied").await;
     let consumed = wait_event(&events, "db-root", "HandoverConsumed").await;
     assert_eq!(consumed.reporting_instance.as_deref(), Some(leader.name));
     for e in events_of(&events, "db-root").await {
-        assert!(!e.note.unwrap_or_default().contains(CANARY));
+        assert!(!leaks(&e.note.unwrap_or_default()));
     }
     let text = leader.metrics.encode();
     assert!(
@@ -511,7 +538,7 @@ async fn handover_controller_against_a_real_apiserver_and_openbao() {
         text.contains("vaultgate_handovers_total{result=\"consumed\"}"),
         "{text}"
     );
-    assert!(!text.contains(CANARY));
+    assert!(!leaks(&text));
 
     // 2. Crash after the Vault write, before the Secret patch: the same value is already there.
     let (status, _) = bao
@@ -699,7 +726,7 @@ async fn handover_controller_against_a_real_apiserver_and_openbao() {
             .contains("sealed"),
         "{failed:?}"
     );
-    assert!(!failed.note.unwrap_or_default().contains(CANARY));
+    assert!(!leaks(&failed.note.unwrap_or_default()));
     let s = secrets.get("sealed-db").await.unwrap();
     assert_eq!(state(&s), None, "state did not advance");
     assert_eq!(s.data.unwrap().len(), 1, "Secret intact");
@@ -852,7 +879,7 @@ async fn handover_controller_against_a_real_apiserver_and_openbao() {
         text.matches("handover transition").count() >= 10,
         "transition log lines missing:\n{text}"
     );
-    assert!(!text.contains(CANARY), "a secret value reached the logs");
+    assert!(!leaks(&text), "a secret value reached the logs");
     assert!(
         !text.contains(&token),
         "the service-account token reached the logs"
