@@ -234,9 +234,7 @@ fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
         "platform-data/postgres/temporal",
         "vault-backend",
     );
-    v.tables()
-        .0
-        .apply("temporal", "db", meta(&[], vec![]).into());
+    v.tables().0.apply("temporal", "db", meta(&[], vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -255,8 +253,7 @@ fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
         meta(
             &[("reconcile.external-secrets.io/managed", "true")],
             vec![es_owner()],
-        )
-        .into(),
+        ),
     );
     assert!(
         ids(
@@ -288,9 +285,7 @@ fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
         (format!("{P}handover-state"), "copied"),
     ];
     let labels: Vec<(&str, &str)> = boot.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables()
-        .0
-        .apply("vault", "unseal", meta(&labels, vec![]).into());
+    v.tables().0.apply("vault", "unseal", meta(&labels, vec![]));
     assert!(
         ids(
             ARGO,
@@ -308,9 +303,7 @@ fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
         (format!("{P}handover-state"), "consumed"),
     ];
     let labels: Vec<(&str, &str)> = done.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables()
-        .0
-        .apply("vault", "unseal", meta(&labels, vec![]).into());
+    v.tables().0.apply("vault", "unseal", meta(&labels, vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -395,7 +388,7 @@ fn an_authority_loop_is_denied_from_either_side() {
     v.tables().0.apply(
         "argocd-apps",
         "repo",
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     let ps = push_secret("argocd-apps", "repo-push", "repo", path);
     assert!(
@@ -456,12 +449,12 @@ fn one_namespace_per_vault_path() {
     v.tables().0.apply(
         "sandbox",
         "creds",
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     v.tables().0.apply(
         "postgres",
         "creds",
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     v.tables().2.apply(
         "postgres",
@@ -529,7 +522,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         "missing source"
     );
     let secrets = v.tables().0;
-    secrets.apply("postgres", "creds", meta(&[], vec![]).into());
+    secrets.apply("postgres", "creds", meta(&[], vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -543,7 +536,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         ["VG307"],
         "hand-made source"
     );
-    secrets.apply("postgres", "creds", meta(&[], vec![es_owner()]).into());
+    secrets.apply("postgres", "creds", meta(&[], vec![es_owner()]));
     assert_eq!(
         ids(
             ARGO,
@@ -563,8 +556,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         SecretMeta {
             type_: Some("kubernetes.io/service-account-token".into()),
             ..Default::default()
-        }
-        .into(),
+        },
     );
     assert_eq!(
         ids(
@@ -585,7 +577,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         name: "pg".into(),
         controller: true,
     };
-    secrets.apply("postgres", "creds", meta(&[], vec![operator]).into());
+    secrets.apply("postgres", "creds", meta(&[], vec![operator]));
     assert!(
         ids(
             ARGO,
@@ -602,7 +594,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
     secrets.apply(
         "postgres",
         "creds",
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     assert!(
         ids(
@@ -647,7 +639,7 @@ fn a_handed_over_bootstrap_secret_cannot_be_recreated() {
     );
     m.annotations
         .insert(&format!("{P}handover-to"), "platform-config/vault/unseal");
-    v.tables().0.apply("vault", "unseal", m.into());
+    v.tables().0.apply("vault", "unseal", m);
     assert_eq!(
         ids(
             SEALED,
@@ -696,11 +688,10 @@ mod content_copy {
             t.init_done();
         }
         let digest = v.digest_value(VALUE).expect("content-copy is on");
-        let mut record: vaultgate::cluster::live::SecretRecord = meta(
+        let mut record = meta(
             &[("reconcile.external-secrets.io/managed", "true")],
             vec![es_owner()],
-        )
-        .into();
+        );
         record.digests = Box::new([digest.into()]);
         v.tables().0.apply("a", "db", record);
         v.tables()

@@ -14,25 +14,8 @@ use crate::policy::Policy;
 /// A SealedSecret: its uid, for owner verification.
 type SealedInfo = Box<str>;
 
-/// A Secret as the view keeps it: reduced metadata, plus keyed digests of its values when
-/// content-copy detection is on (never a value).
-#[derive(Debug, Clone, Default)]
-pub struct SecretRecord {
-    pub meta: Arc<SecretMeta>,
-    pub digests: Box<[Box<str>]>,
-}
-
-impl From<SecretMeta> for SecretRecord {
-    fn from(meta: SecretMeta) -> Self {
-        Self {
-            meta: Arc::new(meta),
-            digests: Box::default(),
-        }
-    }
-}
-
-fn secret_by_digest(r: &SecretRecord) -> Vec<(&str, &str)> {
-    r.digests.iter().map(|d| ("", &**d)).collect()
+fn secret_by_digest(m: &SecretMeta) -> Vec<(&str, &str)> {
+    m.digests.iter().map(|d| ("", &**d)).collect()
 }
 
 /// Keyed digests of Secret values: HMAC-SHA256 with a random per-process key, truncated to
@@ -82,7 +65,7 @@ fn push_by_path(p: &PushSecretInfo) -> Vec<(&str, &str)> {
 
 /// The tables of the live view.
 pub struct LiveView {
-    secrets: Table<SecretRecord>,
+    secrets: Table<SecretMeta>,
     digester: Option<Digester>,
     stores: Table<StoreInfo>,
     cluster_stores: Table<StoreInfo>,
@@ -130,13 +113,7 @@ impl LiveView {
     }
 
     /// Test and benchmark access: load objects without a cluster.
-    pub fn tables(
-        &self,
-    ) -> (
-        &Table<SecretRecord>,
-        &Table<EsEntry>,
-        &Table<PushSecretInfo>,
-    ) {
+    pub fn tables(&self) -> (&Table<SecretMeta>, &Table<EsEntry>, &Table<PushSecretInfo>) {
         (&self.secrets, &self.externals, &self.pushes)
     }
 
@@ -170,7 +147,7 @@ impl ClusterView for LiveView {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
-        self.secrets.get(namespace, name, |r| r.meta.clone())
+        self.secrets.get(namespace, name, Arc::clone)
     }
 
     fn external_secret(&self, namespace: &str, name: &str) -> Option<Arc<ExternalSecretInfo>> {
@@ -183,7 +160,7 @@ impl ClusterView for LiveView {
 
     fn value_holders(&self, digest: &str) -> Vec<(String, String, Arc<SecretMeta>)> {
         self.secrets.lookup(0, "", digest, |ns, name, r| {
-            (ns.to_owned(), name.to_owned(), r.meta.clone())
+            (ns.to_owned(), name.to_owned(), r.clone())
         })
     }
 

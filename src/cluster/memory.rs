@@ -57,6 +57,7 @@ impl MemoryView {
                         .map(OwnerRef::from)
                         .collect(),
                     type_: s.type_.as_deref().map(intern),
+                    digests: Box::default(),
                 };
                 self.secrets.insert((ns, name), Arc::new(meta));
             }

@@ -92,6 +92,9 @@ pub struct SecretMeta {
     pub annotations: Pairs,
     pub owners: Box<[OwnerRef]>,
     pub type_: Option<Arc<str>>,
+    /// Keyed digests of its values, in the live view with content-copy detection on (empty
+    /// otherwise). Held here rather than beside the metadata so a lookup hit is one `Arc`.
+    pub digests: Box<[Box<str>]>,
 }
 
 impl SecretMeta {
@@ -143,6 +146,7 @@ pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
             .as_ref()
             .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
             .then(|| intern("kubernetes.io/service-account-token")),
+        digests: Box::default(),
     }
 }
 

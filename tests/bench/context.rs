@@ -17,8 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use vaultgate::{
     cluster::{
         ClusterView, ExternalSecretInfo, LiveView, PushSecretInfo, SecretMeta, StoreInfo,
-        compact_meta, intern,
-        live::{EsEntry, SecretRecord},
+        compact_meta, intern, live::EsEntry,
     },
     policy::Policy,
 };
@@ -160,11 +159,7 @@ fn main() {
     sealed.mark_absent();
     let load_started = Instant::now();
     for i in 0..n_secrets {
-        secrets.init_apply(
-            &ns(i, n_ns),
-            &format!("app-{i}"),
-            SecretRecord::from(secret_meta(i)),
-        );
+        secrets.init_apply(&ns(i, n_ns), &format!("app-{i}"), secret_meta(i));
     }
     for i in 0..n_es {
         // Targets the materialized Secrets (0..=11 mod 20), in their namespace.

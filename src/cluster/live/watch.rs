@@ -17,9 +17,11 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
-use super::{EsEntry, LiveView, SecretRecord};
+use super::{EsEntry, LiveView};
 use crate::{
-    cluster::{ExternalSecretInfo, PushSecretInfo, StoreInfo, compact_meta, table::Table},
+    cluster::{
+        ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, compact_meta, table::Table,
+    },
     metrics::{Metrics, ResourceLabels},
     policy::{Object, Policy, objects::Kind},
 };
@@ -148,9 +150,9 @@ impl LiveView {
                     Some((
                         ns,
                         name,
-                        SecretRecord {
-                            meta: Arc::new(compact_meta(&o.metadata, &prefix)),
+                        SecretMeta {
                             digests,
+                            ..compact_meta(&o.metadata, &prefix)
                         },
                     ))
                 },
@@ -166,7 +168,7 @@ impl LiveView {
                 |v| &v.secrets,
                 move |o: PartialObjectMeta<Secret>| {
                     let (ns, name) = ns_name(&o.metadata);
-                    Some((ns, name, compact_meta(&o.metadata, &prefix).into()))
+                    Some((ns, name, compact_meta(&o.metadata, &prefix)))
                 },
                 |o| ns_name(&o.metadata),
                 metrics.clone(),
