@@ -2,6 +2,8 @@
 //! (no apiserver): each rule with an accepted and a rejected case. The same tables back the
 //! webhook in a cluster, where watches fill them.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use vaultgate::{
     cluster::{
@@ -26,8 +28,8 @@ fn view() -> LiveView {
         t.init_done();
     }
     cluster_stores.apply(
-        String::new(),
-        "vault-backend".into(),
+        "",
+        "vault-backend",
         StoreInfo {
             provider: Some("vault".into()),
         },
@@ -92,17 +94,16 @@ fn meta(labels: &[(&str, &str)], owners: Vec<OwnerRef>) -> SecretMeta {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        owners,
+        owners: owners.into(),
         ..Default::default()
     }
 }
 
-fn es_owner(uid: &str) -> OwnerRef {
+fn es_owner() -> OwnerRef {
     OwnerRef {
         api_version: "external-secrets.io/v1".into(),
         kind: "ExternalSecret".into(),
         name: "db".into(),
-        uid: uid.into(),
         controller: true,
     }
 }
@@ -130,8 +131,8 @@ fn store_references_resolve_by_the_real_provider() {
         .is_empty()
     );
     v.store_tables().1.apply(
-        String::new(),
-        "vault-backend".into(),
+        "",
+        "vault-backend",
         StoreInfo {
             provider: Some("kubernetes".into()),
         },
@@ -185,15 +186,15 @@ fn materialized_secret(uid: &str) -> Value {
 fn owner_references_are_verified_against_the_real_owner_uid() {
     let v = view();
     v.tables().1.apply(
-        "temporal".into(),
-        "db".into(),
+        "temporal",
+        "db",
         EsEntry {
-            info: ExternalSecretInfo {
+            info: Arc::new(ExternalSecretInfo {
                 namespace: "temporal".into(),
                 name: "db".into(),
                 target: "db".into(),
-                keys: vec![],
-            },
+                keys: Box::default(),
+            }),
             uid: "real-uid".into(),
         },
     );
@@ -233,9 +234,7 @@ fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
         "platform-data/postgres/temporal",
         "vault-backend",
     );
-    v.tables()
-        .0
-        .apply("temporal".into(), "db".into(), meta(&[], vec![]).into());
+    v.tables().0.apply("temporal", "db", meta(&[], vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -249,13 +248,12 @@ fn an_external_secret_may_not_adopt_an_existing_unmanaged_secret() {
         ["VG205"]
     );
     v.tables().0.apply(
-        "temporal".into(),
-        "db".into(),
+        "temporal",
+        "db",
         meta(
             &[("reconcile.external-secrets.io/managed", "true")],
-            vec![es_owner("u")],
-        )
-        .into(),
+            vec![es_owner()],
+        ),
     );
     assert!(
         ids(
@@ -287,11 +285,7 @@ fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
         (format!("{P}handover-state"), "copied"),
     ];
     let labels: Vec<(&str, &str)> = boot.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply(
-        "vault".into(),
-        "unseal".into(),
-        meta(&labels, vec![]).into(),
-    );
+    v.tables().0.apply("vault", "unseal", meta(&labels, vec![]));
     assert!(
         ids(
             ARGO,
@@ -309,11 +303,7 @@ fn adoption_of_a_bootstrap_secret_in_handover_is_allowed() {
         (format!("{P}handover-state"), "consumed"),
     ];
     let labels: Vec<(&str, &str)> = done.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    v.tables().0.apply(
-        "vault".into(),
-        "unseal".into(),
-        meta(&labels, vec![]).into(),
-    );
+    v.tables().0.apply("vault", "unseal", meta(&labels, vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -351,15 +341,15 @@ fn one_writer_per_secret() {
         .is_empty()
     );
     v.tables().1.apply(
-        "temporal".into(),
-        "db-a".into(),
+        "temporal",
+        "db-a",
         EsEntry {
-            info: ExternalSecretInfo {
+            info: Arc::new(ExternalSecretInfo {
                 namespace: "temporal".into(),
                 name: "db-a".into(),
                 target: "db".into(),
-                keys: vec![],
-            },
+                keys: Box::default(),
+            }),
             uid: "a".into(),
         },
     );
@@ -383,22 +373,22 @@ fn an_authority_loop_is_denied_from_either_side() {
     let path = "platform-data/github/argocd-apps";
     // ExternalSecret first, then the PushSecret of its target.
     v.tables().1.apply(
-        "argocd-apps".into(),
-        "repo".into(),
+        "argocd-apps",
+        "repo",
         EsEntry {
-            info: ExternalSecretInfo {
+            info: Arc::new(ExternalSecretInfo {
                 namespace: "argocd-apps".into(),
                 name: "repo".into(),
                 target: "repo".into(),
-                keys: vec![path.into()],
-            },
+                keys: Box::new([path.into()]),
+            }),
             uid: "a".into(),
         },
     );
     v.tables().0.apply(
-        "argocd-apps".into(),
-        "repo".into(),
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        "argocd-apps",
+        "repo",
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     let ps = push_secret("argocd-apps", "repo-push", "repo", path);
     assert!(
@@ -416,13 +406,13 @@ fn an_authority_loop_is_denied_from_either_side() {
     // PushSecret first, then the ExternalSecret.
     let v = view();
     v.tables().2.apply(
-        "argocd-apps".into(),
-        "repo-push".into(),
+        "argocd-apps",
+        "repo-push",
         PushSecretInfo {
             namespace: "argocd-apps".into(),
             name: "repo-push".into(),
             source: Some("repo".into()),
-            paths: vec![path.into()],
+            paths: Box::new([path.into()]),
         },
     );
     let es = external_secret("argocd-apps", "repo", "repo", path, "vault-backend");
@@ -457,23 +447,23 @@ fn an_authority_loop_is_denied_from_either_side() {
 fn one_namespace_per_vault_path() {
     let v = view();
     v.tables().0.apply(
-        "sandbox".into(),
-        "creds".into(),
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        "sandbox",
+        "creds",
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     v.tables().0.apply(
-        "postgres".into(),
-        "creds".into(),
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        "postgres",
+        "creds",
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     v.tables().2.apply(
-        "postgres".into(),
-        "temporal-to-vault".into(),
+        "postgres",
+        "temporal-to-vault",
         PushSecretInfo {
             namespace: "postgres".into(),
             name: "temporal-to-vault".into(),
             source: Some("creds".into()),
-            paths: vec!["platform-data/postgres/temporal".into()],
+            paths: Box::new(["platform-data/postgres/temporal".into()]),
         },
     );
     let hijack = push_secret(
@@ -532,7 +522,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         "missing source"
     );
     let secrets = v.tables().0;
-    secrets.apply("postgres".into(), "creds".into(), meta(&[], vec![]).into());
+    secrets.apply("postgres", "creds", meta(&[], vec![]));
     assert_eq!(
         ids(
             ARGO,
@@ -546,11 +536,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         ["VG307"],
         "hand-made source"
     );
-    secrets.apply(
-        "postgres".into(),
-        "creds".into(),
-        meta(&[], vec![es_owner("u")]).into(),
-    );
+    secrets.apply("postgres", "creds", meta(&[], vec![es_owner()]));
     assert_eq!(
         ids(
             ARGO,
@@ -565,13 +551,12 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         "materialized source"
     );
     secrets.apply(
-        "postgres".into(),
-        "creds".into(),
+        "postgres",
+        "creds",
         SecretMeta {
             type_: Some("kubernetes.io/service-account-token".into()),
             ..Default::default()
-        }
-        .into(),
+        },
     );
     assert_eq!(
         ids(
@@ -590,14 +575,9 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         api_version: "acid.zalan.do/v1".into(),
         kind: "postgresql".into(),
         name: "pg".into(),
-        uid: "1".into(),
         controller: true,
     };
-    secrets.apply(
-        "postgres".into(),
-        "creds".into(),
-        meta(&[], vec![operator]).into(),
-    );
+    secrets.apply("postgres", "creds", meta(&[], vec![operator]));
     assert!(
         ids(
             ARGO,
@@ -612,9 +592,9 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         "operator-owned source"
     );
     secrets.apply(
-        "postgres".into(),
-        "creds".into(),
-        meta(&[(&format!("{P}secret-class"), "internal")], vec![]).into(),
+        "postgres",
+        "creds",
+        meta(&[(&format!("{P}secret-class"), "internal")], vec![]),
     );
     assert!(
         ids(
@@ -637,9 +617,7 @@ fn a_handed_over_bootstrap_secret_cannot_be_recreated() {
     let sealed = json!({"metadata": {"name": "unseal", "namespace": "vault", "ownerReferences": [
         {"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "unseal", "uid": "s1", "controller": true}]},
         "data": {"key": "eA=="}});
-    v.store_tables()
-        .2
-        .apply("vault".into(), "unseal".into(), "s1".into());
+    v.store_tables().2.apply("vault", "unseal", "s1".into());
     assert!(
         ids(
             SEALED,
@@ -659,13 +637,9 @@ fn a_handed_over_bootstrap_secret_cannot_be_recreated() {
         ],
         vec![],
     );
-    m.annotations.insert(
-        format!("{P}handover-to"),
-        "platform-config/vault/unseal".into(),
-    );
-    v.tables()
-        .0
-        .apply("vault".into(), "unseal".into(), m.into());
+    m.annotations
+        .insert(&format!("{P}handover-to"), "platform-config/vault/unseal");
+    v.tables().0.apply("vault", "unseal", m);
     assert_eq!(
         ids(
             SEALED,
@@ -695,13 +669,13 @@ mod content_copy {
 
     fn es(ns: &str, name: &str, key: &str) -> EsEntry {
         EsEntry {
-            info: ExternalSecretInfo {
+            info: Arc::new(ExternalSecretInfo {
                 namespace: ns.into(),
                 name: name.into(),
                 target: name.into(),
-                keys: vec![key.into()],
-            },
-            uid: format!("{ns}-{name}"),
+                keys: Box::new([key.into()]),
+            }),
+            uid: format!("{ns}-{name}").into(),
         }
     }
 
@@ -714,18 +688,15 @@ mod content_copy {
             t.init_done();
         }
         let digest = v.digest_value(VALUE).expect("content-copy is on");
-        let mut record: vaultgate::cluster::live::SecretRecord = meta(
+        let mut record = meta(
             &[("reconcile.external-secrets.io/managed", "true")],
-            vec![es_owner("a-db")],
-        )
-        .into();
-        record.digests = vec![digest];
-        v.tables().0.apply("a".into(), "db".into(), record);
-        v.tables().1.apply(
-            "a".into(),
-            "db".into(),
-            es("a", "db", "platform-data/postgres/shared"),
+            vec![es_owner()],
         );
+        record.digests = Box::new([digest.into()]);
+        v.tables().0.apply("a", "db", record);
+        v.tables()
+            .1
+            .apply("a", "db", es("a", "db", "platform-data/postgres/shared"));
         v
     }
 
@@ -764,20 +735,16 @@ mod content_copy {
     #[test]
     fn two_materializations_of_one_vault_path_are_not_copies() {
         let v = view_with_value();
-        v.tables().1.apply(
-            "b".into(),
-            "db".into(),
-            es("b", "db", "platform-data/postgres/shared"),
-        );
+        v.tables()
+            .1
+            .apply("b", "db", es("b", "db", "platform-data/postgres/shared"));
         let materialized = json!({"metadata": {"name": "db", "namespace": "b", "ownerReferences": [
             {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "db", "uid": "b-db", "controller": true}]}});
         assert!(judge(&v, ESO, materialized.clone()).is_empty());
         // The same value materialized from a different path is still a copy.
-        v.tables().1.apply(
-            "b".into(),
-            "db".into(),
-            es("b", "db", "platform-data/postgres/b"),
-        );
+        v.tables()
+            .1
+            .apply("b", "db", es("b", "db", "platform-data/postgres/b"));
         assert_eq!(judge(&v, ESO, materialized), ["VG109"]);
     }
 

@@ -1,54 +1,21 @@
-//! The cluster view backed by watches: one kube-runtime watcher per resource type feeds an
-//! indexed [`Table`]; admissions only read those tables (no API call on the hot path). Secrets
-//! are watched as metadata only and reduced to the few keys rules read, so 100k Secrets stay
-//! small. A watch error is counted, logged, and retried with backoff; a resource whose CRD is
-//! not installed counts as synced-and-empty so a cluster without ESO still becomes ready.
+//! The cluster view backed by watches: one kube-runtime watcher per resource type (see
+//! [`watch`]) feeds an indexed [`Table`]; admissions only read those tables (no API call on the
+//! hot path) and get `Arc`s to the stored records, never copies. Secrets are watched as metadata
+//! only and reduced to the few keys rules read ([`compact_meta`](super::compact_meta)), so 100k
+//! Secrets stay small.
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+mod watch;
 
-use futures::{Stream, StreamExt};
-use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
-use kube::{
-    Client,
-    api::PartialObjectMeta,
-    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
-    runtime::{WatchStreamExt, watcher},
-};
+use std::sync::Arc;
 
-use super::{
-    ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo, table::Table,
-};
-use crate::{
-    metrics::{Metrics, ResourceLabels},
-    policy::{Object, Policy, objects::Kind},
-};
+use super::{ClusterView, ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, table::Table};
+use crate::policy::Policy;
 
 /// A SealedSecret: its uid, for owner verification.
-type SealedInfo = String;
+type SealedInfo = Box<str>;
 
-/// A Secret as the view keeps it: reduced metadata, plus keyed digests of its values when
-/// content-copy detection is on (never a value).
-#[derive(Debug, Clone, Default)]
-pub struct SecretRecord {
-    pub meta: SecretMeta,
-    pub digests: Vec<String>,
-}
-
-impl From<SecretMeta> for SecretRecord {
-    fn from(meta: SecretMeta) -> Self {
-        Self {
-            meta,
-            digests: Vec::new(),
-        }
-    }
-}
-
-fn secret_by_digest(r: &SecretRecord) -> Vec<String> {
-    r.digests.clone()
+fn secret_by_digest(m: &SecretMeta) -> Vec<(&str, &str)> {
+    m.digests.iter().map(|d| ("", &**d)).collect()
 }
 
 /// Keyed digests of Secret values: HMAC-SHA256 with a random per-process key, truncated to
@@ -82,26 +49,23 @@ impl Digester {
 /// ExternalSecret with its uid (owner verification).
 #[derive(Debug, Clone)]
 pub struct EsEntry {
-    pub info: ExternalSecretInfo,
-    pub uid: String,
+    pub info: Arc<ExternalSecretInfo>,
+    pub uid: Box<str>,
 }
 
-fn es_by_target(e: &EsEntry) -> Vec<String> {
-    vec![format!("{}\0{}", e.info.namespace, e.info.target)]
+fn es_by_target(e: &EsEntry) -> Vec<(&str, &str)> {
+    vec![(&e.info.namespace, &e.info.target)]
 }
-fn push_by_source(p: &PushSecretInfo) -> Vec<String> {
-    p.source
-        .iter()
-        .map(|s| format!("{}\0{s}", p.namespace))
-        .collect()
+fn push_by_source(p: &PushSecretInfo) -> Vec<(&str, &str)> {
+    p.source.iter().map(|s| (&*p.namespace, &**s)).collect()
 }
-fn push_by_path(p: &PushSecretInfo) -> Vec<String> {
-    p.paths.clone()
+fn push_by_path(p: &PushSecretInfo) -> Vec<(&str, &str)> {
+    p.paths.iter().map(|path| ("", &**path)).collect()
 }
 
 /// The tables of the live view.
 pub struct LiveView {
-    secrets: Table<SecretRecord>,
+    secrets: Table<SecretMeta>,
     digester: Option<Digester>,
     stores: Table<StoreInfo>,
     cluster_stores: Table<StoreInfo>,
@@ -124,324 +88,7 @@ impl Default for LiveView {
     }
 }
 
-/// Keeps only the metadata rules read: vaultgate's own keys, ESO's markers and owners.
-pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
-    let keep =
-        |k: &String| k.starts_with(prefix) || k.starts_with("reconcile.external-secrets.io/");
-    let filter = |m: &Option<BTreeMap<String, String>>| -> BTreeMap<String, String> {
-        m.iter()
-            .flatten()
-            .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    let annotations = meta.annotations.as_ref();
-    SecretMeta {
-        labels: filter(&meta.labels),
-        annotations: filter(&meta.annotations),
-        owners: meta
-            .owner_references
-            .iter()
-            .flatten()
-            .map(|o| OwnerRef {
-                api_version: o.api_version.clone(),
-                kind: o.kind.clone(),
-                name: o.name.clone(),
-                uid: o.uid.clone(),
-                controller: o.controller == Some(true),
-            })
-            .collect(),
-        // A metadata watch carries no `type`; every service-account token Secret carries this
-        // annotation, which is what the push-source rule needs to know.
-        type_: annotations
-            .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
-            .then(|| "kubernetes.io/service-account-token".to_owned()),
-    }
-}
-
-fn ns_name(meta: &ObjectMeta) -> (String, String) {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-/// Events of one watch, reduced to what a table needs.
-enum Change<V> {
-    Apply(String, String, V),
-    Delete(String, String),
-    Init,
-    InitApply(String, String, V),
-    InitDone,
-}
-
-fn now_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Drives one table from a watcher stream until the stream ends (never, in practice).
-async fn drive<K, V, S>(
-    name: &'static str,
-    stream: S,
-    table: Arc<LiveView>,
-    pick: fn(&LiveView) -> &Table<V>,
-    convert: impl Fn(K) -> Option<(String, String, V)>,
-    key: impl Fn(&K) -> (String, String),
-    metrics: Arc<Metrics>,
-) where
-    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
-{
-    let labels = ResourceLabels { resource: name };
-    let mut stream = std::pin::pin!(stream);
-    while let Some(event) = stream.next().await {
-        let t = pick(&table);
-        let change = match event {
-            Ok(watcher::Event::Apply(o)) => convert(o).map(|(n, m, v)| Change::Apply(n, m, v)),
-            Ok(watcher::Event::Delete(o)) => {
-                let (n, m) = key(&o);
-                Some(Change::Delete(n, m))
-            }
-            Ok(watcher::Event::Init) => Some(Change::Init),
-            Ok(watcher::Event::InitApply(o)) => {
-                convert(o).map(|(n, m, v)| Change::InitApply(n, m, v))
-            }
-            Ok(watcher::Event::InitDone) => Some(Change::InitDone),
-            Err(e) => {
-                metrics.context_watch_errors.get_or_create(&labels).inc();
-                let absent = matches!(&e, watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.is_not_found());
-                if absent {
-                    if !t.synced() {
-                        tracing::warn!(
-                            resource = name,
-                            "resource is not installed; treating it as empty until it appears"
-                        );
-                    }
-                    t.mark_absent();
-                    metrics.context_synced.get_or_create(&labels).set(1);
-                } else {
-                    tracing::warn!(resource = name, error = %e, "watch failed; retrying with backoff");
-                }
-                None
-            }
-        };
-        match change {
-            Some(Change::Apply(n, m, v)) => t.apply(n, m, v),
-            Some(Change::Delete(n, m)) => t.delete(&n, &m),
-            Some(Change::Init) => t.init(),
-            Some(Change::InitApply(n, m, v)) => t.init_apply(n, m, v),
-            Some(Change::InitDone) => {
-                t.init_done();
-                metrics.context_resyncs.get_or_create(&labels).inc();
-                metrics.context_synced.get_or_create(&labels).set(1);
-                tracing::info!(resource = name, objects = t.len(), "cluster view synced");
-            }
-            None => {}
-        }
-        metrics
-            .context_objects
-            .get_or_create(&labels)
-            .set(t.len() as i64);
-        metrics
-            .context_last_event
-            .get_or_create(&labels)
-            .set(now_seconds());
-    }
-}
-
-fn decode(kind: Kind, obj: DynamicObject) -> Option<Object> {
-    let value = serde_json::to_value(&obj).ok()?;
-    Object::from_value(kind, value).ok()
-}
-
 impl LiveView {
-    /// Starts every watch on the current tokio runtime and returns the view.
-    pub fn spawn(client: Client, policy: &Policy, metrics: Arc<Metrics>) -> Arc<Self> {
-        let view = Arc::new(Self::new(policy));
-        let config = watcher::Config::default().any_semantic();
-        let prefix = policy.prefix.clone();
-
-        if view.digester.is_some() {
-            // Content-copy detection: the full Secret is read to digest its values, then dropped.
-            let secrets: Api<Secret> = Api::all(client.clone());
-            let v = view.clone();
-            let prefix = prefix.clone();
-            tokio::spawn(drive(
-                "secrets",
-                watcher(secrets, config.clone()).default_backoff(),
-                view.clone(),
-                |v| &v.secrets,
-                move |o: Secret| {
-                    let (ns, name) = ns_name(&o.metadata);
-                    let digests =
-                        v.digests_of(o.data.iter().flatten().map(|(_, b)| b.0.as_slice()));
-                    Some((
-                        ns,
-                        name,
-                        SecretRecord {
-                            meta: compact_meta(&o.metadata, &prefix),
-                            digests,
-                        },
-                    ))
-                },
-                |o| ns_name(&o.metadata),
-                metrics.clone(),
-            ));
-        } else {
-            let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
-            tokio::spawn(drive(
-                "secrets",
-                watcher(secrets, config.clone()).default_backoff(),
-                view.clone(),
-                |v| &v.secrets,
-                move |o: PartialObjectMeta<Secret>| {
-                    let (ns, name) = ns_name(&o.metadata);
-                    Some((ns, name, compact_meta(&o.metadata, &prefix).into()))
-                },
-                |o| ns_name(&o.metadata),
-                metrics.clone(),
-            ));
-        }
-
-        let dynamic = |ar: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), ar);
-        let store_info = |kind: Kind| {
-            move |o: DynamicObject| {
-                let (ns, name) = ns_name(&o.metadata);
-                let (Object::SecretStore(s) | Object::ClusterSecretStore(s)) = decode(kind, o)?
-                else {
-                    return None;
-                };
-                let mut providers = s.providers();
-                let provider = match (providers.next(), providers.next()) {
-                    (Some(p), None) => Some(p.to_owned()),
-                    _ => None,
-                };
-                Some((ns, name, StoreInfo { provider }))
-            }
-        };
-        for (name, ar, kind, pick) in [
-            (
-                "secretstores",
-                resource("external-secrets.io", "v1", "SecretStore", "secretstores"),
-                Kind::SecretStore,
-                (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreInfo>,
-            ),
-            (
-                "clustersecretstores",
-                resource(
-                    "external-secrets.io",
-                    "v1",
-                    "ClusterSecretStore",
-                    "clustersecretstores",
-                ),
-                Kind::ClusterSecretStore,
-                |v: &LiveView| &v.cluster_stores,
-            ),
-        ] {
-            tokio::spawn(drive(
-                name,
-                watcher(dynamic(&ar), config.clone()).default_backoff(),
-                view.clone(),
-                pick,
-                store_info(kind),
-                |o: &DynamicObject| ns_name(&o.metadata),
-                metrics.clone(),
-            ));
-        }
-
-        let es = resource(
-            "external-secrets.io",
-            "v1",
-            "ExternalSecret",
-            "externalsecrets",
-        );
-        tokio::spawn(drive(
-            "externalsecrets",
-            watcher(dynamic(&es), config.clone()).default_backoff(),
-            view.clone(),
-            |v| &v.externals,
-            |o: DynamicObject| {
-                let uid = o.metadata.uid.clone().unwrap_or_default();
-                let (ns, name) = ns_name(&o.metadata);
-                let Object::ExternalSecret(es) = decode(Kind::ExternalSecret, o)? else {
-                    return None;
-                };
-                let info = ExternalSecretInfo {
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                    target: es.target_name().to_owned(),
-                    keys: es
-                        .spec
-                        .data
-                        .iter()
-                        .map(|d| d.remote_ref.key.clone())
-                        .chain(
-                            es.spec
-                                .data_from
-                                .iter()
-                                .filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())),
-                        )
-                        .collect(),
-                };
-                Some((ns, name, EsEntry { info, uid }))
-            },
-            |o: &DynamicObject| ns_name(&o.metadata),
-            metrics.clone(),
-        ));
-
-        let ps = resource(
-            "external-secrets.io",
-            "v1alpha1",
-            "PushSecret",
-            "pushsecrets",
-        );
-        tokio::spawn(drive(
-            "pushsecrets",
-            watcher(dynamic(&ps), config.clone()).default_backoff(),
-            view.clone(),
-            |v| &v.pushes,
-            |o: DynamicObject| {
-                let (ns, name) = ns_name(&o.metadata);
-                let Object::PushSecret(ps) = decode(Kind::PushSecret, o)? else {
-                    return None;
-                };
-                let info = PushSecretInfo {
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                    source: ps.spec.source_name().map(str::to_owned),
-                    paths: ps.spec.remote_keys().map(str::to_owned).collect(),
-                };
-                Some((ns, name, info))
-            },
-            |o: &DynamicObject| ns_name(&o.metadata),
-            metrics.clone(),
-        ));
-
-        let sealed = resource("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets");
-        tokio::spawn(drive(
-            "sealedsecrets",
-            watcher(
-                Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &sealed),
-                config,
-            )
-            .default_backoff(),
-            view.clone(),
-            |v| &v.sealed,
-            |o: PartialObjectMeta<DynamicObject>| {
-                let (ns, name) = ns_name(&o.metadata);
-                Some((ns, name, o.metadata.uid.clone().unwrap_or_default()))
-            },
-            |o| ns_name(&o.metadata),
-            metrics,
-        ));
-        view
-    }
-
     /// An unsynced view; with content-copy detection on when the policy asks for it.
     pub fn new(policy: &Policy) -> Self {
         let digester = policy
@@ -455,24 +102,18 @@ impl LiveView {
         }
     }
 
-    fn digests_of<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    fn digests_of<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Box<[Box<str>]> {
         let Some(d) = &self.digester else {
-            return Vec::new();
+            return Box::default();
         };
         let mut out: Vec<String> = values.filter_map(|v| d.digest(v)).collect();
         out.sort_unstable();
         out.dedup();
-        out
+        out.into_iter().map(String::into_boxed_str).collect()
     }
 
     /// Test and benchmark access: load objects without a cluster.
-    pub fn tables(
-        &self,
-    ) -> (
-        &Table<SecretRecord>,
-        &Table<EsEntry>,
-        &Table<PushSecretInfo>,
-    ) {
+    pub fn tables(&self) -> (&Table<SecretMeta>, &Table<EsEntry>, &Table<PushSecretInfo>) {
         (&self.secrets, &self.externals, &self.pushes)
     }
 
@@ -497,18 +138,19 @@ impl ClusterView for LiveView {
     }
 
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo> {
+        let copy = |s: &Arc<StoreInfo>| StoreInfo::clone(s);
         match kind {
-            "ClusterSecretStore" => self.cluster_stores.get("", name, Clone::clone),
-            "SecretStore" => self.stores.get(namespace.unwrap_or(""), name, Clone::clone),
+            "ClusterSecretStore" => self.cluster_stores.get("", name, copy),
+            "SecretStore" => self.stores.get(namespace.unwrap_or(""), name, copy),
             _ => None,
         }
     }
 
-    fn secret(&self, namespace: &str, name: &str) -> Option<SecretMeta> {
-        self.secrets.get(namespace, name, |r| r.meta.clone())
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
+        self.secrets.get(namespace, name, Arc::clone)
     }
 
-    fn external_secret(&self, namespace: &str, name: &str) -> Option<ExternalSecretInfo> {
+    fn external_secret(&self, namespace: &str, name: &str) -> Option<Arc<ExternalSecretInfo>> {
         self.externals.get(namespace, name, |e| e.info.clone())
     }
 
@@ -516,38 +158,40 @@ impl ClusterView for LiveView {
         self.digester.as_ref()?.digest(value)
     }
 
-    fn value_holders(&self, digest: &str) -> Vec<(String, String, SecretMeta)> {
-        self.secrets.lookup(0, digest, |ns, name, r| {
-            (ns.to_owned(), name.to_owned(), r.meta.clone())
+    fn value_holders(&self, digest: &str) -> Vec<(String, String, Arc<SecretMeta>)> {
+        self.secrets.lookup(0, "", digest, |ns, name, r| {
+            (ns.to_owned(), name.to_owned(), r.clone())
         })
     }
 
-    fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo> {
+    fn external_secrets_targeting(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Vec<Arc<ExternalSecretInfo>> {
         self.externals
-            .lookup(0, &format!("{namespace}\0{secret}"), |_, _, e| {
-                e.info.clone()
-            })
+            .lookup(0, namespace, secret, |_, _, e| e.info.clone())
     }
 
-    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<PushSecretInfo> {
+    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<Arc<PushSecretInfo>> {
         self.pushes
-            .lookup(0, &format!("{namespace}\0{secret}"), |_, _, p| p.clone())
+            .lookup(0, namespace, secret, |_, _, p| p.clone())
     }
 
-    fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo> {
-        self.pushes.lookup(1, path, |_, _, p| p.clone())
+    fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>> {
+        self.pushes.lookup(1, "", path, |_, _, p| p.clone())
     }
 
     fn owner_exists(&self, namespace: &str, kind: &str, name: &str, uid: &str) -> Option<bool> {
         match kind {
             "ExternalSecret" if self.externals.synced() => Some(
                 self.externals
-                    .get(namespace, name, |e| e.uid == uid)
+                    .get(namespace, name, |e| &*e.uid == uid)
                     .unwrap_or(false),
             ),
             "SealedSecret" if self.sealed.synced() => Some(
                 self.sealed
-                    .get(namespace, name, |u| u == uid)
+                    .get(namespace, name, |u| ***u == *uid)
                     .unwrap_or(false),
             ),
             _ => None,

@@ -2,18 +2,20 @@
 //! declared) plus the objects under evaluation, so `check` can judge cross-object rules
 //! (PushSecret ↔ source Secret, two writers of one Secret, two namespaces claiming one path).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
-use super::{ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo};
+use super::{
+    ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo, intern,
+};
 use crate::policy::{Policy, objects::Object};
 
 /// An in-memory [`ClusterView`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryView {
     stores: BTreeMap<(String, String, String), StoreInfo>,
-    secrets: BTreeMap<(String, String), SecretMeta>,
-    externals: Vec<ExternalSecretInfo>,
-    pushes: Vec<PushSecretInfo>,
+    secrets: BTreeMap<(String, String), Arc<SecretMeta>>,
+    externals: Vec<Arc<ExternalSecretInfo>>,
+    pushes: Vec<Arc<PushSecretInfo>>,
 }
 
 impl MemoryView {
@@ -24,7 +26,7 @@ impl MemoryView {
             view.stores.insert(
                 (s.kind.clone(), String::new(), s.name.clone()),
                 StoreInfo {
-                    provider: Some("vault".into()),
+                    provider: Some(intern("vault")),
                 },
             );
         }
@@ -42,56 +44,29 @@ impl MemoryView {
             .to_owned();
         let name = object.name().to_owned();
         match object {
+            // Unlike the live view's, every label and annotation is kept: the view does not
+            // know the policy's prefix, and `check` holds few Secrets.
             Object::Secret(s) => {
-                let owners = s
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .map(|o| OwnerRef {
-                        api_version: o.api_version.clone(),
-                        kind: o.kind.clone(),
-                        name: o.name.clone(),
-                        uid: o.uid.clone(),
-                        controller: o.controller == Some(true),
-                    })
-                    .collect();
-                self.secrets.insert(
-                    (ns, name),
-                    SecretMeta {
-                        labels: meta.labels.clone().unwrap_or_default(),
-                        annotations: meta.annotations.clone().unwrap_or_default(),
-                        owners,
-                        type_: s.type_.clone(),
-                    },
-                );
+                let meta = SecretMeta {
+                    labels: meta.labels.iter().flatten().collect(),
+                    annotations: meta.annotations.iter().flatten().collect(),
+                    owners: meta
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .map(OwnerRef::from)
+                        .collect(),
+                    type_: s.type_.as_deref().map(intern),
+                    digests: Box::default(),
+                };
+                self.secrets.insert((ns, name), Arc::new(meta));
             }
-            Object::ExternalSecret(es) => {
-                let keys = es
-                    .spec
-                    .data
-                    .iter()
-                    .map(|d| d.remote_ref.key.clone())
-                    .chain(
-                        es.spec
-                            .data_from
-                            .iter()
-                            .filter_map(|d| d.extract.as_ref().map(|e| e.key.clone())),
-                    )
-                    .collect();
-                self.externals.push(ExternalSecretInfo {
-                    namespace: ns,
-                    name,
-                    target: es.target_name().to_owned(),
-                    keys,
-                });
-            }
-            Object::PushSecret(ps) => self.pushes.push(PushSecretInfo {
-                namespace: ns,
-                name,
-                source: ps.spec.source_name().map(str::to_owned),
-                paths: ps.spec.remote_keys().map(str::to_owned).collect(),
-            }),
+            Object::ExternalSecret(es) => self
+                .externals
+                .push(Arc::new(ExternalSecretInfo::of(&ns, &name, es))),
+            Object::PushSecret(ps) => self
+                .pushes
+                .push(Arc::new(PushSecretInfo::of(&ns, &name, ps))),
             Object::SecretStore(st) | Object::ClusterSecretStore(st) => {
                 let kind = object.kind().as_str().to_owned();
                 let store_ns = if matches!(object, Object::SecretStore(_)) {
@@ -99,13 +74,8 @@ impl MemoryView {
                 } else {
                     String::new()
                 };
-                let mut providers = st.providers();
-                let provider = match (providers.next(), providers.next()) {
-                    (Some(p), None) => Some(p.to_owned()),
-                    _ => None,
-                };
                 self.stores
-                    .insert((kind, store_ns, name), StoreInfo { provider });
+                    .insert((kind, store_ns, name), StoreInfo::of(st));
             }
             Object::ClusterExternalSecret(_) | Object::ClusterPushSecret(_) => {}
         }
@@ -116,17 +86,17 @@ impl MemoryView {
     /// Records the Secret a SealedSecret will write, so another writer of it is caught.
     pub fn insert_sealed_output(&mut self, namespace: &str, name: &str) {
         let owner = OwnerRef {
-            api_version: "bitnami.com/v1alpha1".into(),
-            kind: "SealedSecret".into(),
+            api_version: intern("bitnami.com/v1alpha1"),
+            kind: intern("SealedSecret"),
             name: name.into(),
-            uid: String::new(),
             controller: true,
         };
-        self.secrets
+        let meta = self
+            .secrets
             .entry((namespace.to_owned(), name.to_owned()))
-            .or_default()
-            .owners
-            .push(owner);
+            .or_default();
+        let meta = Arc::make_mut(meta);
+        meta.owners = meta.owners.iter().cloned().chain([owner]).collect();
     }
 }
 
@@ -142,39 +112,43 @@ impl ClusterView for MemoryView {
             .cloned()
     }
 
-    fn secret(&self, namespace: &str, name: &str) -> Option<SecretMeta> {
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
         self.secrets
             .get(&(namespace.to_owned(), name.to_owned()))
             .cloned()
     }
 
-    fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo> {
+    fn external_secrets_targeting(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Vec<Arc<ExternalSecretInfo>> {
         self.externals
             .iter()
-            .filter(|e| e.namespace == namespace && e.target == secret)
+            .filter(|e| &*e.namespace == namespace && &*e.target == secret)
             .cloned()
             .collect()
     }
 
-    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<PushSecretInfo> {
+    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<Arc<PushSecretInfo>> {
         self.pushes
             .iter()
-            .filter(|p| p.namespace == namespace && p.source.as_deref() == Some(secret))
+            .filter(|p| &*p.namespace == namespace && p.source.as_deref() == Some(secret))
             .cloned()
             .collect()
     }
 
-    fn external_secret(&self, namespace: &str, name: &str) -> Option<ExternalSecretInfo> {
+    fn external_secret(&self, namespace: &str, name: &str) -> Option<Arc<ExternalSecretInfo>> {
         self.externals
             .iter()
-            .find(|e| e.namespace == namespace && e.name == name)
+            .find(|e| &*e.namespace == namespace && &*e.name == name)
             .cloned()
     }
 
-    fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo> {
+    fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>> {
         self.pushes
             .iter()
-            .filter(|p| p.paths.iter().any(|q| q == path))
+            .filter(|p| p.paths.iter().any(|q| &**q == path))
             .cloned()
             .collect()
     }

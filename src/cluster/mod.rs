@@ -6,86 +6,88 @@
 //! evaluated; in a cluster it is backed by kube-runtime reflectors, so a lookup is an in-memory
 //! read and never an API call on the admission hot path.
 
+mod intern;
 pub mod live;
 mod memory;
+mod meta;
 pub mod table;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
+pub use intern::intern;
 pub use live::LiveView;
 pub use memory::MemoryView;
+pub use meta::{OwnerRef, Pairs, SecretMeta, compact_meta, group_of};
 
-/// An owner reference, as much of it as provenance checks need.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OwnerRef {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    pub uid: String,
-    pub controller: bool,
-}
-
-/// A Secret's metadata: labels, annotations, owners and type. Never its values.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SecretMeta {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub owners: Vec<OwnerRef>,
-    pub type_: Option<String>,
-}
-
-impl SecretMeta {
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get(key).map(String::as_str)
-    }
-
-    /// Owned by an ExternalSecret, or carrying ESO's managed label.
-    pub fn is_materialized(&self) -> bool {
-        self.owners.iter().any(|o| {
-            o.kind == "ExternalSecret" && group_of(&o.api_version) == "external-secrets.io"
-        }) || self.label("reconcile.external-secrets.io/managed") == Some("true")
-    }
-
-    /// Owned by a SealedSecret.
-    pub fn is_sealed(&self) -> bool {
-        self.owners
-            .iter()
-            .any(|o| o.kind == "SealedSecret" && group_of(&o.api_version) == "bitnami.com")
-    }
-}
-
-/// The API group of an `apiVersion` (`""` for the core group).
-pub fn group_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map_or("", |(g, _)| g)
-}
+use crate::policy::objects::{ExternalSecret, PushSecret, Store};
 
 /// A store as resolved in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreInfo {
     /// The provider key of `spec.provider` (`vault`, `kubernetes`, ...), if exactly one is set.
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
+}
+
+impl StoreInfo {
+    pub fn of(store: &Store) -> Self {
+        let mut providers = store.providers();
+        let provider = match (providers.next(), providers.next()) {
+            (Some(p), None) => Some(intern(p)),
+            _ => None,
+        };
+        Self { provider }
+    }
 }
 
 /// An ExternalSecret as seen from the Secret it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalSecretInfo {
-    pub namespace: String,
-    pub name: String,
-    pub target: String,
+    pub namespace: Arc<str>,
+    pub name: Box<str>,
+    pub target: Box<str>,
     /// Vault keys it reads (`remoteRef.key`, `extract.key`).
-    pub keys: Vec<String>,
+    pub keys: Box<[Box<str>]>,
+}
+
+impl ExternalSecretInfo {
+    pub fn of(namespace: &str, name: &str, es: &ExternalSecret) -> Self {
+        let data = es.spec.data.iter().map(|d| d.remote_ref.key.as_str());
+        let extract = es
+            .spec
+            .data_from
+            .iter()
+            .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str()));
+        Self {
+            namespace: intern(namespace),
+            name: name.into(),
+            target: es.target_name().into(),
+            keys: data.chain(extract).map(Box::from).collect(),
+        }
+    }
 }
 
 /// A PushSecret as seen from its source and its Vault paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSecretInfo {
-    pub namespace: String,
-    pub name: String,
-    pub source: Option<String>,
-    pub paths: Vec<String>,
+    pub namespace: Arc<str>,
+    pub name: Box<str>,
+    pub source: Option<Box<str>>,
+    pub paths: Box<[Box<str>]>,
 }
 
-/// Read-only lookups the rules need. Implementations must be cheap: they run per admission.
+impl PushSecretInfo {
+    pub fn of(namespace: &str, name: &str, ps: &PushSecret) -> Self {
+        Self {
+            namespace: intern(namespace),
+            name: name.into(),
+            source: ps.spec.source_name().map(Box::from),
+            paths: ps.spec.remote_keys().map(Box::from).collect(),
+        }
+    }
+}
+
+/// Read-only lookups the rules need. Implementations must be cheap: they run per admission, so
+/// a hit hands out `Arc`s to the stored records (a reference count, not a copy).
 pub trait ClusterView: Send + Sync {
     /// True once every backing cache has synced (drives `/readyz`).
     fn synced(&self) -> bool {
@@ -102,19 +104,23 @@ pub trait ClusterView: Send + Sync {
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo>;
 
     /// Metadata of an existing Secret.
-    fn secret(&self, namespace: &str, name: &str) -> Option<SecretMeta>;
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>>;
 
     /// ExternalSecrets in `namespace` whose target is `secret`.
-    fn external_secrets_targeting(&self, namespace: &str, secret: &str) -> Vec<ExternalSecretInfo>;
+    fn external_secrets_targeting(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Vec<Arc<ExternalSecretInfo>>;
 
     /// PushSecrets in `namespace` whose source is `secret`.
-    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<PushSecretInfo>;
+    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<Arc<PushSecretInfo>>;
 
     /// PushSecrets (any namespace) that publish `path`.
-    fn path_publishers(&self, path: &str) -> Vec<PushSecretInfo>;
+    fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>>;
 
     /// An ExternalSecret by name.
-    fn external_secret(&self, _namespace: &str, _name: &str) -> Option<ExternalSecretInfo> {
+    fn external_secret(&self, _namespace: &str, _name: &str) -> Option<Arc<ExternalSecretInfo>> {
         None
     }
 
@@ -124,7 +130,7 @@ pub trait ClusterView: Send + Sync {
     }
 
     /// Secrets holding a value with this digest: (namespace, name, metadata).
-    fn value_holders(&self, _digest: &str) -> Vec<(String, String, SecretMeta)> {
+    fn value_holders(&self, _digest: &str) -> Vec<(String, String, Arc<SecretMeta>)> {
         Vec::new()
     }
 

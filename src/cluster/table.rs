@@ -1,26 +1,33 @@
 //! An indexed in-memory table fed by a kube-runtime watcher's events. Objects are keyed by
-//! namespace then name (lookups borrow `&str`, no allocation); secondary indexes map a derived
-//! key (an ExternalSecret's target, a PushSecret's Vault path) to object keys, so every lookup
-//! the rules make is O(1). A relist builds a fresh table and swaps it in whole, so readers never
-//! see half a list.
+//! namespace then name (lookups borrow `&str`, no allocation) and held as `Arc`s, so a lookup
+//! hands out a reference count rather than a copy. Secondary indexes map a derived key (an
+//! ExternalSecret's target, a PushSecret's Vault path) to the objects themselves, so every
+//! lookup the rules make is O(1) and needs no second probe. A relist builds a fresh table and
+//! swaps it in whole, so readers never see half a list.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::{
-        Mutex, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicBool, Ordering},
     },
 };
 
-/// Derives secondary-index keys from a value.
-pub type Indexer<V> = fn(&V) -> Vec<String>;
+use super::intern::intern;
 
-type Objects<V> = HashMap<String, HashMap<String, V>>;
-type Index = HashMap<String, BTreeSet<(String, String)>>;
+/// Derives secondary-index keys from a value, as `(scope, key)`: the scope is the namespace for
+/// a namespaced key (an ExternalSecret's target) and `""` for a cluster-wide one (a Vault
+/// path). Kept apart, both halves of a lookup are borrowed instead of joined into a new string.
+pub type Indexer<V> = fn(&V) -> Vec<(&str, &str)>;
+
+/// An object as an index holds it, ordered by namespace then name.
+type Entry<V> = (Arc<str>, Box<str>, Arc<V>);
+type Objects<V> = HashMap<Arc<str>, HashMap<Box<str>, Arc<V>>>;
+type Index<V> = HashMap<Box<str>, HashMap<Box<str>, Vec<Entry<V>>>>;
 
 struct State<V> {
     objects: Objects<V>,
-    indexes: Vec<Index>,
+    indexes: Vec<Index<V>>,
     len: usize,
 }
 
@@ -32,71 +39,102 @@ impl<V> State<V> {
             len: 0,
         }
     }
+
+    fn insert(&mut self, indexers: &[Indexer<V>], ns: &str, name: &str, value: V) {
+        let value = Arc::new(value);
+        // Namespaces are shared with every other table and record (see `intern`).
+        let ns = match self.objects.get_key_value(ns) {
+            Some((ns, _)) => ns.clone(),
+            None => intern(ns),
+        };
+        let old = self
+            .objects
+            .entry(ns.clone())
+            .or_default()
+            .insert(name.into(), value.clone());
+        for (index, f) in self.indexes.iter_mut().zip(indexers) {
+            let keys = f(&value);
+            for &(scope, key) in &keys {
+                let Some(entries) = slot(index, scope, key) else {
+                    continue;
+                };
+                match entries.binary_search_by(|e| position(e).cmp(&(&*ns, name))) {
+                    Ok(i) => entries[i].2 = value.clone(),
+                    Err(i) => entries.insert(i, (ns.clone(), name.into(), value.clone())),
+                }
+            }
+            // Entries under keys the old value had and the new one does not.
+            if let Some(old) = &old {
+                for stale in f(old).into_iter().filter(|k| !keys.contains(k)) {
+                    unindex(index, stale, &ns, name);
+                }
+            }
+        }
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn delete(&mut self, indexers: &[Indexer<V>], ns: &str, name: &str) {
+        let Some(names) = self.objects.get_mut(ns) else {
+            return;
+        };
+        let Some(old) = names.remove(name) else {
+            return;
+        };
+        if names.is_empty() {
+            self.objects.remove(ns);
+        }
+        self.len -= 1;
+        for (index, f) in self.indexes.iter_mut().zip(indexers) {
+            for key in f(&old) {
+                unindex(index, key, ns, name);
+            }
+        }
+    }
+}
+
+fn position<V>((ns, name, _): &Entry<V>) -> (&str, &str) {
+    (ns, name)
+}
+
+/// The entries under `(scope, key)`, created empty if absent (allocating the keys only then).
+fn slot<'i, V>(index: &'i mut Index<V>, scope: &str, key: &str) -> Option<&'i mut Vec<Entry<V>>> {
+    if !index.contains_key(scope) {
+        index.insert(scope.into(), HashMap::new());
+    }
+    let keys = index.get_mut(scope)?;
+    if !keys.contains_key(key) {
+        keys.insert(key.into(), Vec::new());
+    }
+    keys.get_mut(key)
+}
+
+/// Removes object `ns/name` from under `(scope, key)`, dropping emptied levels.
+fn unindex<V>(index: &mut Index<V>, (scope, key): (&str, &str), ns: &str, name: &str) {
+    let Some(keys) = index.get_mut(scope) else {
+        return;
+    };
+    if let Some(entries) = keys.get_mut(key) {
+        if let Ok(i) = entries.binary_search_by(|e| position(e).cmp(&(ns, name))) {
+            entries.remove(i);
+        }
+        if entries.is_empty() {
+            keys.remove(key);
+        }
+    }
+    if keys.is_empty() {
+        index.remove(scope);
+    }
 }
 
 /// One watched resource type.
 pub struct Table<V> {
     state: RwLock<State<V>>,
-    staging: Mutex<Option<Vec<(String, String, V)>>>,
+    /// The list being received during a relist, built off to the side.
+    staging: Mutex<Option<State<V>>>,
     indexers: Vec<Indexer<V>>,
     synced: AtomicBool,
-}
-
-fn unindex<V>(indexes: &mut [Index], indexers: &[Indexer<V>], ns: &str, name: &str, old: &V) {
-    for (index, f) in indexes.iter_mut().zip(indexers) {
-        for key in f(old) {
-            if let Some(set) = index.get_mut(&key) {
-                set.remove(&(ns.to_owned(), name.to_owned()));
-                if set.is_empty() {
-                    index.remove(&key);
-                }
-            }
-        }
-    }
-}
-
-fn insert<V>(state: &mut State<V>, indexers: &[Indexer<V>], ns: String, name: String, value: V) {
-    for (index, f) in state.indexes.iter_mut().zip(indexers) {
-        for key in f(&value) {
-            index
-                .entry(key)
-                .or_default()
-                .insert((ns.clone(), name.clone()));
-        }
-    }
-    let old = state
-        .objects
-        .entry(ns.clone())
-        .or_default()
-        .insert(name.clone(), value);
-    match old {
-        Some(old) => unindex_changed(state, indexers, &ns, &name, &old),
-        None => state.len += 1,
-    }
-}
-
-/// After replacing a value: drop index entries the old value had and the new one does not.
-fn unindex_changed<V>(
-    state: &mut State<V>,
-    indexers: &[Indexer<V>],
-    ns: &str,
-    name: &str,
-    old: &V,
-) {
-    let Some(new) = state.objects.get(ns).and_then(|m| m.get(name)) else {
-        return;
-    };
-    let keep: Vec<Vec<String>> = indexers.iter().map(|f| f(new)).collect();
-    for ((index, f), keep) in state.indexes.iter_mut().zip(indexers).zip(keep) {
-        for key in f(old).into_iter().filter(|k| !keep.contains(k)) {
-            if let Some(set) = index.get_mut(&key) {
-                set.remove(&(ns.to_owned(), name.to_owned()));
-                if set.is_empty() {
-                    index.remove(&key);
-                }
-            }
-        }
-    }
 }
 
 impl<V> Table<V> {
@@ -117,9 +155,7 @@ impl<V> Table<V> {
 
     /// Marks the table usable without a list (the resource type is not installed).
     pub fn mark_absent(&self) {
-        if let Ok(mut s) = self.state.write() {
-            *s = State::new(self.indexers.len());
-        }
+        self.replace(State::new(self.indexers.len()));
         self.synced.store(true, Ordering::Release);
     }
 
@@ -131,84 +167,80 @@ impl<V> Table<V> {
         self.len() == 0
     }
 
-    pub fn apply(&self, ns: String, name: String, value: V) {
+    pub fn apply(&self, ns: &str, name: &str, value: V) {
         if let Ok(mut s) = self.state.write() {
-            insert(&mut s, &self.indexers, ns, name, value);
+            s.insert(&self.indexers, ns, name, value);
         }
     }
 
     pub fn delete(&self, ns: &str, name: &str) {
         if let Ok(mut s) = self.state.write() {
-            let old = s.objects.get_mut(ns).and_then(|m| m.remove(name));
-            if let Some(old) = old {
-                s.len -= 1;
-                unindex(&mut s.indexes, &self.indexers, ns, name, &old);
-                if s.objects.get(ns).is_some_and(HashMap::is_empty) {
-                    s.objects.remove(ns);
-                }
-            }
+            s.delete(&self.indexers, ns, name);
         }
     }
 
     /// A relist starts.
     pub fn init(&self) {
-        if let Ok(mut staging) = self.staging.lock() {
-            *staging = Some(Vec::new());
-        }
+        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
+        *staging = Some(State::new(self.indexers.len()));
     }
 
-    pub fn init_apply(&self, ns: String, name: String, value: V) {
-        if let Ok(mut staging) = self.staging.lock() {
-            match staging.as_mut() {
-                Some(items) => items.push((ns, name, value)),
-                None => {
-                    drop(staging);
-                    self.apply(ns, name, value);
-                }
+    pub fn init_apply(&self, ns: &str, name: &str, value: V) {
+        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
+        match staging.as_mut() {
+            Some(fresh) => fresh.insert(&self.indexers, ns, name, value),
+            None => {
+                drop(staging);
+                self.apply(ns, name, value);
             }
         }
     }
 
     /// The relist is complete: swap the fresh state in.
     pub fn init_done(&self) {
-        let items = self
+        let fresh = self
             .staging
             .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .unwrap_or_default();
-        let mut fresh = State::new(self.indexers.len());
-        for (ns, name, value) in items {
-            insert(&mut fresh, &self.indexers, ns, name, value);
-        }
-        if let Ok(mut s) = self.state.write() {
-            *s = fresh;
-        }
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| State::new(self.indexers.len()));
+        self.replace(fresh);
         self.synced.store(true, Ordering::Release);
     }
 
+    fn replace(&self, fresh: State<V>) {
+        let old = match self.state.write() {
+            Ok(mut s) => std::mem::replace(&mut *s, fresh),
+            Err(_) => return,
+        };
+        // Freeing 100k records takes a while: not while readers wait on the lock.
+        drop(old);
+    }
+
     /// Reads one object.
-    pub fn get<R>(&self, ns: &str, name: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
+    pub fn get<R>(&self, ns: &str, name: &str, f: impl FnOnce(&Arc<V>) -> R) -> Option<R> {
         let s = self.state.read().ok()?;
         s.objects.get(ns).and_then(|m| m.get(name)).map(f)
     }
 
-    /// Reads every object whose index `i` contains `key`.
-    pub fn lookup<R>(&self, i: usize, key: &str, mut f: impl FnMut(&str, &str, &V) -> R) -> Vec<R> {
+    /// Reads every object whose index `i` holds `(scope, key)`, ordered by namespace and name.
+    pub fn lookup<R>(
+        &self,
+        i: usize,
+        scope: &str,
+        key: &str,
+        mut f: impl FnMut(&str, &str, &Arc<V>) -> R,
+    ) -> Vec<R> {
         let Ok(s) = self.state.read() else {
             return Vec::new();
         };
-        let Some(set) = s.indexes.get(i).and_then(|idx| idx.get(key)) else {
-            return Vec::new();
-        };
-        set.iter()
-            .filter_map(|(ns, name)| {
-                s.objects
-                    .get(ns)
-                    .and_then(|m| m.get(name))
-                    .map(|v| f(ns, name, v))
+        s.indexes
+            .get(i)
+            .and_then(|index| index.get(scope))
+            .and_then(|keys| keys.get(key))
+            .map_or_else(Vec::new, |entries| {
+                entries.iter().map(|(n, m, v)| f(n, m, v)).collect()
             })
-            .collect()
     }
 }
 
@@ -216,21 +248,35 @@ impl<V> Table<V> {
 mod tests {
     use super::*;
 
-    fn by_target(v: &(String, u32)) -> Vec<String> {
-        vec![v.0.clone()]
+    fn by_target(v: &(String, u32)) -> Vec<(&str, &str)> {
+        vec![("", &v.0)]
     }
 
     #[test]
     fn secondary_index_follows_updates_and_deletes() {
         let t: Table<(String, u32)> = Table::new(vec![by_target]);
-        t.apply("a".into(), "x".into(), ("t1".into(), 1));
-        t.apply("a".into(), "y".into(), ("t1".into(), 2));
-        assert_eq!(t.lookup(0, "t1", |_, n, _| n.to_owned()), ["x", "y"]);
-        t.apply("a".into(), "x".into(), ("t2".into(), 3));
-        assert_eq!(t.lookup(0, "t1", |_, n, _| n.to_owned()), ["y"]);
-        assert_eq!(t.lookup(0, "t2", |_, _, v| v.1), [3]);
+        t.apply("a", "y", ("t1".into(), 2));
+        t.apply("a", "x", ("t1".into(), 1));
+        t.apply("b", "x", ("t1".into(), 0));
+        let names = |key| t.lookup(0, "", key, |n, m, _| format!("{n}/{m}"));
+        assert_eq!(
+            names("t1"),
+            ["a/x", "a/y", "b/x"],
+            "ordered by namespace, name"
+        );
+        t.apply("a", "x", ("t2".into(), 3));
+        assert_eq!(names("t1"), ["a/y", "b/x"]);
+        assert_eq!(t.lookup(0, "", "t2", |_, _, v| v.1), [3]);
+        t.apply("a", "y", ("t1".into(), 4));
+        assert_eq!(
+            t.lookup(0, "", "t1", |_, _, v| v.1),
+            [4, 0],
+            "replaced in place"
+        );
         t.delete("a", "y");
-        assert!(t.lookup(0, "t1", |_, n, _| n.to_owned()).is_empty());
+        t.delete("b", "x");
+        assert!(names("t1").is_empty());
+        assert!(t.lookup(0, "other-scope", "t2", |_, _, v| v.1).is_empty());
         assert_eq!(t.len(), 1);
     }
 
@@ -238,9 +284,9 @@ mod tests {
     fn relist_replaces_the_table_atomically_and_marks_it_synced() {
         let t: Table<(String, u32)> = Table::new(vec![by_target]);
         assert!(!t.synced());
-        t.apply("a".into(), "stale".into(), ("t".into(), 0));
+        t.apply("a", "stale", ("t".into(), 0));
         t.init();
-        t.init_apply("a".into(), "fresh".into(), ("t".into(), 1));
+        t.init_apply("a", "fresh", ("t".into(), 1));
         assert!(
             t.get("a", "fresh", |v| v.1).is_none(),
             "not visible before InitDone"
@@ -249,6 +295,7 @@ mod tests {
         assert!(t.synced());
         assert!(t.get("a", "stale", |v| v.1).is_none());
         assert_eq!(t.get("a", "fresh", |v| v.1), Some(1));
-        assert_eq!(t.lookup(0, "t", |_, n, _| n.to_owned()), ["fresh"]);
+        assert_eq!(t.lookup(0, "", "t", |_, n, _| n.to_owned()), ["fresh"]);
+        assert_eq!(t.len(), 1);
     }
 }

@@ -361,7 +361,7 @@ pub fn check_external_secret(
     let others: Vec<String> = view
         .external_secrets_targeting(ns, target)
         .into_iter()
-        .filter(|e| e.name != review.name)
+        .filter(|e| *e.name != *review.name)
         .map(|e| format!("ExternalSecret {:?}", e.name))
         .collect();
     let mut writers = others;
@@ -399,7 +399,7 @@ pub fn check_external_secret(
         )
         .collect();
     for push in view.push_secrets_from(ns, target) {
-        if let Some(path) = push.paths.iter().find(|p| keys.contains(&p.as_str())) {
+        if let Some(path) = push.paths.iter().map(|p| &**p).find(|p| keys.contains(p)) {
             out.push(Violation::new(
                 &rules::AUTHORITY_LOOP,
                 format!(

@@ -206,7 +206,7 @@ pub fn check_push_secret(
     if let Some(source) = ps.spec.source_name() {
         let paths: Vec<&str> = ps.spec.remote_keys().collect();
         for es in view.external_secrets_targeting(ns, source) {
-            if let Some(path) = es.keys.iter().find(|k| paths.contains(&k.as_str())) {
+            if let Some(path) = es.keys.iter().map(|k| &**k).find(|k| paths.contains(k)) {
                 out.push(Violation::new(
                     &rules::AUTHORITY_LOOP,
                     format!(
@@ -263,7 +263,7 @@ pub fn check_push_secret(
     let mut claimed = Vec::new();
     for path in ps.spec.remote_keys() {
         for other in view.path_publishers(path) {
-            if other.namespace != ns {
+            if *other.namespace != *ns {
                 claimed.push(format!(
                     "{path:?} is published by PushSecret \"{}/{}\"",
                     other.namespace, other.name

@@ -431,7 +431,9 @@ fn bootstrap(
         _ => match view.secret(ns, review.name) {
             Some(meta) if retired(meta.label(&state_key)) => (
                 meta.label(&state_key).map(str::to_owned),
-                meta.annotations.get(&policy.key("handover-to")).cloned(),
+                meta.annotations
+                    .get(&policy.key("handover-to"))
+                    .map(str::to_owned),
             ),
             _ => return,
         },
@@ -468,14 +470,14 @@ pub fn content_copy(
         return;
     }
     let ns = review.namespace.unwrap_or("");
-    let vault_paths = |ns: &str, owners: &mut dyn Iterator<Item = (&str, &str)>| -> Vec<String> {
+    let vault_paths = |ns: &str, owners: &mut dyn Iterator<Item = (&str, &str)>| -> Vec<Box<str>> {
         owners
             .filter(|(kind, _)| *kind == "ExternalSecret")
             .filter_map(|(_, name)| view.external_secret(ns, name))
-            .flat_map(|e| e.keys)
+            .flat_map(|e| e.keys.to_vec())
             .collect()
     };
-    let own_paths: Vec<String> = if provenance.class == Some(Class::Materialized) {
+    let own_paths: Vec<Box<str>> = if provenance.class == Some(Class::Materialized) {
         let meta = review.object.metadata();
         vault_paths(
             ns,
@@ -496,10 +498,7 @@ pub fn content_copy(
             }
             let theirs = vault_paths(
                 &other_ns,
-                &mut meta
-                    .owners
-                    .iter()
-                    .map(|o| (o.kind.as_str(), o.name.as_str())),
+                &mut meta.owners.iter().map(|o| (&*o.kind, &*o.name)),
             );
             if meta.is_materialized() && theirs.iter().any(|p| own_paths.contains(p)) {
                 continue;

@@ -1,0 +1,292 @@
+//! The watches that fill the live view's tables: one kube-runtime watcher per resource type,
+//! each event reduced to what its table keeps. A watch error is counted, logged, and retried with
+//! backoff; a resource whose CRD is not installed counts as synced-and-empty so a cluster
+//! without ESO still becomes ready.
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use kube::{
+    Client,
+    api::PartialObjectMeta,
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
+    runtime::{WatchStreamExt, watcher},
+};
+
+use super::{EsEntry, LiveView};
+use crate::{
+    cluster::{
+        ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, compact_meta, table::Table,
+    },
+    metrics::{Metrics, ResourceLabels},
+    policy::{Object, Policy, objects::Kind},
+};
+
+fn ns_name(meta: &ObjectMeta) -> (String, String) {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Events of one watch, reduced to what a table needs.
+enum Change<V> {
+    Apply(String, String, V),
+    Delete(String, String),
+    Init,
+    InitApply(String, String, V),
+    InitDone,
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Drives one table from a watcher stream until the stream ends (never, in practice).
+async fn drive<K, V, S>(
+    name: &'static str,
+    stream: S,
+    table: Arc<LiveView>,
+    pick: fn(&LiveView) -> &Table<V>,
+    convert: impl Fn(K) -> Option<(String, String, V)>,
+    key: impl Fn(&K) -> (String, String),
+    metrics: Arc<Metrics>,
+) where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    let labels = ResourceLabels { resource: name };
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        let t = pick(&table);
+        let change = match event {
+            Ok(watcher::Event::Apply(o)) => convert(o).map(|(n, m, v)| Change::Apply(n, m, v)),
+            Ok(watcher::Event::Delete(o)) => {
+                let (n, m) = key(&o);
+                Some(Change::Delete(n, m))
+            }
+            Ok(watcher::Event::Init) => Some(Change::Init),
+            Ok(watcher::Event::InitApply(o)) => {
+                convert(o).map(|(n, m, v)| Change::InitApply(n, m, v))
+            }
+            Ok(watcher::Event::InitDone) => Some(Change::InitDone),
+            Err(e) => {
+                metrics.context_watch_errors.get_or_create(&labels).inc();
+                let absent = matches!(&e, watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.is_not_found());
+                if absent {
+                    if !t.synced() {
+                        tracing::warn!(
+                            resource = name,
+                            "resource is not installed; treating it as empty until it appears"
+                        );
+                    }
+                    t.mark_absent();
+                    metrics.context_synced.get_or_create(&labels).set(1);
+                } else {
+                    tracing::warn!(resource = name, error = %e, "watch failed; retrying with backoff");
+                }
+                None
+            }
+        };
+        match change {
+            Some(Change::Apply(n, m, v)) => t.apply(&n, &m, v),
+            Some(Change::Delete(n, m)) => t.delete(&n, &m),
+            Some(Change::Init) => t.init(),
+            Some(Change::InitApply(n, m, v)) => t.init_apply(&n, &m, v),
+            Some(Change::InitDone) => {
+                t.init_done();
+                metrics.context_resyncs.get_or_create(&labels).inc();
+                metrics.context_synced.get_or_create(&labels).set(1);
+                tracing::info!(resource = name, objects = t.len(), "cluster view synced");
+            }
+            None => {}
+        }
+        metrics
+            .context_objects
+            .get_or_create(&labels)
+            .set(t.len() as i64);
+        metrics
+            .context_last_event
+            .get_or_create(&labels)
+            .set(now_seconds());
+    }
+}
+
+fn decode(kind: Kind, obj: DynamicObject) -> Option<Object> {
+    let value = serde_json::to_value(&obj).ok()?;
+    Object::from_value(kind, value).ok()
+}
+
+impl LiveView {
+    /// Starts every watch on the current tokio runtime and returns the view.
+    pub fn spawn(client: Client, policy: &Policy, metrics: Arc<Metrics>) -> Arc<Self> {
+        let view = Arc::new(Self::new(policy));
+        let config = watcher::Config::default().any_semantic();
+        let prefix = policy.prefix.clone();
+
+        if view.digester.is_some() {
+            // Content-copy detection: the full Secret is read to digest its values, then dropped.
+            let secrets: Api<Secret> = Api::all(client.clone());
+            let v = view.clone();
+            let prefix = prefix.clone();
+            tokio::spawn(drive(
+                "secrets",
+                watcher(secrets, config.clone()).default_backoff(),
+                view.clone(),
+                |v| &v.secrets,
+                move |o: Secret| {
+                    let (ns, name) = ns_name(&o.metadata);
+                    let digests =
+                        v.digests_of(o.data.iter().flatten().map(|(_, b)| b.0.as_slice()));
+                    Some((
+                        ns,
+                        name,
+                        SecretMeta {
+                            digests,
+                            ..compact_meta(&o.metadata, &prefix)
+                        },
+                    ))
+                },
+                |o| ns_name(&o.metadata),
+                metrics.clone(),
+            ));
+        } else {
+            let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
+            tokio::spawn(drive(
+                "secrets",
+                watcher(secrets, config.clone()).default_backoff(),
+                view.clone(),
+                |v| &v.secrets,
+                move |o: PartialObjectMeta<Secret>| {
+                    let (ns, name) = ns_name(&o.metadata);
+                    Some((ns, name, compact_meta(&o.metadata, &prefix)))
+                },
+                |o| ns_name(&o.metadata),
+                metrics.clone(),
+            ));
+        }
+
+        let dynamic = |ar: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), ar);
+        let store_info = |kind: Kind| {
+            move |o: DynamicObject| {
+                let (ns, name) = ns_name(&o.metadata);
+                let (Object::SecretStore(s) | Object::ClusterSecretStore(s)) = decode(kind, o)?
+                else {
+                    return None;
+                };
+                Some((ns, name, StoreInfo::of(&s)))
+            }
+        };
+        for (name, ar, kind, pick) in [
+            (
+                "secretstores",
+                resource("external-secrets.io", "v1", "SecretStore", "secretstores"),
+                Kind::SecretStore,
+                (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreInfo>,
+            ),
+            (
+                "clustersecretstores",
+                resource(
+                    "external-secrets.io",
+                    "v1",
+                    "ClusterSecretStore",
+                    "clustersecretstores",
+                ),
+                Kind::ClusterSecretStore,
+                |v: &LiveView| &v.cluster_stores,
+            ),
+        ] {
+            tokio::spawn(drive(
+                name,
+                watcher(dynamic(&ar), config.clone()).default_backoff(),
+                view.clone(),
+                pick,
+                store_info(kind),
+                |o: &DynamicObject| ns_name(&o.metadata),
+                metrics.clone(),
+            ));
+        }
+
+        let es = resource(
+            "external-secrets.io",
+            "v1",
+            "ExternalSecret",
+            "externalsecrets",
+        );
+        tokio::spawn(drive(
+            "externalsecrets",
+            watcher(dynamic(&es), config.clone()).default_backoff(),
+            view.clone(),
+            |v| &v.externals,
+            |o: DynamicObject| {
+                let uid = o.metadata.uid.clone().unwrap_or_default();
+                let (ns, name) = ns_name(&o.metadata);
+                let Object::ExternalSecret(es) = decode(Kind::ExternalSecret, o)? else {
+                    return None;
+                };
+                let info = Arc::new(ExternalSecretInfo::of(&ns, &name, &es));
+                Some((
+                    ns,
+                    name,
+                    EsEntry {
+                        info,
+                        uid: uid.into(),
+                    },
+                ))
+            },
+            |o: &DynamicObject| ns_name(&o.metadata),
+            metrics.clone(),
+        ));
+
+        let ps = resource(
+            "external-secrets.io",
+            "v1alpha1",
+            "PushSecret",
+            "pushsecrets",
+        );
+        tokio::spawn(drive(
+            "pushsecrets",
+            watcher(dynamic(&ps), config.clone()).default_backoff(),
+            view.clone(),
+            |v| &v.pushes,
+            |o: DynamicObject| {
+                let (ns, name) = ns_name(&o.metadata);
+                let Object::PushSecret(ps) = decode(Kind::PushSecret, o)? else {
+                    return None;
+                };
+                let info = PushSecretInfo::of(&ns, &name, &ps);
+                Some((ns, name, info))
+            },
+            |o: &DynamicObject| ns_name(&o.metadata),
+            metrics.clone(),
+        ));
+
+        let sealed = resource("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets");
+        tokio::spawn(drive(
+            "sealedsecrets",
+            watcher(
+                Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &sealed),
+                config,
+            )
+            .default_backoff(),
+            view.clone(),
+            |v| &v.sealed,
+            |o: PartialObjectMeta<DynamicObject>| {
+                let (ns, name) = ns_name(&o.metadata);
+                Some((ns, name, o.metadata.uid.as_deref().unwrap_or("").into()))
+            },
+            |o| ns_name(&o.metadata),
+            metrics,
+        ));
+        view
+    }
+}

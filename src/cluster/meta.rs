@@ -1,0 +1,221 @@
+//! A Secret's metadata as the cluster view holds it (never its values), in a compact form: the
+//! live view keeps one per Secret in the cluster, so 100k of them must stay small. Labels and
+//! annotations are a sorted slice of shared strings rather than a `BTreeMap<String, String>`
+//! (whose first node alone is ~540 bytes), and the strings every record repeats are interned.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::intern::intern;
+
+/// Labels or annotations: sorted by key, looked up by binary search. Keys and values are
+/// interned, so the few distinct ones are shared by every record that carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pairs(Box<[(Arc<str>, Arc<str>)]>);
+
+impl Pairs {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, v)| &**v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// Sets `key` (replacing its value). Rebuilds the slice: meant for building a record, not
+    /// for a hot path.
+    pub fn insert(&mut self, key: &str, value: &str) {
+        *self = self
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .chain([(key, value)])
+            .collect();
+    }
+}
+
+/// As a `BTreeMap` built from the same pairs: sorted, and the last value of a repeated key wins.
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let sorted: BTreeMap<Arc<str>, Arc<str>> = pairs
+            .into_iter()
+            .map(|(k, v)| (intern(k.as_ref()), intern(v.as_ref())))
+            .collect();
+        Self(sorted.into_iter().collect())
+    }
+}
+
+/// An owner reference, as much of it as the rules read: provenance (`apiVersion`'s group,
+/// `kind`, `controller`) and the name to find an owning ExternalSecret by. The uid is not kept:
+/// owner verification checks the object under review, never a stored Secret's owners.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnerRef {
+    pub api_version: Arc<str>,
+    pub kind: Arc<str>,
+    pub name: Box<str>,
+    pub controller: bool,
+}
+
+/// The one conversion from the API type, for the live view and the in-memory one alike.
+impl From<&OwnerReference> for OwnerRef {
+    fn from(o: &OwnerReference) -> Self {
+        Self {
+            api_version: intern(&o.api_version),
+            kind: intern(&o.kind),
+            name: o.name.as_str().into(),
+            controller: o.controller == Some(true),
+        }
+    }
+}
+
+/// A Secret's metadata: labels, annotations, owners and type. Never its values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretMeta {
+    pub labels: Pairs,
+    pub annotations: Pairs,
+    pub owners: Box<[OwnerRef]>,
+    pub type_: Option<Arc<str>>,
+    /// Keyed digests of its values, in the live view with content-copy detection on (empty
+    /// otherwise). Held here rather than beside the metadata so a lookup hit is one `Arc`.
+    pub digests: Box<[Box<str>]>,
+}
+
+impl SecretMeta {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key)
+    }
+
+    /// Owned by an ExternalSecret, or carrying ESO's managed label.
+    pub fn is_materialized(&self) -> bool {
+        self.owners.iter().any(|o| {
+            &*o.kind == "ExternalSecret" && group_of(&o.api_version) == "external-secrets.io"
+        }) || self.label("reconcile.external-secrets.io/managed") == Some("true")
+    }
+
+    /// Owned by a SealedSecret.
+    pub fn is_sealed(&self) -> bool {
+        self.owners
+            .iter()
+            .any(|o| &*o.kind == "SealedSecret" && group_of(&o.api_version) == "bitnami.com")
+    }
+}
+
+/// The API group of an `apiVersion` (`""` for the core group).
+pub fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
+/// What the live view keeps of a watched Secret's metadata: vaultgate's own keys (`prefix`),
+/// ESO's markers and the owners; every other label and annotation is dropped.
+pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
+    let keep =
+        |k: &String| k.starts_with(prefix) || k.starts_with("reconcile.external-secrets.io/");
+    let kept = |m: &Option<BTreeMap<String, String>>| -> Pairs {
+        m.iter().flatten().filter(|(k, _)| keep(k)).collect()
+    };
+    SecretMeta {
+        labels: kept(&meta.labels),
+        annotations: kept(&meta.annotations),
+        owners: meta
+            .owner_references
+            .iter()
+            .flatten()
+            .map(OwnerRef::from)
+            .collect(),
+        // A metadata watch carries no `type`; every service-account token Secret carries this
+        // annotation, which is what the push-source rule needs to know.
+        type_: meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
+            .then(|| intern("kubernetes.io/service-account-token")),
+        digests: Box::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_sorted_searchable_and_the_last_repeat_wins() {
+        let mut p: Pairs = [("b", "2"), ("a", "1"), ("b", "3")].into_iter().collect();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "3")]);
+        assert_eq!(p.get("b"), Some("3"));
+        assert_eq!(p.get("c"), None);
+        p.insert("c", "4");
+        p.insert("a", "0");
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [("a", "0"), ("b", "3"), ("c", "4")]
+        );
+        assert!(p.contains_key("c") && p.len() == 3);
+    }
+
+    #[test]
+    fn compact_meta_keeps_only_what_rules_read() {
+        let map = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let meta = ObjectMeta {
+            labels: map(&[
+                ("p/secret-class", "bootstrap"),
+                ("app", "x"),
+                ("reconcile.external-secrets.io/managed", "true"),
+            ]),
+            annotations: map(&[
+                ("p/handover-to", "platform-config/a/b"),
+                ("kubernetes.io/service-account.name", "default"),
+            ]),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "external-secrets.io/v1".into(),
+                kind: "ExternalSecret".into(),
+                name: "db".into(),
+                uid: "u".into(),
+                controller: Some(true),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let m = compact_meta(&meta, "p/");
+        assert_eq!(
+            m.labels.iter().collect::<Vec<_>>(),
+            [
+                ("p/secret-class", "bootstrap"),
+                ("reconcile.external-secrets.io/managed", "true")
+            ]
+        );
+        assert_eq!(
+            m.annotations.iter().collect::<Vec<_>>(),
+            [("p/handover-to", "platform-config/a/b")]
+        );
+        assert_eq!(
+            m.type_.as_deref(),
+            Some("kubernetes.io/service-account-token")
+        );
+        assert!(m.is_materialized() && !m.is_sealed() && m.owners[0].controller);
+        assert_eq!(&*m.owners[0].name, "db");
+    }
+}
