@@ -391,3 +391,238 @@ fn a_client_ca_file_without_a_certificate_names_the_flag() {
         "never quotes the file: {err}"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// The plain-HTTP probe port (`--probe-listen`) next to an mTLS webhook port.
+
+/// An mTLS server (client certificates from `ca`) with a plain-HTTP probe port.
+async fn mtls_server_with_probes(
+    pki: &MintedCerts,
+    dir: &Path,
+    ca: &CertAuthority,
+    opts: ServeOptions,
+) -> TestServer {
+    let client_ca = Arc::new(ClientCa::load(write_ca(dir, ca)).expect("client CA loads"));
+    let opts = ServeOptions {
+        client_ca: Some(client_ca),
+        ..opts
+    };
+    TestServer::start_with_probes(pki, opts).await
+}
+
+/// A plain HTTP/1.1 client: no TLS, no certificate (like the kubelet's httpGet probes).
+fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("plain client")
+}
+
+/// The `vaultgate_admission_reviews_total` samples in `server`'s metrics: reviews answered.
+fn reviews_counted(server: &TestServer) -> Vec<String> {
+    server
+        .metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("vaultgate_admission_reviews_total{"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_probe_port_serves_readyz_and_metrics_without_a_certificate_while_tls_still_requires_one()
+ {
+    let pki = mint_localhost("mtls.test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = client_ca();
+    let server = mtls_server_with_probes(&pki, dir.path(), &ca, ServeOptions::default()).await;
+    let plain = plain_client();
+
+    for path in ["/healthz", "/readyz"] {
+        let response = plain.get(server.probe_url(path)).send().await.expect(path);
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await.expect("body").trim(), "ok", "{path}");
+    }
+    let metrics = plain
+        .get(server.probe_url("/metrics"))
+        .send()
+        .await
+        .expect("/metrics");
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .expect("content type")
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        metrics.headers()
+    );
+    let text = metrics.text().await.expect("metrics body");
+    assert!(
+        text.contains("vaultgate_break_glass_total") && text.ends_with("# EOF\n"),
+        "{text}"
+    );
+
+    // The TLS port is unchanged: no client certificate, no HTTP.
+    assert_refused(
+        &exchange(server.addr, client_config(&pki.ca_cert_pem, None, false)).await,
+        "CertificateRequired",
+    );
+    assert!(
+        common::tls::client(&[&pki.ca_cert_pem])
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .is_err(),
+        "the TLS port served /readyz without a client certificate"
+    );
+    // The probe port speaks no TLS at all: an HTTPS client cannot use it.
+    let https_on_probe = format!(
+        "https://127.0.0.1:{}/readyz",
+        server.probe_addr.unwrap().port()
+    );
+    assert!(
+        common::tls::client(&[&pki.ca_cert_pem])
+            .get(https_on_probe)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // It stops with the server.
+    let probe_addr = server.probe_addr.expect("probe port");
+    server.stop().await;
+    assert!(
+        TcpStream::connect(probe_addr).await.is_err(),
+        "the probe port still accepts after the server stopped"
+    );
+}
+
+#[tokio::test]
+async fn admission_reviews_on_the_probe_port_are_404_and_never_evaluated() {
+    let pki = mint_localhost("mtls.test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = client_ca();
+    let server = mtls_server_with_probes(&pki, dir.path(), &ca, ServeOptions::default()).await;
+    let plain = plain_client();
+
+    for path in ["/validate", "/mutate"] {
+        let response = plain
+            .post(server.probe_url(path))
+            .json(&eso_review())
+            .send()
+            .await
+            .expect(path);
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.expect("JSON error");
+        let message = body["error"].as_str().expect("error message");
+        assert!(
+            message.contains("--probe-listen") && message.contains("TLS on the --listen port"),
+            "{message}"
+        );
+        // Not a 405 either: the route does not exist on this port, whatever the method.
+        let get = plain.get(server.probe_url(path)).send().await.expect(path);
+        assert_eq!(get.status(), 404, "GET {path}");
+    }
+    assert_eq!(
+        reviews_counted(&server),
+        Vec::<String>::new(),
+        "a review sent to the probe port was evaluated"
+    );
+
+    // Control: the same review over mTLS is evaluated and counted.
+    let cert = client_cert(&ca);
+    assert_served(
+        &exchange(
+            server.addr,
+            client_config(
+                &pki.ca_cert_pem,
+                Some((&cert.cert_pem, &cert.key_pem)),
+                false,
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        reviews_counted(&server).len(),
+        1,
+        "{:?}",
+        reviews_counted(&server)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_on_the_probe_port_turns_503_at_the_start_of_shutdown() {
+    let pki = mint_localhost("mtls.test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = client_ca();
+    let opts = ServeOptions {
+        shutdown_delay: Duration::from_secs(60),
+        ..ServeOptions::default()
+    };
+    let mut server = mtls_server_with_probes(&pki, dir.path(), &ca, opts).await;
+    let plain = plain_client();
+    let ready = plain
+        .get(server.probe_url("/readyz"))
+        .send()
+        .await
+        .expect("/readyz");
+    assert_eq!(ready.status(), 200);
+
+    server.begin_shutdown();
+    let url = server.probe_url("/readyz");
+    let unready = eventually(Duration::from_secs(10), || async {
+        matches!(plain.get(&url).send().await, Ok(r) if r.status() == 503)
+    })
+    .await;
+    assert!(
+        unready,
+        "/readyz on the probe port never failed after the shutdown signal"
+    );
+    let body = plain.get(&url).send().await.expect("/readyz");
+    assert_eq!(
+        body.text().await.expect("body"),
+        "not ready: shutting down\n"
+    );
+    // Liveness is not readiness: the process still serves during the shutdown delay.
+    let health = plain
+        .get(server.probe_url("/healthz"))
+        .send()
+        .await
+        .expect("/healthz");
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn the_probe_port_closes_a_silent_connection_after_the_header_read_timeout() {
+    let pki = mint_localhost("mtls.test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = client_ca();
+    let opts = ServeOptions {
+        header_read_timeout: Duration::from_millis(500),
+        ..ServeOptions::default()
+    };
+    let server = mtls_server_with_probes(&pki, dir.path(), &ca, opts).await;
+    let mut tcp = TcpStream::connect(server.probe_addr.expect("probe port"))
+        .await
+        .expect("connect");
+    // Half a request line, then nothing: the server must not wait for the rest forever.
+    tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: 127")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    assert!(
+        closed.is_ok(),
+        "the probe port kept a silent connection open"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        !text.contains(" 200 "),
+        "served an incomplete request: {text}"
+    );
+    server.stop().await;
+}

@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// --cert-reload-interval; a bad new bundle keeps the last good one.
     #[arg(long, env = "VAULTGATE_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// Also serve GET /healthz, /readyz and /metrics over plain HTTP on this address (ADDR:PORT),
+    /// for kubelet probes and Prometheus, which present no client certificate under
+    /// --client-ca. /validate and /mutate are 404 there: reviews are served over TLS only.
+    #[arg(long, env = "VAULTGATE_PROBE_LISTEN", value_name = "ADDR:PORT", value_parser = parse_probe_listen)]
+    pub probe_listen: Option<SocketAddr>,
     /// Reviews admitted at once (body read, decoding, evaluation); the others wait for a slot
     /// until --review-timeout, then get a 503. Bounds memory to about N × 8 MiB bodies.
     #[arg(long, env = "VAULTGATE_MAX_CONCURRENT_REVIEWS", value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_REVIEWS, value_parser = parse_slots)]
@@ -113,6 +118,13 @@ fn parse_slots(text: &str) -> Result<usize, String> {
         Ok(n) if (1..=4096).contains(&n) => Ok(n),
         _ => Err(format!("{text:?} is not a number of slots from 1 to 4096")),
     }
+}
+
+/// `--probe-listen`: an IP address and a port (a host name would be ambiguous to bind).
+fn parse_probe_listen(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!("--probe-listen must be ADDR:PORT (an IP address and a port, e.g. 0.0.0.0:8081), got {text:?}")
+    })
 }
 
 /// Like [`parse_duration`], but zero is allowed (`0` or `0s`: no delay).
@@ -148,11 +160,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
         };
         let Started {
             listener,
+            probes,
             cert,
             webhook,
             opts,
         } = started;
-        match server::serve(listener, cert, webhook, opts, shutdown_signal()).await {
+        let served =
+            server::serve_with_probes(listener, probes, cert, webhook, opts, shutdown_signal());
+        match served.await {
             Ok(()) => {
                 tracing::info!("stopped");
                 ExitCode::SUCCESS
@@ -168,6 +183,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
 /// Everything checked and bound, ready to serve.
 struct Started {
     listener: tokio::net::TcpListener,
+    /// The plain-HTTP probe listener (`--probe-listen`).
+    probes: Option<tokio::net::TcpListener>,
     cert: Arc<ReloadingCert>,
     webhook: Arc<Webhook>,
     opts: ServeOptions,
@@ -185,6 +202,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         cert_reload_interval,
         shutdown_delay,
         client_ca,
+        probe_listen,
         max_concurrent_reviews,
         review_timeout,
         log: _,
@@ -215,6 +233,18 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         .await
         .with_context(|| format!("--listen {listen}: cannot bind"))?;
     let bound = listener.local_addr().unwrap_or(listen);
+    let probes = match probe_listen {
+        Some(addr) if addr == listen && addr.port() != 0 => anyhow::bail!(
+            "--probe-listen {addr} is also the --listen address; give the probe port another port (e.g. {}:8081)",
+            addr.ip()
+        ),
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--probe-listen {addr}: cannot bind"))?,
+        ),
+        None => None,
+    };
 
     let metrics = Arc::new(Metrics::new());
     let context = cluster_context.unwrap_or(if dev {
@@ -240,6 +270,21 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     if let Some(ca) = &client_ca {
         server::spawn_client_ca_reloader(ca.clone(), cert_reload_interval);
         tracing::info!(client_ca = %ca.path().display(), "client certificates required (mTLS)");
+        if probes.is_none() {
+            tracing::warn!(
+                "--client-ca is set but --probe-listen is not: /healthz, /readyz and /metrics \
+                 are only served over mTLS, so kubelet httpGet probes and Prometheus scrapes \
+                 without a client certificate will fail; add --probe-listen 0.0.0.0:8081 and \
+                 point the probes at it (see manifests/overlays/mtls)"
+            );
+        }
+    }
+    if let Some(probes) = &probes {
+        let addr = probes.local_addr().ok();
+        tracing::info!(
+            probe_listen = %addr.map_or_else(|| "?".to_owned(), |a| a.to_string()),
+            "serving GET /healthz, /readyz and /metrics over plain HTTP (no admission reviews)"
+        );
     }
 
     tracing::info!(
@@ -268,6 +313,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     }
     Ok(Started {
         listener,
+        probes,
         cert,
         webhook,
         opts: ServeOptions {
@@ -357,5 +403,37 @@ mod tests {
         };
         assert_eq!(args.cert_reload_interval, Duration::from_secs(2));
         assert!(args.cert_reload_interval < Duration::from_secs(5));
+    }
+
+    fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let base = ["vaultgate", "serve", "--tls-cert", "c", "--tls-key", "k"];
+        let cli = Cli::try_parse_from(base.iter().chain(extra))?;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        Ok(args)
+    }
+
+    #[test]
+    fn the_probe_port_is_off_unless_probe_listen_is_given() {
+        assert_eq!(serve_args(&[]).expect("parses").probe_listen, None);
+        let args = serve_args(&["--probe-listen", "0.0.0.0:8081"]).expect("parses");
+        assert_eq!(
+            args.probe_listen,
+            Some("0.0.0.0:8081".parse().expect("addr"))
+        );
+    }
+
+    #[test]
+    fn a_probe_listen_without_a_port_names_the_flag_and_the_expected_form() {
+        for bad in ["8081", "localhost:8081", "0.0.0.0", ":8081"] {
+            let err = serve_args(&["--probe-listen", bad])
+                .expect_err("rejected")
+                .to_string();
+            assert!(
+                err.contains("--probe-listen must be ADDR:PORT") && err.contains(bad),
+                "{err}"
+            );
+        }
     }
 }

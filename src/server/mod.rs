@@ -13,6 +13,10 @@
 //! anything else             404 (unknown path) or 405 (wrong method), {"error": "..."}
 //! ```
 //!
+//! With `--probe-listen`, a second, plain-HTTP listener serves only `/healthz`, `/readyz` and
+//! `/metrics` (same handlers, same state), and 404 for everything else, `/validate` and `/mutate`
+//! included: kubelet probes and Prometheus need no client certificate when `--client-ca` is set.
+//!
 //! [`tls`] holds the swappable serving certificate, [`reload`] the poll that rotates it, and
 //! [`serve`](mod@serve) the accept loop.
 
@@ -40,7 +44,7 @@ use http_body_util::BodyExt;
 use tokio::{sync::Semaphore, time::Instant};
 
 pub use reload::spawn_reloader;
-pub use serve::{ServeOptions, serve};
+pub use serve::{ServeOptions, serve, serve_with_probes};
 pub use tls::{ClientCa, ReloadingCert, TlsError, spawn_client_ca_reloader};
 
 use crate::{
@@ -83,6 +87,10 @@ pub const DEFAULT_REVIEW_TIMEOUT: Duration = Duration::from_secs(4);
 const ROUTES: &str =
     "vaultgate serves POST /validate, POST /mutate, GET /healthz, GET /readyz and GET /metrics";
 
+const PROBE_ROUTES: &str = "this is vaultgate's plain-HTTP probe port (--probe-listen): it serves \
+     GET /healthz, GET /readyz and GET /metrics only; admission reviews (POST /validate, \
+     POST /mutate) are served over TLS on the --listen port";
+
 #[derive(Clone)]
 struct AppState {
     webhook: Arc<Webhook>,
@@ -96,22 +104,33 @@ struct AppState {
 /// The webhook's routes. `cert` is the served certificate (`None` in plain in-process tests,
 /// where `/readyz` then reports 503: nothing is served over TLS). Default limits.
 pub fn router(webhook: Arc<Webhook>, cert: Option<Arc<ReloadingCert>>) -> Router {
-    routes(
+    admission_routes(app_state(
         webhook,
         cert,
         Arc::new(AtomicBool::new(false)),
         &ServeOptions::default(),
-    )
+    ))
 }
 
-/// [`router`], with `/readyz` failing once `shutting_down` is set, and the review limits of
-/// `opts`.
-fn routes(
+/// The state shared by the TLS port and the probe port: one webhook, one readiness. `/readyz`
+/// fails once `shutting_down` is set; reviews are bounded by the limits of `opts`.
+fn app_state(
     webhook: Arc<Webhook>,
     cert: Option<Arc<ReloadingCert>>,
     shutting_down: Arc<AtomicBool>,
     opts: &ServeOptions,
-) -> Router {
+) -> AppState {
+    AppState {
+        webhook,
+        cert,
+        shutting_down,
+        slots: Arc::new(Semaphore::new(opts.max_concurrent_reviews.max(1))),
+        review_timeout: opts.review_timeout,
+    }
+}
+
+/// Every route: served over TLS (`--listen`).
+fn admission_routes(state: AppState) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -120,13 +139,22 @@ fn routes(
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState {
-            webhook,
-            cert,
-            shutting_down,
-            slots: Arc::new(Semaphore::new(opts.max_concurrent_reviews.max(1))),
-            review_timeout: opts.review_timeout,
-        })
+        .with_state(state)
+}
+
+/// The plain-HTTP probe port (`--probe-listen`): `/healthz`, `/readyz` and `/metrics` with the
+/// same handlers and state as the TLS port. `/validate` and `/mutate` are not routed here, so
+/// they get the 404 fallback: an admission review is never read, let alone evaluated, without
+/// TLS (and without the client certificate `--client-ca` requires). None of these handlers
+/// reads a request body, so no body is ever buffered on this port.
+fn probe_routes(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(probe_not_found)
+        .method_not_allowed_fallback(probe_method_not_allowed)
+        .with_state(state)
 }
 
 /// A one-line JSON error body: `{"error":"..."}`.
@@ -374,5 +402,16 @@ async fn method_not_allowed() -> Response {
     json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("method not allowed: {ROUTES}"),
+    )
+}
+
+async fn probe_not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, &format!("not found: {PROBE_ROUTES}"))
+}
+
+async fn probe_method_not_allowed() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed: {PROBE_ROUTES}"),
     )
 }

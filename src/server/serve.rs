@@ -3,9 +3,12 @@
 //! broken connection is logged at debug and touches nothing else. On shutdown `/readyz` fails
 //! first (and serving goes on for `shutdown_delay` while the endpoint is removed); then it stops
 //! accepting, asks every connection to finish its in-flight requests, and waits a bounded time.
+//! The optional plain-HTTP probe listener (`--probe-listen`) is accepted in the same loop, skips
+//! only the TLS step, and shares the HTTP limits, the readiness and the shutdown.
 
 use std::{
     future::Future,
+    io,
     net::SocketAddr,
     sync::{
         Arc,
@@ -19,11 +22,17 @@ use hyper_util::{
     server::conn::auto,
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::JoinSet,
+};
 use tokio_rustls::TlsAcceptor;
 
 use super::{
-    DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_REVIEW_TIMEOUT, routes,
+    DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_REVIEW_TIMEOUT, admission_routes, app_state,
+    probe_routes,
     tls::{ClientCa, ReloadingCert, TlsError},
 };
 use crate::admission::Webhook;
@@ -102,11 +111,37 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), TlsError> {
+    serve_with_probes(listener, None, tls, webhook, opts, shutdown).await
+}
+
+/// [`serve`], plus, when `probes` is given (`--probe-listen`), plain HTTP on `probes` for
+/// `/healthz`, `/readyz` and `/metrics` only (see [`probe_routes`]). Both listeners share this
+/// accept loop: the same HTTP/1.1 limits (header-read timeout), the same state (so `/readyz`
+/// fails on both at the start of shutdown), and they stop accepting and drain together. The
+/// probe port speaks HTTP/1.1 only: kubelet probes and Prometheus scrapes are HTTP/1.1.
+pub async fn serve_with_probes(
+    listener: TcpListener,
+    probes: Option<TcpListener>,
+    tls: Arc<ReloadingCert>,
+    webhook: Arc<Webhook>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), TlsError> {
     let acceptor = TlsAcceptor::from(tls.server_config_with(opts.client_ca.clone())?);
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let app = routes(webhook, Some(tls), shutting_down.clone(), &opts);
+    let state = app_state(webhook, Some(tls), shutting_down.clone(), &opts);
+    let app = admission_routes(state.clone());
+    let probe_app = probe_routes(state);
     let protocols = Arc::new(Protocols::new(&opts));
     let (drain_tx, drain_rx) = watch::channel(false);
+    let connection = |tls: Option<TlsAcceptor>, app: &axum::Router, peer| Connection {
+        tls,
+        protocols: protocols.clone(),
+        app: app.clone(),
+        drain: drain_rx.clone(),
+        handshake_timeout: opts.handshake_timeout,
+        peer,
+    };
     let mut connections = JoinSet::new();
     let mut stop_accepting_at = None;
     tokio::pin!(shutdown);
@@ -129,27 +164,20 @@ pub async fn serve(
                     tracing::warn!(error = %e, "a connection task ended abnormally");
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let conn = Connection {
-                        acceptor: acceptor.clone(),
-                        protocols: protocols.clone(),
-                        app: app.clone(),
-                        drain: drain_rx.clone(),
-                        handshake_timeout: opts.handshake_timeout,
-                        peer,
-                    };
-                    connections.spawn(conn.run(tcp));
+            accepted = listener.accept() => {
+                if let Some((tcp, peer)) = accepted_or_back_off(accepted, "--listen").await {
+                    connections.spawn(connection(Some(acceptor.clone()), &app, peer).run(tcp));
                 }
-                Err(e) => {
-                    // Typically EMFILE: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed; retrying shortly");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            accepted = accept_on(probes.as_ref()) => {
+                if let Some((tcp, peer)) = accepted_or_back_off(accepted, "--probe-listen").await {
+                    connections.spawn(connection(None, &probe_app, peer).run(tcp));
                 }
-            },
+            }
         }
     }
     drop(listener);
+    drop(probes);
     tracing::info!(
         connections = connections.len(),
         "stopped accepting; draining connections"
@@ -170,9 +198,34 @@ pub async fn serve(
     Ok(())
 }
 
+/// Accepts on the probe listener; never completes without one.
+async fn accept_on(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The accepted connection, or `None` after a short back-off when accepting failed.
+async fn accepted_or_back_off(
+    accepted: io::Result<(TcpStream, SocketAddr)>,
+    listener: &'static str,
+) -> Option<(TcpStream, SocketAddr)> {
+    match accepted {
+        Ok(accepted) => Some(accepted),
+        Err(e) => {
+            // Typically EMFILE: back off briefly instead of spinning.
+            tracing::warn!(listener, error = %e, "accept failed; retrying shortly");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            None
+        }
+    }
+}
+
 /// Everything one connection task needs.
 struct Connection {
-    acceptor: TlsAcceptor,
+    /// `None` on the plain-HTTP probe port.
+    tls: Option<TlsAcceptor>,
     protocols: Arc<Protocols>,
     app: axum::Router,
     drain: watch::Receiver<bool>,
@@ -181,41 +234,57 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, tcp: tokio::net::TcpStream) {
+    async fn run(self, tcp: TcpStream) {
         let peer = self.peer;
         // Responses are small and latency-bound; don't let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
-        let stream =
-            match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-        let builder = if h2 {
-            &self.protocols.h2
-        } else {
-            &self.protocols.h1
+        let Some(acceptor) = self.tls.clone() else {
+            return self.serve_http(tcp, false).await;
         };
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(self.app));
+        let stream = match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        self.serve_http(stream, h2).await;
+    }
+
+    /// HTTP on an established stream (TLS, or plain TCP on the probe port) until it closes or
+    /// the drain starts.
+    async fn serve_http<S>(self, stream: S, h2: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            protocols,
+            app,
+            mut drain,
+            peer,
+            tls,
+            ..
+        } = self;
+        let builder = if h2 { &protocols.h2 } else { &protocols.h1 };
+        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => result,
-            () = draining(&mut self.drain) => {
+            () = draining(&mut drain) => {
                 // HTTP/1: finish the in-flight response, then close; HTTP/2: GOAWAY, finish streams.
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
         };
         if let Err(e) = result {
-            tracing::debug!(%peer, h2, error = %e, "connection ended with an error");
+            let tls = tls.is_some();
+            tracing::debug!(%peer, tls, h2, error = %e, "connection ended with an error");
         }
     }
 }

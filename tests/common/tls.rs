@@ -61,6 +61,8 @@ pub fn write_pair(cert_path: &Path, key_path: &Path, cert_pem: &str, key_pem: &s
 /// A webhook server running in-process on 127.0.0.1 with its own tempdir for the pair.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The plain-HTTP probe port (`--probe-listen`), when started with one.
+    pub probe_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
@@ -77,17 +79,36 @@ impl TestServer {
     }
 
     pub async fn start_with(minted: &MintedCerts, opts: ServeOptions) -> Self {
+        Self::start_in_tempdir(minted, opts, false).await
+    }
+
+    /// [`start_with`](Self::start_with), plus a plain-HTTP probe port on 127.0.0.1
+    /// (`--probe-listen`), at [`probe_url`](Self::probe_url).
+    pub async fn start_with_probes(minted: &MintedCerts, opts: ServeOptions) -> Self {
+        Self::start_in_tempdir(minted, opts, true).await
+    }
+
+    async fn start_in_tempdir(minted: &MintedCerts, opts: ServeOptions, probes: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cert_path = dir.path().join("tls.crt");
         let key_path = dir.path().join("tls.key");
         write_pair(&cert_path, &key_path, &minted.cert_pem, &minted.key_pem);
-        let mut server = Self::from_files(&cert_path, &key_path, opts).await;
+        let mut server = Self::serve_files(&cert_path, &key_path, opts, probes).await;
         server._dir = Some(dir);
         server
     }
 
     /// Serves the pair at `cert_path`/`key_path` with the default policy and a 100 ms reload poll.
     pub async fn from_files(cert_path: &Path, key_path: &Path, opts: ServeOptions) -> Self {
+        Self::serve_files(cert_path, key_path, opts, false).await
+    }
+
+    async fn serve_files(
+        cert_path: &Path,
+        key_path: &Path,
+        opts: ServeOptions,
+        probes: bool,
+    ) -> Self {
         let cert =
             Arc::new(ReloadingCert::load(cert_path, key_path).expect("load the serving pair"));
         let policy = Policy::default();
@@ -99,17 +120,29 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let probe_listener = if probes {
+            let probes = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .await
+                .expect("bind the probe port");
+            Some(probes)
+        } else {
+            None
+        };
+        let probe_addr = probe_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("probe local addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            server::serve(listener, cert, webhook, opts, shutdown)
+            server::serve_with_probes(listener, probe_listener, cert, webhook, opts, shutdown)
                 .await
                 .expect("serve");
         });
         Self {
             addr,
+            probe_addr,
             metrics,
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
@@ -122,6 +155,12 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// A plain `http://` URL on the probe port.
+    pub fn probe_url(&self, path: &str) -> String {
+        let probe = self.probe_addr.expect("started with a probe port");
+        format!("http://127.0.0.1:{}{path}", probe.port())
     }
 
     /// Sends the shutdown signal without waiting for the server to finish.

@@ -64,6 +64,8 @@ pub struct Env {
     /// mTLS: the probe client certificate of the CA vaultgate's `--client-ca` trusts.
     pub webhook_client_cert: PathBuf,
     pub webhook_client_key: PathBuf,
+    /// `http://127.0.0.1:PORT`: vaultgate's plain-HTTP `--probe-listen` port.
+    pub webhook_probe_url: String,
     /// Every Secret value the suite writes starts with it ([`canary_value`]); run.sh scans the
     /// logs, events and /metrics for it after the run.
     pub canary: String,
@@ -104,6 +106,7 @@ pub fn env() -> &'static Env {
         webhook_start: path_var("VAULTGATE_E2E_WEBHOOK_START"),
         webhook_client_cert: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_CERT"),
         webhook_client_key: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_KEY"),
+        webhook_probe_url: var("VAULTGATE_E2E_WEBHOOK_PROBE_URL"),
         canary: {
             let c = var("VAULTGATE_E2E_CANARY");
             assert!(

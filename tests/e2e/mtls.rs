@@ -8,7 +8,9 @@
 //! - a client certificate of another CA (a fresh one, and the CA of the cluster's human users,
 //!   whose certificates the apiserver itself accepts): refused the same way;
 //! - the probe certificate of the right CA gets HTTP, and a developer's kubectl write still
-//!   gets vaultgate's verdict (denial and mutation) through the apiserver.
+//!   gets vaultgate's verdict (denial and mutation) through the apiserver;
+//! - the plain-HTTP `--probe-listen` port answers `/readyz` without a certificate (for the
+//!   kubelet) and never serves a review.
 
 use std::{net::Ipv4Addr, sync::Arc, time::Duration};
 
@@ -183,4 +185,54 @@ async fn writes_through_the_apiserver_still_get_vaultgates_verdict_over_mtls() {
         Some("internal"),
         "the mutating webhook stamped the operator's Secret over mTLS"
     );
+}
+
+/// One plain-HTTP/1.1 request (no TLS, no certificate) to vaultgate's `--probe-listen` port;
+/// the raw answer.
+async fn probe_port(request: &str) -> String {
+    let addr = env()
+        .webhook_probe_url
+        .strip_prefix("http://")
+        .expect("VAULTGATE_E2E_WEBHOOK_PROBE_URL is http://ADDR:PORT")
+        .to_owned();
+    let run = async {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await?;
+        tcp.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the probe port answered within 10 s")
+        .unwrap_or_else(|e| panic!("the probe port {addr} refused a plain HTTP request: {e}"))
+}
+
+#[tokio::test]
+async fn the_probe_port_answers_readyz_without_a_client_certificate_but_never_reviews() {
+    let _cluster = shared().await;
+    let ready =
+        probe_port("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await;
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.ends_with("ok\n"),
+        "the probe port's /readyz, without a certificate:\n{ready}"
+    );
+    // The TLS port of the same process still refuses the same certificate-less client.
+    assert_refused_at_tls(
+        exchange(None).await,
+        "the TLS port without a client certificate",
+    );
+    // An admission review over plain HTTP is not served.
+    let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#;
+    let review = probe_port(&format!(
+        "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .await;
+    assert!(
+        review.starts_with("HTTP/1.1 404"),
+        "POST /validate on the probe port:\n{review}"
+    );
+    println!("mtls: probe port /readyz -> 200 without a certificate; POST /validate -> 404");
 }

@@ -29,8 +29,10 @@
 #   VAULTGATE_E2E_WEBHOOK_START    script that (re)starts vaultgate exactly as the harness did;
 #                                  `start-webhook.sh NAME PORT CERT_DIR` starts another instance
 #   VAULTGATE_E2E_WEBHOOK_CLIENT_CA, VAULTGATE_E2E_WEBHOOK_CLIENT_CERT, VAULTGATE_E2E_WEBHOOK_CLIENT_KEY
-#                              mTLS: vaultgate runs with --client-ca; every connection to it needs a
-#                              client certificate of that CA (the apiserver's, or this probe one)
+#                              mTLS: vaultgate runs with --client-ca; every connection to its TLS port
+#                              needs a client certificate of that CA (the apiserver's, or this probe one)
+#   VAULTGATE_E2E_WEBHOOK_PROBE_URL  http://127.0.0.1:PORT, vaultgate's plain-HTTP --probe-listen port
+#                              (/healthz, /readyz, /metrics only; no certificate)
 #   VAULTGATE_E2E_CANARY       every Secret value the suite writes starts with it; after the command
 #                              the logs, events and /metrics are scanned for it (canary_scan.py)
 #   VAULT_ADDR, VAULT_TOKEN=root
@@ -177,7 +179,7 @@ T_CARGO=$(( $(date +%s) - phase_start ))
 phase_start=$(date +%s)
 # Distinct free loopback ports, held open together while chosen. bao also binds port+1 (its
 # cluster listener), so its port is picked with the next one free as well.
-read -r ETCD_PORT ETCD_PEER_PORT API_PORT WEBHOOK_PORT BAO_PORT < <(python3 - <<'PY'
+read -r ETCD_PORT ETCD_PEER_PORT API_PORT WEBHOOK_PORT PROBE_PORT BAO_PORT < <(python3 - <<'PY'
 import socket
 held, ports = [], []
 def bind(port=0):
@@ -185,7 +187,7 @@ def bind(port=0):
     s.bind(("127.0.0.1", port))
     held.append(s)
     return s.getsockname()[1]
-for _ in range(4):
+for _ in range(5):
     ports.append(bind())
 while True:
     p = bind()
@@ -484,9 +486,10 @@ cat >"$D/start-webhook.sh" <<EOF
 #                                        flags: PID in $D/NAME.pid, log in $LOGS/vaultgate-NAME.log
 set -euo pipefail
 if [ \$# -eq 0 ]; then
-  port=$WEBHOOK_PORT certs="$D/webhook" pidfile="$PIDFILE" log="$LOGS/vaultgate.log"
+  port=$WEBHOOK_PORT probe=$PROBE_PORT certs="$D/webhook" pidfile="$PIDFILE" log="$LOGS/vaultgate.log"
 elif [ \$# -eq 3 ]; then
-  port=\$2 certs=\$3 pidfile="$D/\$1.pid" log="$LOGS/vaultgate-\$1.log"
+  # Extra replicas get an ephemeral probe port: nothing probes them over plain HTTP.
+  port=\$2 probe=0 certs=\$3 pidfile="$D/\$1.pid" log="$LOGS/vaultgate-\$1.log"
 else
   echo "usage: \$0 [NAME PORT CERT_DIR]" >&2; exit 2
 fi
@@ -497,6 +500,7 @@ fi
 KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
+  --probe-listen "127.0.0.1:\$probe" \\
   --policy "$E2E/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF
@@ -590,6 +594,7 @@ export VAULTGATE_E2E_WEBHOOK_START="$D/start-webhook.sh"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_CA="$PKI/webhook-client-ca.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
+export VAULTGATE_E2E_WEBHOOK_PROBE_URL="http://127.0.0.1:$PROBE_PORT"
 export VAULTGATE_E2E_CANARY="$CANARY"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
@@ -597,7 +602,7 @@ export VAULT_TOKEN=root
   for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
            VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
            VAULTGATE_E2E_WEBHOOK_START VAULTGATE_E2E_WEBHOOK_CLIENT_CA VAULTGATE_E2E_WEBHOOK_CLIENT_CERT \
-           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_CANARY VAULT_ADDR VAULT_TOKEN; do
+           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_WEBHOOK_PROBE_URL VAULTGATE_E2E_CANARY VAULT_ADDR VAULT_TOKEN; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
 } >"$D/env.sh"
