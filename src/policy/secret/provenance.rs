@@ -1,0 +1,182 @@
+//! Forged provenance (VG104): ownerReferences, ESO markers, stamped and handover-owned keys
+//! and the class label set by someone who does not own them; and class-label changes (VG108).
+
+use std::collections::BTreeMap;
+
+use super::{HANDOVER_OWNED, STAMPED, target};
+use crate::cluster::ClusterView;
+use crate::policy::{
+    Operation, Policy, Review, Violation,
+    classify::{Class, Provenance},
+    identity::Writer,
+    objects::SecretObject,
+    rules,
+};
+
+fn changed(
+    key: &str,
+    new: &BTreeMap<String, String>,
+    old: Option<&BTreeMap<String, String>>,
+) -> bool {
+    new.get(key) != old.and_then(|o| o.get(key))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forged(
+    secret: &SecretObject,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    provenance: &Provenance<'_>,
+    policy: &Policy,
+    old: Option<&SecretObject>,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let mut forged: Vec<String> = Vec::new();
+    let empty = BTreeMap::new();
+    let labels = secret.metadata.labels.as_ref().unwrap_or(&empty);
+    let annotations = secret.metadata.annotations.as_ref().unwrap_or(&empty);
+    let (old_labels, old_annotations) = (
+        old.and_then(|o| o.metadata.labels.as_ref()),
+        old.and_then(|o| o.metadata.annotations.as_ref()),
+    );
+    let old_owners: Vec<(&str, &str)> = old
+        .and_then(|o| o.metadata.owner_references.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|o| (o.kind.as_str(), o.uid.as_str()))
+        .collect();
+
+    for owner in secret.metadata.owner_references.iter().flatten() {
+        let group = crate::cluster::group_of(&owner.api_version);
+        let claimed = match (group, owner.kind.as_str()) {
+            ("external-secrets.io", "ExternalSecret") => Some(writer.eso),
+            ("bitnami.com", "SealedSecret") => Some(writer.decrypter.is_some()),
+            _ => None,
+        };
+        let Some(allowed) = claimed else { continue };
+        let kept = old_owners.contains(&(owner.kind.as_str(), owner.uid.as_str()));
+        if !allowed && !kept {
+            forged.push(format!(
+                "ownerReference {} {:?} (only its controller sets it)",
+                owner.kind, owner.name
+            ));
+        } else if view.owner_exists(
+            review.namespace.unwrap_or(""),
+            &owner.kind,
+            &owner.name,
+            &owner.uid,
+        ) == Some(false)
+        {
+            forged.push(format!(
+                "ownerReference {} {:?} uid {:?} matches no such object",
+                owner.kind, owner.name, owner.uid
+            ));
+        }
+    }
+    if !writer.eso {
+        for (key, map, old_map) in labels.keys().map(|k| (k, labels, old_labels)).chain(
+            annotations
+                .keys()
+                .map(|k| (k, annotations, old_annotations)),
+        ) {
+            if key.starts_with("reconcile.external-secrets.io/") && changed(key, map, old_map) {
+                forged.push(format!("{key} (set only by External Secrets)"));
+            }
+        }
+    }
+    let is_bootstrap = provenance.class == Some(Class::Bootstrap);
+    for name in STAMPED {
+        let key = policy.key(name);
+        let owner = is_bootstrap && (writer.decrypter.is_some() || writer.handover);
+        if !owner && changed(&key, labels, old_labels) && labels.contains_key(&key) {
+            forged.push(format!("label {key}"));
+        }
+        if !owner && changed(&key, annotations, old_annotations) && annotations.contains_key(&key) {
+            forged.push(format!("annotation {key}"));
+        }
+    }
+    for name in HANDOVER_OWNED {
+        let key = policy.key(name);
+        // The mutating webhook stamps `handover-state=pending` on a declared bootstrap CREATE.
+        let pending_on_create = review.operation == Operation::Create
+            && is_bootstrap
+            && name == "handover-state"
+            && labels.get(&key).map(String::as_str) == Some("pending");
+        if writer.handover || pending_on_create {
+            continue;
+        }
+        if changed(&key, labels, old_labels) {
+            forged.push(format!("label {key} (owned by the handover controller)"));
+        }
+        if changed(&key, annotations, old_annotations) {
+            forged.push(format!(
+                "annotation {key} (owned by the handover controller)"
+            ));
+        }
+    }
+    let handover_to = policy.key("handover-to");
+    if changed(&handover_to, annotations, old_annotations)
+        && !(writer.gitops || writer.decrypter.is_some())
+    {
+        forged.push(format!("annotation {handover_to} (declared in Git only)"));
+    }
+    let class_key = policy.key("secret-class");
+    if let Some(claimed) = labels.get(&class_key) {
+        let actual = provenance.class.map(Class::as_str);
+        let unchanged = old_labels.and_then(|l| l.get(&class_key)) == Some(claimed);
+        if actual != Some(claimed.as_str()) && !unchanged {
+            forged.push(format!(
+                "label {class_key}={claimed} (this write classifies as {})",
+                actual.unwrap_or("unclassified")
+            ));
+        }
+    }
+    if forged.is_empty() {
+        return;
+    }
+    out.push(Violation::new(
+        &rules::FORGED_PROVENANCE,
+        format!(
+            "Secret {:?} written by {:?} sets provenance markers it does not own: {}",
+            target(review),
+            writer.username,
+            forged.join("; ")
+        ),
+        "remove these markers from the manifest; the controller that owns each one sets it",
+    ));
+}
+
+pub(super) fn class_label_change(
+    secret: &SecretObject,
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+    old: Option<&SecretObject>,
+    out: &mut Vec<Violation>,
+) {
+    let Some(old) = old else { return };
+    let key = policy.key("secret-class");
+    let (before, after) = (old.label(&key), secret.label(&key));
+    if before.is_none() || before == after {
+        return;
+    }
+    let owner = writer.gitops
+        || writer.handover
+        || (before == Some("bootstrap") && writer.decrypter.is_some());
+    if owner {
+        return;
+    }
+    let what = match after {
+        Some(a) => format!(
+            "changes label {key} from {:?} to {a:?}",
+            before.unwrap_or_default()
+        ),
+        None => format!("removes label {key}={}", before.unwrap_or_default()),
+    };
+    out.push(Violation::new(
+        &rules::CLASS_LABEL_CHANGE,
+        format!("this UPDATE by {:?} {what} on Secret {:?}", writer.username, target(review)),
+        "keep the label as declared; change the classification in Git, where the GitOps controller applies it",
+    ));
+}
