@@ -145,6 +145,22 @@ fn eso_review() -> Value {
     })
 }
 
+/// The control case: a fresh client certificate from `ca` gets the review served.
+async fn assert_served_with_a_certificate_of(
+    ca: &CertAuthority,
+    addr: SocketAddr,
+    pki: &MintedCerts,
+    tls12: bool,
+) {
+    let cert = client_cert(ca);
+    let config = client_config(
+        &pki.ca_cert_pem,
+        Some((&cert.cert_pem, &cert.key_pem)),
+        tls12,
+    );
+    assert_served(&exchange(addr, config).await);
+}
+
 #[track_caller]
 fn assert_served(outcome: &Outcome) {
     match outcome {
@@ -210,18 +226,7 @@ async fn no_client_certificate_is_refused_at_the_tls_layer() {
         "served /healthz without a client certificate"
     );
     // Control: with a certificate from the configured CA the same request is served.
-    let cert = client_cert(&ca);
-    assert_served(
-        &exchange(
-            server.addr,
-            client_config(
-                &pki.ca_cert_pem,
-                Some((&cert.cert_pem, &cert.key_pem)),
-                false,
-            ),
-        )
-        .await,
-    );
+    assert_served_with_a_certificate_of(&ca, server.addr, &pki, false).await;
     server.stop().await;
 }
 
@@ -280,20 +285,10 @@ async fn a_valid_client_certificate_is_served_over_http1_and_h2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = client_ca();
     let (server, _) = mtls_server(&pki, &write_ca(dir.path(), &ca)).await;
-    let cert = client_cert(&ca);
     for tls12 in [false, true] {
-        assert_served(
-            &exchange(
-                server.addr,
-                client_config(
-                    &pki.ca_cert_pem,
-                    Some((&cert.cert_pem, &cert.key_pem)),
-                    tls12,
-                ),
-            )
-            .await,
-        );
+        assert_served_with_a_certificate_of(&ca, server.addr, &pki, tls12).await;
     }
+    let cert = client_cert(&ca);
     // reqwest with an identity (ALPN h2): the apiserver forces HTTP/1.1, but h2 works the same.
     let identity =
         reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes())
@@ -533,18 +528,7 @@ async fn admission_reviews_on_the_probe_port_are_404_and_never_evaluated() {
     );
 
     // Control: the same review over mTLS is evaluated and counted.
-    let cert = client_cert(&ca);
-    assert_served(
-        &exchange(
-            server.addr,
-            client_config(
-                &pki.ca_cert_pem,
-                Some((&cert.cert_pem, &cert.key_pem)),
-                false,
-            ),
-        )
-        .await,
-    );
+    assert_served_with_a_certificate_of(&ca, server.addr, &pki, false).await;
     assert_eq!(
         reviews_counted(&server).len(),
         1,
