@@ -15,7 +15,6 @@ use crate::{
         vault::{VaultAuth, VaultConfig},
     },
     policy::handover::{Retire, Settings},
-    telemetry,
 };
 
 #[derive(Debug, clap::Args)]
@@ -198,19 +197,9 @@ pub fn config(args: &HandoverArgs) -> anyhow::Result<controller::Config> {
 }
 
 pub fn run(args: HandoverArgs) -> ExitCode {
-    if let Err(e) = telemetry::init(args.log.log_format, &args.log.log_level) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match args.log.start_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let (handover, listener) = match start(&args).await {

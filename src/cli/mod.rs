@@ -71,6 +71,24 @@ pub struct LogArgs {
     pub log_level: String,
 }
 
+impl LogArgs {
+    /// Installs logging and builds the multi-threaded runtime a long-running subcommand needs.
+    /// On failure the error is printed and the exit code returned: 2 for a bad flag, 1 otherwise.
+    pub(crate) fn start_runtime(&self) -> Result<tokio::runtime::Runtime, ExitCode> {
+        if let Err(e) = crate::telemetry::init(self.log_format, &self.log_level) {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                eprintln!("error: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            })
+    }
+}
+
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

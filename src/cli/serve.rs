@@ -23,7 +23,6 @@ use crate::{
     cluster::{ClusterView, LiveView, MemoryView},
     metrics::Metrics,
     server::{self, ClientCa, ReloadingCert, ServeOptions},
-    telemetry,
 };
 
 /// Default `--cert-reload-interval`. The e2e rotation test measured 6.9–7.8 s from a file change
@@ -136,19 +135,9 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    if let Err(e) = telemetry::init(args.log.log_format, &args.log.log_level) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match args.log.start_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let started = match start(args).await {
