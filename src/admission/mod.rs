@@ -4,6 +4,7 @@
 //! Only unreadable reviews are errors ([`BadReview`], HTTP 400), and their messages name the
 //! position of the problem, never the content: a value from the request never reaches a log.
 
+mod decode;
 mod error;
 mod log;
 pub mod patch;
@@ -23,7 +24,7 @@ use crate::{
 };
 use error::describe;
 use log::{Call, Trace};
-use review::{RequestIn, ResponseOut, ReviewIn, Status};
+use review::{Payload, RequestIn, ResponseOut, Status};
 
 /// Which webhook endpoint was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,9 @@ impl Webhook {
         body: &[u8],
         started: Instant,
     ) -> Result<Vec<u8>, BadReview> {
-        let mut parsed: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| {
+        // The raw Secret is kept only when its values are to be digested (content-copy evidence).
+        let decode_objects = !(route == Route::Validate && self.policy.content_copy.enabled);
+        let mut parsed = decode::read(body, decode_objects).map_err(|e| {
             BadReview::new(
                 "malformed_json",
                 format!("the body is not an AdmissionReview: {}", describe(&e)),
@@ -134,6 +137,8 @@ impl Webhook {
             kind,
             operation,
         };
+        let object = std::mem::take(&mut req.object);
+        let old_object = std::mem::take(&mut req.old_object);
         let mut response = ResponseOut::allow(&req.uid);
         let mut trace = Trace::default();
         // Moved out of the request, not cloned: the identity is all the rules need of userInfo.
@@ -142,7 +147,14 @@ impl Webhook {
             req.user_info.groups.take().unwrap_or_default(),
         );
         let decision_label = if matches!(operation, Operation::Create | Operation::Update) {
-            self.decide(call, &req, &user, &mut response, &mut trace)?
+            self.decide(
+                call,
+                &req,
+                (object, old_object),
+                &user,
+                &mut response,
+                &mut trace,
+            )?
         } else {
             "allowed"
         };
@@ -173,39 +185,37 @@ impl Webhook {
             operation,
         }: Call,
         req: &'r RequestIn<'r>,
+        (object, old_object): (Payload<'r>, Payload<'r>),
         user: &Identity,
         response: &mut ResponseOut<'r>,
         trace: &mut Trace,
     ) -> Result<&'static str, BadReview> {
-        let raw = req.object.ok_or_else(|| {
+        let decoded = |payload: Payload<'_>, field: &str| match payload {
+            Payload::Decoded(object) => Ok(Some(object)),
+            Payload::Raw(raw) => Object::from_json(kind, raw.get()).map(Some).map_err(|e| {
+                BadReview::new(
+                    "undecodable_object",
+                    format!(
+                        "request.{field} is not a valid {}: {}",
+                        kind.as_str(),
+                        describe(&e)
+                    ),
+                )
+            }),
+            Payload::Absent => Ok(None),
+        };
+        let raw = match object {
+            Payload::Raw(raw) => Some(raw),
+            _ => None,
+        };
+        let object = decoded(object, "object")?.ok_or_else(|| {
             BadReview::new(
                 "missing_object",
                 format!("request.object is required for {}", operation.as_str()),
             )
         })?;
-        let object = Object::from_json(kind, raw.get()).map_err(|e| {
-            BadReview::new(
-                "undecodable_object",
-                format!(
-                    "request.object is not a valid {}: {}",
-                    kind.as_str(),
-                    describe(&e)
-                ),
-            )
-        })?;
-        let old = match (operation, req.old_object) {
-            (Operation::Update, Some(raw)) => {
-                Some(Object::from_json(kind, raw.get()).map_err(|e| {
-                    BadReview::new(
-                        "undecodable_object",
-                        format!(
-                            "request.oldObject is not a valid {}: {}",
-                            kind.as_str(),
-                            describe(&e)
-                        ),
-                    )
-                })?)
-            }
+        let old = match operation {
+            Operation::Update => decoded(old_object, "oldObject")?,
             _ => None,
         };
         let name = req
@@ -226,7 +236,7 @@ impl Webhook {
         };
         let evidence = match route {
             Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => {
-                self.evidence(raw.get())
+                raw.map(|raw| self.evidence(raw.get())).unwrap_or_default()
             }
             _ => policy::Evidence::default(),
         };

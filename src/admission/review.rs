@@ -1,5 +1,5 @@
-//! `admission.k8s.io/v1` AdmissionReview on the wire. The object is borrowed as raw JSON and
-//! decoded once, straight into the typed view of its kind. Responses carry `patch` as a base64
+//! `admission.k8s.io/v1` AdmissionReview on the wire. Requests are read by [`super::decode`];
+//! responses carry `patch` as a base64
 //! string with `patchType: JSONPatch`, the encoding the apiserver accepts.
 
 use std::{borrow::Cow, collections::BTreeMap};
@@ -7,14 +7,13 @@ use std::{borrow::Cow, collections::BTreeMap};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+use crate::policy::Object;
+
+/// The AdmissionReview as read by [`super::decode::read`].
+#[derive(Debug, Default)]
 pub struct ReviewIn<'a> {
-    #[serde(default)]
     pub api_version: Option<String>,
-    #[serde(default)]
     pub kind: Option<String>,
-    #[serde(default, borrow)]
     pub request: Option<RequestIn<'a>>,
 }
 
@@ -36,28 +35,29 @@ pub struct UserInfo {
     pub groups: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `request`, with the strings rules read borrowed from the body where no JSON escape forces a
+/// copy: they are read, never kept.
+#[derive(Debug)]
 pub struct RequestIn<'a> {
-    // Borrowed from the body where no JSON escape forces a copy: these are read, never kept.
-    #[serde(borrow)]
     pub uid: Cow<'a, str>,
-    #[serde(default, borrow)]
     pub kind: GroupVersionKind<'a>,
-    #[serde(default, borrow)]
     pub namespace: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub operation: Cow<'a, str>,
-    #[serde(default)]
     pub user_info: UserInfo,
-    #[serde(default, borrow)]
-    pub object: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    pub old_object: Option<&'a RawValue>,
-    #[serde(default)]
+    pub object: Payload<'a>,
+    pub old_object: Payload<'a>,
     pub dry_run: Option<bool>,
+}
+
+/// `request.object` or `request.oldObject`: absent (or `null`), already decoded into the typed view
+/// of its kind, or borrowed raw for decoding once the kind is known.
+#[derive(Debug, Default)]
+pub enum Payload<'a> {
+    #[default]
+    Absent,
+    Decoded(Object),
+    Raw(&'a RawValue),
 }
 
 #[derive(Debug, Serialize)]

@@ -94,30 +94,31 @@ pub enum Object {
 impl Object {
     /// Decodes a JSON object of the given kind. Errors are infrastructure (HTTP 400), not policy.
     pub fn from_json(kind: Kind, json: &str) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let object = Self::deserialize_kind(kind, &mut de)?;
+        de.end()?;
+        Ok(object)
+    }
+
+    /// Decodes an object of the given kind from any deserializer: the admission decoder calls
+    /// this in the middle of the AdmissionReview, so the object is read in the same pass.
+    pub fn deserialize_kind<'de, D: Deserializer<'de>>(kind: Kind, d: D) -> Result<Self, D::Error> {
         Ok(match kind {
-            Kind::Secret => Self::Secret(serde_json::from_str(json)?),
-            Kind::ExternalSecret => Self::ExternalSecret(serde_json::from_str(json)?),
-            Kind::ClusterExternalSecret => Self::ClusterExternalSecret(serde_json::from_str(json)?),
-            Kind::PushSecret => Self::PushSecret(serde_json::from_str(json)?),
-            Kind::ClusterPushSecret => Self::ClusterPushSecret(serde_json::from_str(json)?),
-            Kind::SecretStore => Self::SecretStore(serde_json::from_str(json)?),
-            Kind::ClusterSecretStore => Self::ClusterSecretStore(serde_json::from_str(json)?),
+            Kind::Secret => Self::Secret(Deserialize::deserialize(d)?),
+            Kind::ExternalSecret => Self::ExternalSecret(Deserialize::deserialize(d)?),
+            Kind::ClusterExternalSecret => {
+                Self::ClusterExternalSecret(Deserialize::deserialize(d)?)
+            }
+            Kind::PushSecret => Self::PushSecret(Deserialize::deserialize(d)?),
+            Kind::ClusterPushSecret => Self::ClusterPushSecret(Deserialize::deserialize(d)?),
+            Kind::SecretStore => Self::SecretStore(Deserialize::deserialize(d)?),
+            Kind::ClusterSecretStore => Self::ClusterSecretStore(Deserialize::deserialize(d)?),
         })
     }
 
     /// Decodes an already-parsed value (the `check` CLI reads YAML into values).
     pub fn from_value(kind: Kind, value: Value) -> Result<Self, serde_json::Error> {
-        Ok(match kind {
-            Kind::Secret => Self::Secret(serde_json::from_value(value)?),
-            Kind::ExternalSecret => Self::ExternalSecret(serde_json::from_value(value)?),
-            Kind::ClusterExternalSecret => {
-                Self::ClusterExternalSecret(serde_json::from_value(value)?)
-            }
-            Kind::PushSecret => Self::PushSecret(serde_json::from_value(value)?),
-            Kind::ClusterPushSecret => Self::ClusterPushSecret(serde_json::from_value(value)?),
-            Kind::SecretStore => Self::SecretStore(serde_json::from_value(value)?),
-            Kind::ClusterSecretStore => Self::ClusterSecretStore(serde_json::from_value(value)?),
-        })
+        Self::deserialize_kind(kind, value)
     }
 
     pub fn kind(&self) -> Kind {
