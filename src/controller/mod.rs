@@ -50,7 +50,7 @@ use self::{
     metrics::HandoverMetrics,
     vault::{Vault, VaultConfig},
 };
-use crate::policy::{Policy, handover::Settings, identity};
+use crate::policy::{Policy, handover::Settings};
 
 /// Everything `vaultgate handover` is configured with.
 #[derive(Debug, Clone)]
@@ -115,14 +115,7 @@ impl Handover {
                 .with_context(|| format!("--namespace {}: digest key", cfg.namespace))?;
         let user = whoami(&client).await;
         match &user {
-            Some(u)
-                if cfg
-                    .policy
-                    .identities
-                    .handover
-                    .iter()
-                    .any(|p| identity::matches(p, u)) =>
-            {
+            Some(u) if cfg.policy.identities.handover.iter().any(|p| p.matches(u)) => {
                 tracing::info!(user = %u, "running as the policy's handover identity");
             }
             Some(u) => tracing::warn!(

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Class, Mode, duration::parse_go_duration, rules::Rule};
+use super::{Class, Mode, duration::parse_go_duration, identity::UserPattern, rules::Rule};
 
 /// The whole policy. Unknown fields are errors so a typo never silently disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -45,7 +45,7 @@ pub struct Namespaces {
 pub struct Decrypter {
     /// Recorded as the `bootstrap-source` label (e.g. `sealed-secrets`).
     pub name: String,
-    pub users: Vec<String>,
+    pub users: Vec<UserPattern>,
 }
 
 /// An in-cluster operator allowed to generate Secrets of one class.
@@ -53,7 +53,7 @@ pub struct Decrypter {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Operator {
     pub name: String,
-    pub users: Vec<String>,
+    pub users: Vec<UserPattern>,
     /// `derived`, `internal` or `internal-config`.
     pub class: Class,
     /// Namespaces it may write Secrets in; empty means any governed namespace.
@@ -66,21 +66,21 @@ pub struct Operator {
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Identities {
     /// The External Secrets Operator controller.
-    pub eso: Vec<String>,
+    pub eso: Vec<UserPattern>,
     pub bootstrap_decrypters: Vec<Decrypter>,
     /// GitOps controllers: the only writers of ExternalSecrets, PushSecrets and stores (§5a.6.3 r5).
-    pub gitops: Vec<String>,
+    pub gitops: Vec<UserPattern>,
     /// The handover controller (owns the handover-state label and its annotations).
-    pub handover: Vec<String>,
+    pub handover: Vec<UserPattern>,
     pub operators: Vec<Operator>,
     /// CI identities: never a writer of secrets or ESO objects (§2.3.2, §8.4).
-    pub ci: Vec<String>,
+    pub ci: Vec<UserPattern>,
     /// Copy controllers (replicator, reflector, kubed, Kyverno background controller).
-    pub copiers: Vec<String>,
-    pub exempt_users: Vec<String>,
+    pub copiers: Vec<UserPattern>,
+    pub exempt_users: Vec<UserPattern>,
     pub exempt_groups: Vec<String>,
     /// Identities whose `break-glass` annotation is honoured.
-    pub break_glass: Vec<String>,
+    pub break_glass: Vec<UserPattern>,
 }
 
 /// A reference to an approved store.
@@ -145,6 +145,10 @@ impl Default for ContentCopy {
     }
 }
 
+fn patterns(items: &[&str]) -> Vec<UserPattern> {
+    items.iter().map(|s| UserPattern::from(*s)).collect()
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -187,36 +191,36 @@ const FLUX_KUSTOMIZE: &str = "system:serviceaccount:flux-system:kustomize-contro
 impl Default for Identities {
     fn default() -> Self {
         Self {
-            eso: strings(&["system:serviceaccount:external-secrets:external-secrets"]),
+            eso: patterns(&["system:serviceaccount:external-secrets:external-secrets"]),
             bootstrap_decrypters: vec![
                 Decrypter {
                     name: "sealed-secrets".into(),
-                    users: strings(&[
+                    users: patterns(&[
                         "system:serviceaccount:kube-system:sealed-secrets-controller",
                     ]),
                 },
                 Decrypter {
                     name: "flux-sops".into(),
-                    users: strings(&[FLUX_KUSTOMIZE]),
+                    users: patterns(&[FLUX_KUSTOMIZE]),
                 },
                 Decrypter {
                     name: "argocd".into(),
-                    users: strings(&[ARGOCD]),
+                    users: patterns(&[ARGOCD]),
                 },
             ],
-            gitops: strings(&[
+            gitops: patterns(&[
                 ARGOCD,
                 FLUX_KUSTOMIZE,
                 "system:serviceaccount:flux-system:helm-controller",
             ]),
-            handover: strings(&["system:serviceaccount:vaultgate-system:vaultgate"]),
+            handover: patterns(&["system:serviceaccount:vaultgate-system:vaultgate"]),
             operators: vec![Operator {
                 name: "cert-manager".into(),
-                users: strings(&["system:serviceaccount:cert-manager:cert-manager"]),
+                users: patterns(&["system:serviceaccount:cert-manager:cert-manager"]),
                 class: Class::Derived,
                 namespaces: Vec::new(),
             }],
-            ci: strings(&[
+            ci: patterns(&[
                 "system:serviceaccount:tekton-pipelines:*",
                 "system:serviceaccount:*:pipeline",
                 "system:serviceaccount:argo:*",
@@ -227,7 +231,7 @@ impl Default for Identities {
                 "system:serviceaccount:gitlab-runner:*",
                 "system:serviceaccount:*:ci",
             ]),
-            copiers: strings(&[
+            copiers: patterns(&[
                 "system:serviceaccount:kyverno:kyverno-background-controller",
                 "system:serviceaccount:*:reflector",
                 "system:serviceaccount:*:kubernetes-replicator",

@@ -1,6 +1,8 @@
 //! Who is writing: the authenticated `userInfo` mapped onto the roles the policy declares.
 //! This is the most trusted provenance signal (anchors-features §0.3), so it is decided first.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Policy, Review, config::Operator};
 
 /// The authenticated requester, from `request.userInfo`.
@@ -19,37 +21,75 @@ impl Identity {
     }
 }
 
-/// Matches a username against a pattern where `*` spans any characters except `:`.
-///
-/// Runs per identity list entry on every review, and most patterns fail, so cheap necessary
-/// conditions reject first: the literal head is compared byte by byte (a pattern without `*` is
-/// an equality); then the literal tail must match and, since `*` never spans `:` and literals
-/// match themselves, both sides must have the same number of `:`. Only then does the
-/// backtracking matcher run.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let mut i = 0;
-    while let Some(&c) = p.get(i) {
-        if c == b'*' {
-            break;
-        }
-        if n.get(i) != Some(&c) {
+/// A username pattern from the policy, where `*` spans any characters except `:`. The position
+/// of its first `*` is found once, when the policy is read: the pattern is tried against the
+/// requester on every review, and most tries fail on the literal head.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub struct UserPattern {
+    text: String,
+    /// Where the first `*` is; `None` for a plain username.
+    star: Option<usize>,
+}
+
+impl UserPattern {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `name` matches. Cheap necessary conditions reject first: a plain username is an
+    /// equality (a length check, then one `memcmp`); otherwise the literal head must be a prefix
+    /// (one `memcmp`), the literal tail a suffix, and, since `*` never spans `:` and literals
+    /// match themselves, both sides must have the same number of `:`. Only then does the
+    /// backtracking matcher run.
+    pub fn matches(&self, name: &str) -> bool {
+        let Some(first) = self.star else {
+            return self.text == name;
+        };
+        let (p, n) = (self.text.as_bytes(), name.as_bytes());
+        if !n.starts_with(&p[..first]) {
             return false;
         }
-        i += 1;
+        let tail = &p[p
+            .iter()
+            .rposition(|&c| c == b'*')
+            .map_or(first, |last| last + 1)..];
+        n.len() >= first + tail.len()
+            && n.ends_with(tail)
+            && colons(&p[first..]) == colons(&n[first..])
+            && glob(&p[first..], &n[first..])
     }
-    if i == p.len() {
-        return n.len() == p.len();
+}
+
+impl From<String> for UserPattern {
+    fn from(text: String) -> Self {
+        let star = text.find('*');
+        Self { text, star }
     }
-    let tail_start = p
-        .iter()
-        .rposition(|&c| c == b'*')
-        .map_or(i, |last| last + 1);
-    let tail = &p[tail_start..];
-    n.len() >= i + tail.len()
-        && n.ends_with(tail)
-        && colons(&p[i..]) == colons(&n[i..])
-        && glob(&p[i..], &n[i..])
+}
+
+impl From<&str> for UserPattern {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
+}
+
+impl From<UserPattern> for String {
+    fn from(pattern: UserPattern) -> Self {
+        pattern.text
+    }
+}
+
+impl std::fmt::Debug for UserPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl std::fmt::Display for UserPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 fn colons(s: &[u8]) -> usize {
@@ -76,8 +116,8 @@ fn glob(p: &[u8], n: &[u8]) -> bool {
     }
 }
 
-fn any(patterns: &[String], name: &str) -> bool {
-    patterns.iter().any(|p| matches(p, name))
+fn any(patterns: &[UserPattern], name: &str) -> bool {
+    patterns.iter().any(|p| p.matches(name))
 }
 
 /// The roles of one requester. A user may hold several (Argo CD is GitOps and a decrypter).
@@ -148,6 +188,10 @@ pub fn break_glass(review: &Review<'_>, writer: &Writer<'_>, policy: &Policy) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn matches(pattern: &str, name: &str) -> bool {
+        UserPattern::from(pattern).matches(name)
+    }
 
     #[test]
     fn star_matches_within_one_segment() {
