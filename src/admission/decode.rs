@@ -275,7 +275,7 @@ impl<'de> Visitor<'de> for PayloadSeed {
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         match self.0 {
-            Some(kind) => Object::deserialize_kind(kind, d).map(Payload::Decoded),
+            Some(kind) => Object::deserialize_kind(kind, d).map(|o| Payload::Decoded(Box::new(o))),
             None => <&'de RawValue>::deserialize(d).map(Payload::Raw),
         }
     }

@@ -9,6 +9,7 @@ mod error;
 mod log;
 pub mod patch;
 pub mod review;
+mod tally;
 
 pub use error::BadReview;
 
@@ -16,7 +17,7 @@ use std::{sync::Arc, time::Instant};
 
 use crate::{
     cluster::ClusterView,
-    metrics::{BadRequestLabels, Metrics, ReviewLabels, RuleLabels},
+    metrics::{BadRequestLabels, Metrics, RuleLabels},
     policy::{
         self, Decision, Identity, Object, Operation, Policy, Review, classify, identity::Writer,
         mutate, objects::Kind,
@@ -47,6 +48,7 @@ pub struct Webhook {
     policy: Arc<Policy>,
     view: Arc<dyn ClusterView>,
     metrics: Arc<Metrics>,
+    tally: tally::Tally,
 }
 
 impl Webhook {
@@ -55,6 +57,7 @@ impl Webhook {
             policy,
             view,
             metrics,
+            tally: tally::Tally::new(),
         }
     }
 
@@ -161,18 +164,9 @@ impl Webhook {
         let out = serde_json::to_vec(&response.into_review())
             .map_err(|_| BadReview::new("encode", "the response could not be encoded"))?;
 
-        let labels = ReviewLabels {
-            route: route.as_str(),
-            kind: kind.as_str(),
-            operation: operation.as_str(),
-            decision: decision_label,
-        };
         let elapsed = started.elapsed();
-        self.metrics.reviews.get_or_create(&labels).inc();
-        self.metrics
-            .duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.tally
+            .record(&self.metrics, call, decision_label, elapsed);
         trace.log(call, &req, &user, decision_label, elapsed);
         Ok(out)
     }
@@ -192,16 +186,18 @@ impl Webhook {
     ) -> Result<&'static str, BadReview> {
         let decoded = |payload: Payload<'_>, field: &str| match payload {
             Payload::Decoded(object) => Ok(Some(object)),
-            Payload::Raw(raw) => Object::from_json(kind, raw.get()).map(Some).map_err(|e| {
-                BadReview::new(
-                    "undecodable_object",
-                    format!(
-                        "request.{field} is not a valid {}: {}",
-                        kind.as_str(),
-                        describe(&e)
-                    ),
-                )
-            }),
+            Payload::Raw(raw) => Object::from_json(kind, raw.get())
+                .map(|o| Some(Box::new(o)))
+                .map_err(|e| {
+                    BadReview::new(
+                        "undecodable_object",
+                        format!(
+                            "request.{field} is not a valid {}: {}",
+                            kind.as_str(),
+                            describe(&e)
+                        ),
+                    )
+                }),
             Payload::Absent => Ok(None),
         };
         let raw = match object {
@@ -231,7 +227,7 @@ impl Webhook {
             name,
             user,
             object: &object,
-            old: old.as_ref(),
+            old: old.as_deref(),
             dry_run: req.dry_run.unwrap_or(false),
         };
         let evidence = match route {

@@ -56,7 +56,8 @@ pub struct RequestIn<'a> {
 pub enum Payload<'a> {
     #[default]
     Absent,
-    Decoded(Object),
+    /// Boxed: an [`Object`] is ~450 bytes, and the payload is moved a few times on its way.
+    Decoded(Box<Object>),
     Raw(&'a RawValue),
 }
 
