@@ -392,6 +392,14 @@ impl Policy {
         key.push_str(name);
         key
     }
+
+    /// [`Policy::key`] written into a reused buffer, for loops over several owned keys.
+    pub fn key_in<'b>(&self, buf: &'b mut String, name: &str) -> &'b str {
+        buf.clear();
+        buf.push_str(&self.prefix);
+        buf.push_str(name);
+        buf
+    }
 }
 
 /// The built-in default, as YAML with comments: what `vaultgate policy default` prints.

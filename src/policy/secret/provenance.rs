@@ -86,30 +86,32 @@ pub(super) fn forged(
         }
     }
     let is_bootstrap = provenance.class == Some(Class::Bootstrap);
+    // One buffer for the nine owned keys below: they are looked up on every Secret review.
+    let mut buf = String::new();
     for name in STAMPED {
-        let key = policy.key(name);
+        let key = policy.key_in(&mut buf, name);
         let owner = is_bootstrap && (writer.decrypter.is_some() || writer.handover);
-        if !owner && changed(&key, labels, old_labels) && labels.contains_key(&key) {
+        if !owner && changed(key, labels, old_labels) && labels.contains_key(key) {
             forged.push(format!("label {key}"));
         }
-        if !owner && changed(&key, annotations, old_annotations) && annotations.contains_key(&key) {
+        if !owner && changed(key, annotations, old_annotations) && annotations.contains_key(key) {
             forged.push(format!("annotation {key}"));
         }
     }
     for name in HANDOVER_OWNED {
-        let key = policy.key(name);
+        let key = policy.key_in(&mut buf, name);
         // The mutating webhook stamps `handover-state=pending` on a declared bootstrap CREATE.
         let pending_on_create = review.operation == Operation::Create
             && is_bootstrap
             && name == "handover-state"
-            && labels.get(&key).map(String::as_str) == Some("pending");
+            && labels.get(key).map(String::as_str) == Some("pending");
         if writer.handover || pending_on_create {
             continue;
         }
-        if changed(&key, labels, old_labels) {
+        if changed(key, labels, old_labels) {
             forged.push(format!("label {key} (owned by the handover controller)"));
         }
-        if changed(&key, annotations, old_annotations) {
+        if changed(key, annotations, old_annotations) {
             forged.push(format!(
                 "annotation {key} (owned by the handover controller)"
             ));
