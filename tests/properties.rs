@@ -39,16 +39,6 @@ const USERS: &[&str] = &[
     "system:serviceaccount:kube-system:replicaset-controller",
 ];
 
-const KINDS: [Kind; 7] = [
-    Kind::Secret,
-    Kind::ExternalSecret,
-    Kind::ClusterExternalSecret,
-    Kind::PushSecret,
-    Kind::ClusterPushSecret,
-    Kind::SecretStore,
-    Kind::ClusterSecretStore,
-];
-
 fn config(cases: u32) -> Config {
     Config {
         cases,
@@ -450,7 +440,7 @@ proptest! {
         let policy = Policy::default();
         let view = MemoryView::from_policy(&policy);
         let identity = Identity::new(user, vec!["system:authenticated".into()]);
-        for kind in KINDS {
+        for kind in Kind::ALL {
             let Ok(object) = Object::from_value(kind, object.clone()) else { continue };
             let old = old.clone().and_then(|o| Object::from_value(kind, o).ok());
             for (operation, old) in [(Operation::Create, None), (Operation::Update, old.as_ref())] {

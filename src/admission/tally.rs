@@ -17,7 +17,7 @@ use crate::{
 /// Every decision a review is counted under.
 const DECISIONS: [&str; 4] = ["allowed", "warned", "denied", "patched"];
 const ROUTES: usize = 2;
-const KINDS: usize = 7;
+const KINDS: usize = Kind::ALL.len();
 const OPERATIONS: usize = 4;
 
 pub(super) struct Tally {
@@ -89,15 +89,6 @@ mod tests {
     use super::*;
 
     fn calls() -> impl Iterator<Item = Call> {
-        let kinds = [
-            Kind::Secret,
-            Kind::ExternalSecret,
-            Kind::ClusterExternalSecret,
-            Kind::PushSecret,
-            Kind::ClusterPushSecret,
-            Kind::SecretStore,
-            Kind::ClusterSecretStore,
-        ];
         let operations = [
             Operation::Create,
             Operation::Update,
@@ -107,7 +98,7 @@ mod tests {
         [Route::Validate, Route::Mutate]
             .into_iter()
             .flat_map(move |route| {
-                kinds.into_iter().flat_map(move |kind| {
+                Kind::ALL.into_iter().flat_map(move |kind| {
                     operations.into_iter().map(move |operation| Call {
                         route,
                         kind,

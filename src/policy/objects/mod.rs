@@ -42,6 +42,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every governed kind.
+    pub const ALL: [Kind; 7] = [
+        Self::Secret,
+        Self::ExternalSecret,
+        Self::ClusterExternalSecret,
+        Self::PushSecret,
+        Self::ClusterPushSecret,
+        Self::SecretStore,
+        Self::ClusterSecretStore,
+    ];
+
     /// Resolves an API group + kind (any served version) to a governed kind.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
         match (group, kind) {

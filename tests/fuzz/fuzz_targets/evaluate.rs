@@ -15,16 +15,6 @@ use vaultgate::{
 #[path = "common.rs"]
 mod common;
 
-const KINDS: [Kind; 7] = [
-    Kind::Secret,
-    Kind::ExternalSecret,
-    Kind::ClusterExternalSecret,
-    Kind::PushSecret,
-    Kind::ClusterPushSecret,
-    Kind::SecretStore,
-    Kind::ClusterSecretStore,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Ok(doc) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -35,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let namespace = request.get("namespace").and_then(Value::as_str);
     let policy = Policy::default();
     let mut view = MemoryView::from_policy(&policy);
-    for kind in KINDS {
+    for kind in Kind::ALL {
         let Ok(object) = Object::from_json(kind, &object) else {
             continue;
         };
