@@ -1,28 +1,19 @@
 //! The bootstrap lifecycle: bootstrap Secrets only in bootstrap namespaces (VG106), no rewrite
 //! by another producer (VG110), and no write after the handover retired them (VG107).
 
-use super::target;
-use crate::cluster::ClusterView;
-use crate::policy::{
-    Operation, Policy, Review, Violation,
-    classify::{Class, Provenance},
-    fix,
-    identity::Writer,
-    objects::SecretObject,
-    rules,
-};
+use super::{Write, target};
+use crate::policy::{Operation, Violation, classify::Class, fix, rules};
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn bootstrap(
-    secret: &SecretObject,
-    review: &Review<'_>,
-    writer: &Writer<'_>,
-    provenance: &Provenance<'_>,
-    policy: &Policy,
-    old: Option<&SecretObject>,
-    view: &dyn ClusterView,
-    out: &mut Vec<Violation>,
-) {
+pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        secret,
+        review,
+        writer,
+        provenance,
+        policy,
+        old,
+        view,
+    } = write;
     let ns = review.namespace.unwrap_or("");
     let declared_bootstrap = secret.label(&policy.key("secret-class")) == Some("bootstrap");
     if (provenance.class == Some(Class::Bootstrap) || declared_bootstrap)

@@ -1,15 +1,12 @@
 //! Copies across namespaces: copy-tool markers and copy controllers (VG103), and values equal
 //! to one another namespace holds (VG109).
 
-use super::target;
+use super::{Write, target};
 use crate::cluster::ClusterView;
 use crate::policy::{
     Policy, Review, Violation,
     classify::{Class, Provenance},
-    fix,
-    identity::Writer,
-    objects::SecretObject,
-    rules,
+    fix, rules,
 };
 
 /// Annotation/label key domains of the copy tools (anchors-features §3). Matched without case,
@@ -27,13 +24,14 @@ const COPIER_KEYS: [&str; 2] = [
     "sealedsecrets.bitnami.com/namespace-wide",
 ];
 
-pub(super) fn copy_markers(
-    secret: &SecretObject,
-    review: &Review<'_>,
-    writer: &Writer<'_>,
-    policy: &Policy,
-    out: &mut Vec<Violation>,
-) {
+pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        secret,
+        review,
+        writer,
+        policy,
+        ..
+    } = write;
     let meta = &secret.metadata;
     let keys = meta
         .labels

@@ -50,6 +50,20 @@ fn target(review: &Review<'_>) -> String {
     format!("{}/{}", review.namespace.unwrap_or(""), review.name)
 }
 
+/// What every Secret rule reads: the write under review, who makes it, where the Secret came
+/// from, the policy and the cluster.
+#[derive(Clone, Copy)]
+struct Write<'a> {
+    secret: &'a SecretObject,
+    review: &'a Review<'a>,
+    writer: &'a Writer<'a>,
+    provenance: &'a Provenance<'a>,
+    policy: &'a Policy,
+    /// The Secret before an UPDATE.
+    old: Option<&'a SecretObject>,
+    view: &'a dyn ClusterView,
+}
+
 /// Evaluates every Secret rule.
 pub fn check(
     secret: &SecretObject,
@@ -63,10 +77,18 @@ pub fn check(
     if provenance.class == Some(Class::System) {
         return;
     }
-    let old = old_secret(review);
-    writer_rules(secret, review, writer, provenance, policy, old, out);
-    copy_markers(secret, review, writer, policy, out);
-    forged(secret, review, writer, provenance, policy, old, view, out);
-    class_label_change(secret, review, writer, policy, old, out);
-    bootstrap(secret, review, writer, provenance, policy, old, view, out);
+    let write = Write {
+        secret,
+        review,
+        writer,
+        provenance,
+        policy,
+        old: old_secret(review),
+        view,
+    };
+    writer_rules(write, out);
+    copy_markers(write, out);
+    forged(write, out);
+    class_label_change(write, out);
+    bootstrap(write, out);
 }

@@ -3,15 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{HANDOVER_OWNED, STAMPED, target};
-use crate::cluster::ClusterView;
-use crate::policy::{
-    Operation, Policy, Review, Violation,
-    classify::{Class, Provenance},
-    identity::Writer,
-    objects::SecretObject,
-    rules,
-};
+use super::{HANDOVER_OWNED, STAMPED, Write, target};
+use crate::policy::{Operation, Violation, classify::Class, rules};
 
 fn changed(
     key: &str,
@@ -21,17 +14,16 @@ fn changed(
     new.get(key) != old.and_then(|o| o.get(key))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn forged(
-    secret: &SecretObject,
-    review: &Review<'_>,
-    writer: &Writer<'_>,
-    provenance: &Provenance<'_>,
-    policy: &Policy,
-    old: Option<&SecretObject>,
-    view: &dyn ClusterView,
-    out: &mut Vec<Violation>,
-) {
+pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        secret,
+        review,
+        writer,
+        provenance,
+        policy,
+        old,
+        view,
+    } = write;
     let mut forged: Vec<String> = Vec::new();
     let empty = BTreeMap::new();
     let labels = secret.metadata.labels.as_ref().unwrap_or(&empty);
@@ -149,14 +141,15 @@ pub(super) fn forged(
     ));
 }
 
-pub(super) fn class_label_change(
-    secret: &SecretObject,
-    review: &Review<'_>,
-    writer: &Writer<'_>,
-    policy: &Policy,
-    old: Option<&SecretObject>,
-    out: &mut Vec<Violation>,
-) {
+pub(super) fn class_label_change(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        secret,
+        review,
+        writer,
+        policy,
+        old,
+        ..
+    } = write;
     let Some(old) = old else { return };
     let key = policy.key("secret-class");
     let (before, after) = (old.label(&key), secret.label(&key));

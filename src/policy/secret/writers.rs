@@ -1,25 +1,19 @@
 //! Who may write a Secret: unmanaged writers (VG101), CI identities (VG102) and edits of
 //! Secrets materialized by External Secrets (VG105).
 
-use super::target;
-use crate::policy::{
-    Policy, Review, Violation,
-    classify::{Provenance, has_owner},
-    fix,
-    identity::Writer,
-    objects::SecretObject,
-    rules,
-};
+use super::{Write, target};
+use crate::policy::{Violation, classify::has_owner, fix, rules};
 
-pub(super) fn writer_rules(
-    secret: &SecretObject,
-    review: &Review<'_>,
-    writer: &Writer<'_>,
-    provenance: &Provenance<'_>,
-    policy: &Policy,
-    old: Option<&SecretObject>,
-    out: &mut Vec<Violation>,
-) {
+pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        secret,
+        review,
+        writer,
+        provenance,
+        policy,
+        old,
+        ..
+    } = write;
     let ns = review.namespace.unwrap_or("default");
     let old_materialized = old.is_some_and(|o| {
         has_owner(o, "external-secrets.io", "ExternalSecret")
