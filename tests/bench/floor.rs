@@ -2,15 +2,23 @@
 //! (the rustls `ServerConfig` from [`ReloadingCert::server_config`], tokio-rustls with the same
 //! handshake timeout and TCP_NODELAY, hyper-util's connection builder with the same HTTP/1.1
 //! settings chosen by ALPN, axum routing, the same 8 MiB frame-by-frame body limit and 30 s body
-//! timeout), but the handler answers every POST /validate or /mutate with one fixed, allowed
-//! AdmissionReview: no JSON decoding, no policy, no metrics, no logging.
+//! timeout), but the handler answers every POST /validate or /mutate with an allowed
+//! AdmissionReview: no policy, no metrics, no logging. `--answer` says how much of the request
+//! it reads first, so the load test can show where between "transport only" and "a webhook
+//! that decodes the review" vaultgate's cost lies:
+//!
+//! - `fixed` (the floor proper): does not look at the body; one constant answer.
+//! - `uid`: scans the whole body as JSON, borrows `request.uid` and echoes it — the least any
+//!   correct webhook must do (the apiserver rejects an answer whose uid does not match).
+//! - `kube`: what a webhook written with kube-rs's admission types does before any policy:
+//!   decode `AdmissionReview<DynamicObject>`, answer `AdmissionResponse::from(&request)`.
 //!
 //! `vaultgate::server::serve` cannot be reused as is (its router always evaluates through a
 //! `Webhook`), so the accept loop below mirrors src/server/serve.rs line for line, minus
 //! shutdown draining (the floor is killed by the benchmark script).
 //!
 //! ```text
-//! cargo run --release --example bench-floor -- --listen 127.0.0.1:9443 --tls-cert tls.crt --tls-key tls.key
+//! cargo run --release --example bench-floor -- --listen 127.0.0.1:9443 --tls-cert tls.crt --tls-key tls.key [--answer fixed|uid|kube]
 //! ```
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -28,6 +36,11 @@ use hyper_util::{
     server::conn::auto,
     service::TowerToHyperService,
 };
+use kube::core::{
+    DynamicObject,
+    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview},
+};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use vaultgate::server::{MAX_BODY_BYTES, ReloadingCert, ServeOptions};
@@ -43,11 +56,21 @@ struct Args {
     listen: SocketAddr,
     cert: String,
     key: String,
+    answer: Answer,
+}
+
+/// How much of the request the floor reads before answering (see the module header).
+#[derive(Clone, Copy)]
+enum Answer {
+    Fixed,
+    Uid,
+    Kube,
 }
 
 fn args() -> Result<Args, String> {
     let mut listen = None;
     let (mut cert, mut key) = (None, None);
+    let mut answer = Answer::Fixed;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -55,6 +78,16 @@ fn args() -> Result<Args, String> {
             "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
             "--tls-cert" => cert = Some(value()?),
             "--tls-key" => key = Some(value()?),
+            "--answer" => {
+                answer = match value()?.as_str() {
+                    "fixed" => Answer::Fixed,
+                    "uid" => Answer::Uid,
+                    "kube" => Answer::Kube,
+                    other => {
+                        return Err(format!("--answer must be fixed, uid or kube, not {other}"));
+                    }
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -62,6 +95,7 @@ fn args() -> Result<Args, String> {
         listen: listen.ok_or("--listen ADDR is required")?,
         cert: cert.ok_or("--tls-cert FILE is required")?,
         key: key.ok_or("--tls-key FILE is required")?,
+        answer,
     })
 }
 
@@ -85,7 +119,7 @@ fn main() -> std::process::ExitCode {
             "bench-floor: serving on {}",
             listener.local_addr().expect("addr")
         );
-        serve(listener, cert).await;
+        serve(listener, cert, args.answer).await;
     });
     std::process::ExitCode::SUCCESS
 }
@@ -106,14 +140,15 @@ fn protocols(opts: &ServeOptions) -> (auto::Builder<TokioExecutor>, auto::Builde
     (builder.clone().http1_only(), builder.http2_only())
 }
 
-async fn serve(listener: TcpListener, cert: Arc<ReloadingCert>) {
+async fn serve(listener: TcpListener, cert: Arc<ReloadingCert>, answer: Answer) {
     let opts = ServeOptions::default();
     let acceptor = TlsAcceptor::from(cert.server_config().expect("server config"));
     let (h1, h2) = protocols(&opts);
     let protocols = Arc::new((h1, h2));
+    let handler = move |headers: HeaderMap, body: Body| respond(answer, headers, body);
     let app = Router::new()
-        .route("/validate", post(fixed))
-        .route("/mutate", post(fixed))
+        .route("/validate", post(handler))
+        .route("/mutate", post(handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok\n" }));
     loop {
@@ -145,8 +180,8 @@ async fn serve(listener: TcpListener, cert: Arc<ReloadingCert>) {
 }
 
 /// Reads the body exactly as vaultgate does (declared-length check, frame-by-frame limit,
-/// timeout), then returns the fixed answer without looking at it.
-async fn fixed(headers: HeaderMap, body: Body) -> Response {
+/// timeout), then answers as `--answer` says.
+async fn respond(answer: Answer, headers: HeaderMap, body: Body) -> Response {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -171,18 +206,61 @@ async fn fixed(headers: HeaderMap, body: Body) -> Response {
     })
     .await;
     match read {
-        Ok(Ok(body)) => {
-            std::hint::black_box(&body);
-            (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                ALLOWED,
-            )
-                .into_response()
-        }
+        Ok(Ok(body)) => match answer {
+            Answer::Fixed => {
+                std::hint::black_box(&body);
+                json(ALLOWED.to_vec())
+            }
+            Answer::Uid => match serde_json::from_slice::<UidOnly>(&body) {
+                Ok(review) => json(
+                    serde_json::to_vec(&serde_json::json!({
+                        "apiVersion": "admission.k8s.io/v1",
+                        "kind": "AdmissionReview",
+                        "response": {"uid": review.request.uid, "allowed": true},
+                    }))
+                    .expect("a JSON value serializes"),
+                ),
+                Err(_) => StatusCode::BAD_REQUEST.into_response(),
+            },
+            Answer::Kube => {
+                let request = serde_json::from_slice::<AdmissionReview<DynamicObject>>(&body)
+                    .ok()
+                    .and_then(|review| {
+                        TryInto::<AdmissionRequest<DynamicObject>>::try_into(review).ok()
+                    });
+                match request {
+                    Some(request) => json(
+                        serde_json::to_vec(&AdmissionResponse::from(&request).into_review())
+                            .expect("an AdmissionReview serializes"),
+                    ),
+                    None => StatusCode::BAD_REQUEST.into_response(),
+                }
+            }
+        },
         _ => StatusCode::BAD_REQUEST.into_response(),
     }
+}
+
+/// `--answer uid`: only `request.uid` is kept (borrowed); serde skips every other field.
+#[derive(Deserialize)]
+struct UidOnly<'a> {
+    #[serde(borrow)]
+    request: UidRequest<'a>,
+}
+
+#[derive(Deserialize)]
+struct UidRequest<'a> {
+    uid: &'a str,
+}
+
+fn json(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }

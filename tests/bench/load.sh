@@ -5,7 +5,10 @@
 # same settings, with tests/bench/loadgen.rs over TLS 1.3 + HTTP/1.1 keep-alive. An optional third
 # server, `vaultgate-warn` (the same binary with --log-level warn), shows what logging at info
 # costs: BENCH_SERVERS="vaultgate floor vaultgate-warn". (Since allowed reviews log at debug,
-# both benchmark reviews, which are allowed, write no line at info either.)
+# both benchmark reviews, which are allowed, write no line at info either.) Two more optional
+# servers place vaultgate between the floor and a webhook that reads the request:
+# floor-uid (scans the body, echoes request.uid: the least a correct webhook does) and
+# floor-kube (kube-rs's AdmissionReview<DynamicObject> decode, no policy).
 #
 #   bash tests/bench/load.sh            # ~6 minutes; prints the tables, keeps raw JSON lines
 #
@@ -46,16 +49,12 @@ LOADGEN="$TARGET/release/examples/bench-loadgen"
 OUT="$TARGET/bench/load-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 "$VG" certs --out "$OUT/certs" --ip 127.0.0.1 --dns localhost >"$OUT/certs.log" 2>&1
-read -r VG_PORT FLOOR_PORT WARN_PORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+[[ " $SERVERS " == *" floor "* ]] || { log "ERROR: BENCH_SERVERS must include floor (the ratios are against it)"; exit 2; }
 
-VG_PID="" FLOOR_PID="" WARN_PID=""
+declare -A PID PORT
 cleanup() {
-  for pid in $VG_PID $FLOOR_PID $WARN_PID; do kill "$pid" 2>/dev/null || true; done
-  for pid in $VG_PID $FLOOR_PID $WARN_PID; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${PID[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PID[@]}"; do wait "$pid" 2>/dev/null || true; done
   # The info log holds one line per review (~100 MB per run): keep its size and last lines only.
   if [ -f "$OUT/vaultgate.log" ]; then
     echo "$(wc -l <"$OUT/vaultgate.log") lines, $(du -h "$OUT/vaultgate.log" | cut -f1)" >"$OUT/vaultgate.log.size"
@@ -64,38 +63,47 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$VG" serve --listen "127.0.0.1:$VG_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
-  --cluster-context memory --log-format json --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate.log" &
-VG_PID=$!
-"$FLOOR" --listen "127.0.0.1:$FLOOR_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
-  </dev/null 2>"$OUT/floor.log" &
-FLOOR_PID=$!
-if [[ " $SERVERS " == *" vaultgate-warn "* ]]; then
-  "$VG" serve --listen "127.0.0.1:$WARN_PORT" --tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key" \
-    --cluster-context memory --log-format json --log-level warn --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate-warn.log" &
-  WARN_PID=$!
-fi
-for port in "$VG_PORT" "$FLOOR_PORT" ${WARN_PID:+"$WARN_PORT"}; do
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+TLS=(--tls-cert "$OUT/certs/tls.crt" --tls-key "$OUT/certs/tls.key")
+# launch NAME: starts that server on a free port. floor-uid / floor-kube are the floor reading the
+# request first (tests/bench/floor.rs --answer): the uid only, or kube-rs's AdmissionReview decode.
+launch() {
+  local port
+  port=$(free_port)
+  case $1 in
+    vaultgate) "$VG" serve --listen "127.0.0.1:$port" "${TLS[@]}" --cluster-context memory --log-format json \
+      --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate.log" & ;;
+    vaultgate-warn) "$VG" serve --listen "127.0.0.1:$port" "${TLS[@]}" --cluster-context memory --log-format json \
+      --log-level warn --shutdown-delay 0s </dev/null 2>"$OUT/vaultgate-warn.log" & ;;
+    floor) "$FLOOR" --listen "127.0.0.1:$port" "${TLS[@]}" </dev/null 2>"$OUT/floor.log" & ;;
+    floor-uid | floor-kube) "$FLOOR" --listen "127.0.0.1:$port" "${TLS[@]}" --answer "${1#floor-}" \
+      </dev/null 2>"$OUT/$1.log" & ;;
+    *) log "ERROR: unknown server '$1' in BENCH_SERVERS (vaultgate, vaultgate-warn, floor, floor-uid, floor-kube)"; exit 2 ;;
+  esac
+  PID[$1]=$! PORT[$1]=$port
+}
+for server in $SERVERS; do launch "$server"; done
+for server in $SERVERS; do
   ready=""
   for _ in $(seq 1 100); do
-    curl -fsS --max-time 1 --cacert "$OUT/certs/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { ready=1; break; }
+    curl -fsS --max-time 1 --cacert "$OUT/certs/ca.crt" "https://127.0.0.1:${PORT[$server]}/readyz" >/dev/null 2>&1 && { ready=1; break; }
     sleep 0.1
   done
   # A server that did not come up (e.g. its port was taken meanwhile) would measure as 0 req/s.
   if [ -z "$ready" ]; then
-    log "ERROR: nothing ready on :$port after 10 s; server logs:"
+    log "ERROR: $server not ready on :${PORT[$server]} after 10 s; server logs:"
     tail -n 5 "$OUT"/*.log >&2
     exit 1
   fi
 done
 sleep 2
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-log "vaultgate pid $VG_PID on :$VG_PORT, floor pid $FLOOR_PID on :$FLOOR_PORT, vaultgate-warn pid ${WARN_PID:-none} on :$WARN_PORT"
+for server in $SERVERS; do log "$server: pid ${PID[$server]} on :${PORT[$server]}"; done
 
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
-pid_of() { case $1 in vaultgate) echo "$VG_PID" ;; floor) echo "$FLOOR_PID" ;; vaultgate-warn) echo "$WARN_PID" ;; esac; }
-port_of() { case $1 in vaultgate) echo "$VG_PORT" ;; floor) echo "$FLOOR_PORT" ;; vaultgate-warn) echo "$WARN_PORT" ;; esac; }
+pid_of() { echo "${PID[$1]}"; }
+port_of() { echo "${PORT[$1]}"; }
 for server in $SERVERS; do
   printf '{"idle":true,"server":"%s","rss_kib":%s}\n' "$server" "$(rss "$(pid_of "$server")")" >>"$RESULTS"
 done
