@@ -10,6 +10,7 @@ pub mod classify;
 pub mod config;
 pub mod duration;
 mod eso;
+mod eso_common;
 mod fix;
 pub mod handover;
 pub mod identity;

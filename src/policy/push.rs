@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     Policy, Review, Violation,
-    eso::{refresh_rule, store_problem, writer_rule},
+    eso_common::{refresh_rule, store_problem, writer_rule},
     identity::Writer,
     objects::{ClusterPushSecret, PushSecret, PushSecretSpec},
     paths::{self, Prefix},

@@ -2,7 +2,13 @@
 //! on Vault (VG402), no namespaced Vault stores in application namespaces (VG403), and the
 //! approved name must be a Vault store (VG404).
 
-use super::{Policy, Review, Violation, eso::writer_rule, identity::Writer, objects::Store, rules};
+use super::{
+    Policy, Review, Violation,
+    eso_common::{object_label, writer_rule},
+    identity::Writer,
+    objects::Store,
+    rules,
+};
 
 pub fn check_store(
     store: &Store,
@@ -12,10 +18,7 @@ pub fn check_store(
     out: &mut Vec<Violation>,
 ) {
     let kind = review.object.kind().as_str();
-    let obj = match review.namespace {
-        Some(ns) => format!("{kind} \"{ns}/{}\"", review.name),
-        None => format!("{kind} {:?}", review.name),
-    };
+    let obj = object_label(review, kind);
     writer_rule(kind, review, writer, out);
     let providers: Vec<&str> = store.providers().collect();
     let forbidden: Vec<&str> = providers

@@ -17,9 +17,10 @@
 //! `/metrics` (same handlers, same state), and 404 for everything else, `/validate` and `/mutate`
 //! included: kubelet probes and Prometheus need no client certificate when `--client-ca` is set.
 //!
-//! [`tls`] holds the swappable serving certificate, [`reload`] the poll that rotates it, and
-//! [`serve`](mod@serve) the accept loop.
+//! [`tls`] holds the swappable serving certificate, [`reload`] the poll that rotates it,
+//! [`serve`](mod@serve) the accept loop, and `body` the bounded body read and its refusals.
 
+mod body;
 pub mod reload;
 pub mod serve;
 pub mod tls;
@@ -40,17 +41,15 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use http_body_util::BodyExt;
 use tokio::{sync::Semaphore, time::Instant};
 
 pub use reload::spawn_reloader;
 pub use serve::{ServeOptions, serve, serve_with_probes};
 pub use tls::{ClientCa, ReloadingCert, TlsError, spawn_client_ca_reloader};
 
-use crate::{
-    admission::{Route, Webhook},
-    metrics::BadRequestLabels,
-};
+use crate::admission::{Route, Webhook};
+
+use body::{Refusal, read_body};
 
 /// The largest AdmissionReview accepted: 8 MiB. A Secret near etcd's 1.5 MiB limit, sent as
 /// `object` and `oldObject` with its last-applied annotation, stays far below it.
@@ -242,120 +241,6 @@ async fn review(
         )
             .into_response(),
         Err(bad) => json_error(StatusCode::BAD_REQUEST, &bad.message),
-    }
-}
-
-/// Why a review was not answered.
-enum Refusal {
-    TooLarge,
-    TimedOut,
-    Unreadable,
-    /// Every review slot stayed taken until the deadline.
-    Busy,
-    /// The evaluation did not finish before the deadline.
-    Deadline,
-}
-
-impl Refusal {
-    fn respond(self, state: &AppState, version: Version) -> Response {
-        let (reason, status, message) = match self {
-            Self::TooLarge => (
-                "too_large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than 8 MiB (8388608 bytes)".to_owned(),
-            ),
-            Self::TimedOut => (
-                "body_timeout",
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body did not arrive within {} ms (--review-timeout)",
-                    state.review_timeout.min(BODY_READ_TIMEOUT).as_millis()
-                ),
-            ),
-            Self::Unreadable => (
-                "unreadable_body",
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read".to_owned(),
-            ),
-            Self::Busy => (
-                "overloaded",
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "vaultgate is busy: no review slot (--max-concurrent-reviews) freed within {} ms; retry",
-                    state.review_timeout.as_millis()
-                ),
-            ),
-            Self::Deadline => (
-                "review_timeout",
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the review did not finish within {} ms (--review-timeout); retry",
-                    state.review_timeout.as_millis()
-                ),
-            ),
-        };
-        let retry = matches!(status, StatusCode::SERVICE_UNAVAILABLE);
-        state
-            .webhook
-            .metrics()
-            .bad_requests
-            .get_or_create(&BadRequestLabels { reason })
-            .inc();
-        tracing::warn!(reason, "refused a request body");
-        let mut response = json_error(status, &message);
-        if retry {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        // The connection may hold unread bytes: don't reuse it (HTTP/2 has no such header).
-        if version <= Version::HTTP_11 {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
-    }
-}
-
-/// Reads at most [`MAX_BODY_BYTES`] into memory (the limit is enforced frame by frame, whatever
-/// `Content-Length` claims), before `deadline` and within [`BODY_READ_TIMEOUT`].
-async fn read_body(headers: &HeaderMap, body: Body, deadline: Instant) -> Result<Vec<u8>, Refusal> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
-        return Err(Refusal::TooLarge);
-    }
-    // Pre-size for the declared length, but never trust a header with more than 1 MiB up front.
-    let capacity = declared.map_or(0, |n| n.min(1024 * 1024) as usize);
-    let deadline = deadline.min(Instant::now() + BODY_READ_TIMEOUT);
-    tokio::time::timeout_at(deadline, collect_limited(body, capacity))
-        .await
-        .map_err(|_| Refusal::TimedOut)?
-}
-
-async fn collect_limited(mut body: Body, capacity: usize) -> Result<Vec<u8>, Refusal> {
-    let mut buf = Vec::with_capacity(capacity);
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| Refusal::Unreadable)?.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len());
-        if total <= MAX_BODY_BYTES {
-            buf.extend_from_slice(&data);
-        } else if total > DRAIN_LIMIT {
-            break;
-        } else if !buf.is_empty() {
-            buf = Vec::new(); // over the limit: keep draining, stop holding memory
-        }
-    }
-    if total > MAX_BODY_BYTES {
-        Err(Refusal::TooLarge)
-    } else {
-        Ok(buf)
     }
 }
 

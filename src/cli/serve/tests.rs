@@ -1,0 +1,49 @@
+//! Tests of `serve`'s flags: the probe port is off by default and a malformed one is named.
+
+use clap::Parser as _;
+
+use super::*;
+use crate::cli::{Cli, Command};
+
+#[test]
+fn a_rotated_certificate_is_picked_up_within_the_5_s_target_by_default() {
+    let cli = Cli::try_parse_from(["vaultgate", "serve", "--tls-cert", "c", "--tls-key", "k"])
+        .expect("serve parses");
+    let Command::Serve(args) = cli.command else {
+        panic!("not serve");
+    };
+    assert_eq!(args.cert_reload_interval, Duration::from_secs(2));
+    assert!(args.cert_reload_interval < Duration::from_secs(5));
+}
+
+fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+    let base = ["vaultgate", "serve", "--tls-cert", "c", "--tls-key", "k"];
+    let cli = Cli::try_parse_from(base.iter().chain(extra))?;
+    let Command::Serve(args) = cli.command else {
+        panic!("not serve");
+    };
+    Ok(args)
+}
+
+#[test]
+fn the_probe_port_is_off_unless_probe_listen_is_given() {
+    assert_eq!(serve_args(&[]).expect("parses").probe_listen, None);
+    let args = serve_args(&["--probe-listen", "0.0.0.0:8081"]).expect("parses");
+    assert_eq!(
+        args.probe_listen,
+        Some("0.0.0.0:8081".parse().expect("addr"))
+    );
+}
+
+#[test]
+fn a_probe_listen_without_a_port_names_the_flag_and_the_expected_form() {
+    for bad in ["8081", "localhost:8081", "0.0.0.0", ":8081"] {
+        let err = serve_args(&["--probe-listen", bad])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.contains("--probe-listen must be ADDR:PORT") && err.contains(bad),
+            "{err}"
+        );
+    }
+}
