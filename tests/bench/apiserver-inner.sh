@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs under tests/e2e/run.sh (see tests/bench/apiserver.sh, which builds the release binaries
-# first): sets up the four configurations and runs bench-apiserver-client.
+# first): sets up the five configurations and runs bench-apiserver-client.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -8,7 +8,8 @@ cd "$REPO"
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 VG_REL="$TARGET/release/vaultgate"
 CLIENT="$TARGET/release/examples/bench-apiserver-client"
-[ -x "$VG_REL" ] && [ -x "$CLIENT" ] || { echo "apiserver-inner.sh: build first: bash tests/bench/apiserver.sh" >&2; exit 1; }
+FLOOR="$TARGET/release/examples/bench-floor"
+[ -x "$VG_REL" ] && [ -x "$CLIENT" ] && [ -x "$FLOOR" ] || { echo "apiserver-inner.sh: build first: bash tests/bench/apiserver.sh" >&2; exit 1; }
 D=$VAULTGATE_E2E_DIR
 N=${BENCH_N:-2000}
 CONCURRENCY=${BENCH_CONCURRENCY:-4}
@@ -35,8 +36,8 @@ until curl -fsS --max-time 1 --cacert "$VAULTGATE_E2E_WEBHOOK_CA" "$VAULTGATE_E2
 done
 log "release vaultgate ready (pid $VG_PID)"
 
-# ---- 2. namespaces; the two unpoliced ones are taken out of vaultgate's webhooks' scope.
-for ns in bench-none bench-vap bench-vaultgate bench-vg-validate external-secrets; do k create namespace "$ns" || true; done
+# ---- 2. namespaces; the unpoliced ones (and the floor's) are taken out of vaultgate's webhooks' scope.
+for ns in bench-none bench-vap bench-vaultgate bench-vg-validate bench-floor external-secrets; do k create namespace "$ns" || true; done
 k -n external-secrets create serviceaccount external-secrets || true
 for cfg in validatingwebhookconfiguration/vaultgate mutatingwebhookconfiguration/vaultgate; do
   count=$(kubectl get "$cfg" -o jsonpath='{range .webhooks[*]}x{end}' | wc -c)
@@ -44,6 +45,7 @@ for cfg in validatingwebhookconfiguration/vaultgate mutatingwebhookconfiguration
   for i in $(seq 0 $((count - 1))); do
     patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-none\"},"
     patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-vap\"},"
+    patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-floor\"},"
     # bench-vg-validate: the validating webhook alone (one hop, like the VAP's single check).
     if [ "$cfg" = mutatingwebhookconfiguration/vaultgate ]; then
       patch+="{\"op\":\"add\",\"path\":\"/webhooks/$i/namespaceSelector/matchExpressions/0/values/-\",\"value\":\"bench-vg-validate\"},"
@@ -51,6 +53,36 @@ for cfg in validatingwebhookconfiguration/vaultgate mutatingwebhookconfiguration
   done
   k patch "$cfg" --type=json -p "${patch%,}]"
 done
+
+# ---- 2b. the floor as webhooks: vaultgate's shipped Secret webhooks (mutating + validating, same
+# rules, matchConditions, failurePolicy, timeouts), pointed at tests/bench/floor.rs --answer uid
+# (reads the review, echoes its uid, allows; no policy) and scoped to bench-floor. What these add
+# over the baseline is the price of the two hops themselves; vaultgate's figure minus this one is
+# what its policy, patch and logging cost on top.
+FLOOR_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$D/manifests/webhooks.json" "$FLOOR_PORT" >"$OUT/floor-webhooks.json" <<'PY'
+import json, sys
+hooks, port = json.load(open(sys.argv[1]))["items"], sys.argv[2]
+out = []
+for cfg in hooks:
+    kept = []
+    for hook in cfg["webhooks"]:
+        if not hook["name"].startswith("secrets."):
+            continue
+        path = hook["clientConfig"]["url"].rsplit("/", 1)[1]
+        hook["name"] = hook["name"].replace(".vaultgate.", ".bench-floor.")
+        hook["clientConfig"]["url"] = f"https://127.0.0.1:{port}/{path}"
+        hook["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": "bench-floor"}}
+        kept.append(hook)
+    if kept:
+        out.append({"apiVersion": cfg["apiVersion"], "kind": cfg["kind"],
+                    "metadata": {"name": "bench-floor"}, "webhooks": kept})
+assert len(out) == 2, f"expected a mutating and a validating Secret webhook, got {len(out)}"
+json.dump({"apiVersion": "v1", "kind": "List", "items": out}, sys.stdout, indent=1)
+PY
+k apply -f "$OUT/floor-webhooks.json"
+FLOOR_PID=""
+trap '[ -z "$FLOOR_PID" ] || kill "$FLOOR_PID" 2>/dev/null || true' EXIT
 
 # ---- 3. the in-tree policy: the unmanaged-writer rule in CEL, bound to bench-vap.
 cat >"$OUT/vap.yaml" <<'EOF'
@@ -143,14 +175,25 @@ ready() {
   expect allowed bench-vaultgate --kubeconfig "$OUT/eso.kubeconfig" &&
   expect denied bench-vaultgate &&                                # vaultgate enforces there
   expect allowed bench-vg-validate --kubeconfig "$OUT/eso.kubeconfig" &&
-  expect denied bench-vg-validate
+  expect denied bench-vg-validate &&
+  expect allowed bench-floor --kubeconfig "$OUT/eso.kubeconfig"
 }
+# The floor's webhooks are in effect once a write there fails (failurePolicy Fail, nothing
+# listening yet); then the floor starts and the same write must be allowed.
+start=$(date +%s)
+until expect denied bench-floor --kubeconfig "$OUT/eso.kubeconfig"; do
+  [ $(( $(date +%s) - start )) -lt 120 ] || { echo "the floor's webhooks not in effect after 120 s: see $OUT/setup.log" >&2; exit 1; }
+  sleep 1
+done
+"$FLOOR" --listen "127.0.0.1:$FLOOR_PORT" --tls-cert "$D/webhook/tls.crt" --tls-key "$D/webhook/tls.key" --answer uid \
+  </dev/null >>"$D/logs/bench-floor.log" 2>&1 &
+FLOOR_PID=$!
 start=$(date +%s)
 until ready; do
   [ $(( $(date +%s) - start )) -lt 120 ] || { echo "configurations not in effect after 120 s: see $OUT/setup.log" >&2; exit 1; }
   sleep 1
 done
-log "all four configurations in effect after $(( $(date +%s) - start ))s"
+log "all five configurations in effect after $(( $(date +%s) - start ))s"
 
 # ---- 7. measure.
 vg_metrics() {
@@ -159,14 +202,17 @@ vg_metrics() {
 }
 vg_metrics >"$OUT/vaultgate-metrics.before"
 CPU0=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
+FLOOR_CPU0=$(awk '{print $14 + $15}' "/proc/$FLOOR_PID/stat")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 OTHER=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|clippy-driver)$' || true)
 log "measuring: N=$N per configuration, $CONCURRENCY clients, $ROUNDS rounds (load average $LOAD0, other builds running: $OTHER)"
 "$CLIENT" --kubeconfig "$OUT/eso.kubeconfig" --admin-kubeconfig "$KUBECONFIG" --owner-uid "$OWNER_UID" --name bench-db \
   --target baseline=bench-none --target vap=bench-vap --target "vaultgate=bench-vaultgate@${OWNER[bench-vaultgate]}" \
   --target "vaultgate-validate-only=bench-vg-validate@${OWNER[bench-vg-validate]}" \
+  --target floor-webhooks=bench-floor \
   --n "$N" --concurrency "$CONCURRENCY" --rounds "$ROUNDS" >"$OUT/client.md" 2>"$OUT/client.log"
 CPU1=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
+FLOOR_CPU1=$(awk '{print $14 + $15}' "/proc/$FLOOR_PID/stat")
 vg_metrics >"$OUT/vaultgate-metrics.after"
 {
   echo "# apiserver.sh $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average before $LOAD0, after $(cut -d' ' -f1-3 /proc/loadavg); other cargo/rustc/go processes at start: $OTHER"
@@ -198,5 +244,7 @@ for s, v in sorted(a.items()):
 cpu_ms = (float(sys.argv[4]) - float(sys.argv[3])) * 1000 / float(sys.argv[5])
 print(f"\nvaultgate process CPU over the window: {cpu_ms:.0f} ms for {calls:.0f} reviews = {cpu_ms / max(calls, 1):.3f} ms per review (TLS, HTTP, logging, watches included)")
 PY
+  echo
+  echo "floor process CPU over the window: $(( (FLOOR_CPU1 - FLOOR_CPU0) * 1000 / $(getconf CLK_TCK) )) ms for the floor-webhooks creates (two calls each)"
 } | tee "$OUT/report.md"
 log "report: $OUT/report.md"
