@@ -25,7 +25,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::Body,
+    body::{Body, Bytes},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -209,7 +209,7 @@ async fn respond(answer: Answer, headers: HeaderMap, body: Body) -> Response {
         Ok(Ok(body)) => match answer {
             Answer::Fixed => {
                 std::hint::black_box(&body);
-                json(ALLOWED.to_vec())
+                json(Bytes::from_static(ALLOWED))
             }
             Answer::Uid => match serde_json::from_slice::<UidOnly>(&body) {
                 Ok(review) => json(
@@ -253,14 +253,14 @@ struct UidRequest<'a> {
     uid: &'a str,
 }
 
-fn json(body: Vec<u8>) -> Response {
+fn json(body: impl Into<Bytes>) -> Response {
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body,
+        body.into(),
     )
         .into_response()
 }
