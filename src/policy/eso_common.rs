@@ -18,8 +18,8 @@ pub(crate) fn object_label(review: &Review<'_>, kind: &str) -> String {
     }
 }
 
-/// The writer must be GitOps (or ESO fanning out a cluster
-/// object); a CI identity gets the more specific CI rule.
+/// The writer must be GitOps (or ESO fanning out a cluster object); a CI identity gets the more
+/// specific CI rule.
 pub(crate) fn writer_rule(
     kind: &str,
     review: &Review<'_>,
