@@ -323,10 +323,12 @@ fn bootstrap(
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(NS.into()),
-            labels: Some(BTreeMap::from([(
-                p.key("secret-class"),
-                "bootstrap".into(),
-            )])),
+            // As the admission webhook stamps a decrypter's write: the controller hands over
+            // only a bootstrap class that was earned (stamped `bootstrap-source`).
+            labels: Some(BTreeMap::from([
+                (p.key("secret-class"), "bootstrap".into()),
+                (p.key("bootstrap-source"), "sealed-secrets".into()),
+            ])),
             annotations: Some(annotations),
             ..Default::default()
         },

@@ -53,6 +53,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("secret-create-by-eso-with-owner", &[]),
     ("secret-create-cert-manager", &[]),
     ("secret-create-service-account-token", &[]),
+    ("secret-create-service-account-token-with-value", &["VG101"]),
     ("secret-create-in-kube-system", &[]),
     ("secret-create-by-kube-system-controller", &[]),
     ("secret-delete-by-human", &[]),
@@ -218,7 +219,7 @@ fn push_secret_examples_from_the_issue_hold() {
     assert_eq!(denied["allowed"], false);
     let msg = denied["status"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("platform-data/postgres/temporal-prod") && msg.contains("\"prod\""),
+        msg.contains("platform-data/postgres/prod") && msg.contains("\"prod\""),
         "{msg}"
     );
 }

@@ -261,10 +261,11 @@ async fn step(ctx: &Ctx, api: &Api<Secret>, secret: &Secret) -> Result<Action, E
         .map(|(k, _)| k.as_str())
         .collect();
     let digest = ctx.key.of_secret(data);
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     let facts = SecretFacts {
         labels: secret.metadata.labels.as_ref().unwrap_or(&empty),
         annotations: secret.metadata.annotations.as_ref().unwrap_or(&empty),
-        data_keys: data.len(),
+        keys: &keys,
         binary_keys: &binary,
         digest: &digest,
         deleting: secret.metadata.deletion_timestamp.is_some(),

@@ -58,12 +58,62 @@ pub struct Provenance<'a> {
     pub source: Option<&'a str>,
 }
 
-/// Secret types Kubernetes itself writes and populates; they are not copies of anything.
-const SYSTEM_TYPES: [&str; 3] = [
-    "kubernetes.io/service-account-token",
-    "bootstrap.kubernetes.io/token",
-    "helm.sh/release.v1",
-];
+const SA_TOKEN: &str = "kubernetes.io/service-account-token";
+const BOOTSTRAP_TOKEN: &str = "bootstrap.kubernetes.io/token";
+const HELM_RELEASE: &str = "helm.sh/release.v1";
+
+/// Secret types Kubernetes (or Helm's release storage) writes. A `type` is a claim anyone can
+/// make, so the `system` class is granted only when the object is what its type says and is
+/// written by whom that type is written by ([`system_earned`]).
+pub const SYSTEM_TYPES: [&str; 3] = [SA_TOKEN, BOOTSTRAP_TOKEN, HELM_RELEASE];
+
+/// The keys the token controller writes into a service-account token Secret.
+const SA_TOKEN_KEYS: [&str; 3] = ["token", "ca.crt", "namespace"];
+
+/// Whether `name` is Helm's release storage name `sh.helm.release.v1.<release>.v<N>`.
+fn is_helm_release_name(name: &str) -> bool {
+    let Some((release, version)) = name
+        .strip_prefix("sh.helm.release.v1.")
+        .and_then(|rest| rest.rsplit_once(".v"))
+    else {
+        return false;
+    };
+    let release_ok = !release.is_empty()
+        && release
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let version_ok = !version.is_empty()
+        && !version.starts_with('0')
+        && version.bytes().all(|b| b.is_ascii_digit());
+    release_ok && version_ok
+}
+
+/// Whether a Secret of a system type really is one, written by its real writer:
+/// - Helm release storage: the `sh.helm.release.v1.<release>.v<N>` name, label `owner=helm`,
+///   the single key `release`, written by a GitOps controller (Flux's helm-controller);
+/// - a service-account token: only `token`/`ca.crt`/`namespace`, the
+///   `kubernetes.io/service-account.name` annotation, and values only from the control plane
+///   (anyone else may create the empty shell the token controller fills);
+/// - a bootstrap token: only in kube-system.
+pub fn system_earned(secret: &SecretObject, review: &Review<'_>, writer: &Writer<'_>) -> bool {
+    match secret.type_.as_deref() {
+        Some(HELM_RELEASE) => {
+            writer.gitops
+                && is_helm_release_name(review.name)
+                && secret.label("owner") == Some("helm")
+                && secret.keys().eq(["release"])
+        }
+        Some(SA_TOKEN) => {
+            secret
+                .annotation("kubernetes.io/service-account.name")
+                .is_some_and(|n| !n.is_empty())
+                && secret.keys().all(|k| SA_TOKEN_KEYS.contains(&k))
+                && (writer.kubernetes || secret.is_empty())
+        }
+        Some(BOOTSTRAP_TOKEN) => review.namespace == Some("kube-system"),
+        _ => false,
+    }
+}
 
 pub(crate) fn has_owner(secret: &SecretObject, group: &str, kind: &str) -> bool {
     secret
@@ -86,11 +136,7 @@ pub fn classify<'a>(
         class: None,
         source: None,
     };
-    if secret
-        .type_
-        .as_deref()
-        .is_some_and(|t| SYSTEM_TYPES.contains(&t))
-    {
+    if system_earned(secret, review, writer) {
         return Provenance {
             class: Some(Class::System),
             source: None,
@@ -302,19 +348,182 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kubernetes_own_secret_types_are_system() {
+    fn classify_named(
+        user: &str,
+        ns: &str,
+        name: &str,
+        secret: serde_json::Value,
+    ) -> Option<Class> {
         let p = Policy::default();
+        let object = Object::from_value(crate::policy::objects::Kind::Secret, secret).unwrap();
+        let Object::Secret(s) = &object else {
+            unreachable!()
+        };
+        let identity = Identity::new(user, vec![]);
+        let review = Review {
+            uid: "u",
+            operation: Operation::Create,
+            namespace: Some(ns),
+            name,
+            user: &identity,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let writer = Writer::of(&identity, &p);
+        classify(s, &review, &writer, &p, &MemoryView::default()).class
+    }
+
+    const HELM: &str = "system:serviceaccount:flux-system:helm-controller";
+    const RELEASE: &str = "sh.helm.release.v1.payments-api.v3";
+
+    fn helm_release(labels: serde_json::Value, data: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"metadata": {"name": RELEASE, "labels": labels}, "type": "helm.sh/release.v1", "data": data})
+    }
+
+    #[test]
+    fn a_system_type_alone_does_not_earn_the_system_class() {
         for t in SYSTEM_TYPES {
+            let secret = serde_json::json!({"metadata": {"name": "s"}, "type": t, "data": {"password": "cA=="}});
             assert_eq!(
-                classify_as(
-                    "alice",
-                    "payments",
-                    secret(serde_json::json!({}), serde_json::json!([]), t),
-                    &p
-                ),
-                Some(Class::System)
+                classify_named("alice", "payments", "s", secret.clone()),
+                None,
+                "{t}"
+            );
+            assert_eq!(
+                classify_named(HELM, "payments", "s", secret),
+                None,
+                "{t} by helm"
             );
         }
+    }
+
+    #[test]
+    fn helm_release_storage_is_system_only_as_helm_writes_it() {
+        let owner = serde_json::json!({"owner": "helm", "name": "payments-api"});
+        let release = serde_json::json!({"release": "SDRzSQ=="});
+        assert_eq!(
+            classify_named(
+                HELM,
+                "payments",
+                RELEASE,
+                helm_release(owner.clone(), release.clone())
+            ),
+            Some(Class::System)
+        );
+        // A human running `helm install`, a second key, no owner label, a non-Helm name.
+        assert_eq!(
+            classify_named(
+                "alice",
+                "payments",
+                RELEASE,
+                helm_release(owner.clone(), release.clone())
+            ),
+            None
+        );
+        let two_keys = serde_json::json!({"release": "SDRzSQ==", "password": "cA=="});
+        assert_eq!(
+            classify_named(
+                HELM,
+                "payments",
+                RELEASE,
+                helm_release(owner.clone(), two_keys)
+            ),
+            None
+        );
+        assert_eq!(
+            classify_named(
+                HELM,
+                "payments",
+                RELEASE,
+                helm_release(serde_json::json!({}), release.clone())
+            ),
+            None
+        );
+        for name in [
+            "db",
+            "sh.helm.release.v1.app.v0",
+            "sh.helm.release.v1..v1",
+            "sh.helm.release.v1.App.v1",
+            "sh.helm.release.v1.app.vx",
+        ] {
+            assert_eq!(
+                classify_named(
+                    HELM,
+                    "payments",
+                    name,
+                    helm_release(owner.clone(), release.clone())
+                ),
+                None,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_account_token_is_system_only_as_an_empty_shell_or_from_the_control_plane() {
+        let token = |data: serde_json::Value, annotations: serde_json::Value| serde_json::json!({"metadata": {"name": "t", "annotations": annotations}, "type": "kubernetes.io/service-account-token", "data": data});
+        let sa = serde_json::json!({"kubernetes.io/service-account.name": "builder"});
+        let filled = serde_json::json!({"token": "dA==", "ca.crt": "Yw==", "namespace": "cA=="});
+        assert_eq!(
+            classify_named(
+                "alice",
+                "payments",
+                "t",
+                token(serde_json::json!({}), sa.clone())
+            ),
+            Some(Class::System)
+        );
+        assert_eq!(
+            classify_named(
+                "system:kube-controller-manager",
+                "payments",
+                "t",
+                token(filled.clone(), sa.clone())
+            ),
+            Some(Class::System)
+        );
+        // A human bringing the token value (a copy of another token), other keys, no annotation.
+        assert_eq!(
+            classify_named("alice", "payments", "t", token(filled, sa.clone())),
+            None
+        );
+        let other = serde_json::json!({"password": "cA=="});
+        assert_eq!(
+            classify_named(
+                "system:kube-controller-manager",
+                "payments",
+                "t",
+                token(other, sa)
+            ),
+            None
+        );
+        assert_eq!(
+            classify_named(
+                "alice",
+                "payments",
+                "t",
+                token(serde_json::json!({}), serde_json::json!({}))
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bootstrap_token_is_system_only_in_kube_system() {
+        let secret = serde_json::json!({"metadata": {"name": "bootstrap-token-abcdef"}, "type": "bootstrap.kubernetes.io/token", "data": {"token-id": "YQ=="}});
+        assert_eq!(
+            classify_named(
+                "alice",
+                "payments",
+                "bootstrap-token-abcdef",
+                secret.clone()
+            ),
+            None
+        );
+        assert_eq!(
+            classify_named("alice", "kube-system", "bootstrap-token-abcdef", secret),
+            Some(Class::System)
+        );
     }
 }

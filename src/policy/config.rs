@@ -77,6 +77,13 @@ pub struct Identities {
     pub ci: Vec<UserPattern>,
     /// Copy controllers (replicator, reflector, kubed, Kyverno background controller).
     pub copiers: Vec<UserPattern>,
+    /// The Kubernetes control plane identities that populate service-account token Secrets
+    /// (the token controller runs as kube-controller-manager).
+    pub kubernetes: Vec<UserPattern>,
+    /// Dashboards and API servers that write Secrets on a user's click (Argo CD's API server
+    /// when someone adds a repository in its UI): a control plane nobody declared (Inv 6).
+    /// Their Secret writes stay denied; the denial names them and shows the Git way.
+    pub dashboards: Vec<UserPattern>,
     pub exempt_users: Vec<UserPattern>,
     pub exempt_groups: Vec<String>,
     /// Identities whose `break-glass` annotation is honoured.
@@ -124,6 +131,19 @@ pub struct ExternalSecrets {
     pub max_refresh_interval: String,
     /// Generator kinds allowed in `sourceRef.generatorRef`.
     pub allowed_generators: Vec<String>,
+    /// ExternalSecrets allowed a `refreshPolicy` of `Manual` or `OnChange` (rotations would
+    /// otherwise never reach them, §5.6), each with the reason it is safe.
+    pub refresh_policy_exceptions: Vec<RefreshPolicyException>,
+}
+
+/// One ExternalSecret allowed a refresh policy that does not follow rotations by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshPolicyException {
+    pub namespace: String,
+    pub name: String,
+    /// Why rotations still reach the consumer (e.g. "rotation job annotates force-sync").
+    pub justification: String,
 }
 
 /// Content-copy detection (opt-in): needs get/list/watch on Secret *data* (see README).
@@ -214,12 +234,33 @@ impl Default for Identities {
                 "system:serviceaccount:flux-system:helm-controller",
             ]),
             handover: patterns(&["system:serviceaccount:vaultgate-system:vaultgate"]),
-            operators: vec![Operator {
-                name: "cert-manager".into(),
-                users: patterns(&["system:serviceaccount:cert-manager:cert-manager"]),
-                class: Class::Derived,
-                namespaces: Vec::new(),
-            }],
+            operators: vec![
+                Operator {
+                    name: "cert-manager".into(),
+                    users: patterns(&["system:serviceaccount:cert-manager:cert-manager"]),
+                    class: Class::Derived,
+                    namespaces: Vec::new(),
+                },
+                // The CA Secrets cert-manager's own webhook and cainjector create for themselves.
+                Operator {
+                    name: "cert-manager-webhook".into(),
+                    users: patterns(&[
+                        "system:serviceaccount:cert-manager:cert-manager-webhook",
+                        "system:serviceaccount:cert-manager:cert-manager-cainjector",
+                    ]),
+                    class: Class::Internal,
+                    namespaces: strings(&["cert-manager"]),
+                },
+                // ESO's cert-controller rotates the ESO webhook's serving certificate Secret.
+                Operator {
+                    name: "external-secrets-cert-controller".into(),
+                    users: patterns(&[
+                        "system:serviceaccount:external-secrets:external-secrets-cert-controller",
+                    ]),
+                    class: Class::Internal,
+                    namespaces: strings(&["external-secrets"]),
+                },
+            ],
             ci: patterns(&[
                 "system:serviceaccount:tekton-pipelines:*",
                 "system:serviceaccount:*:pipeline",
@@ -238,6 +279,8 @@ impl Default for Identities {
                 "system:serviceaccount:*:kubed",
                 "system:serviceaccount:*:config-syncer",
             ]),
+            kubernetes: patterns(&["system:kube-controller-manager"]),
+            dashboards: patterns(&["system:serviceaccount:argocd:argocd-server"]),
             exempt_users: Vec::new(),
             exempt_groups: strings(&["system:serviceaccounts:kube-system"]),
             break_glass: Vec::new(),
@@ -286,6 +329,7 @@ impl Default for ExternalSecrets {
         Self {
             max_refresh_interval: "1h".into(),
             allowed_generators: strings(&["VaultDynamicSecret"]),
+            refresh_policy_exceptions: Vec::new(),
         }
     }
 }
@@ -363,6 +407,19 @@ impl Policy {
                 ));
             }
         }
+        for (i, e) in self
+            .external_secrets
+            .refresh_policy_exceptions
+            .iter()
+            .enumerate()
+        {
+            if e.namespace.is_empty() || e.name.is_empty() || e.justification.trim().is_empty() {
+                return Err(field(
+                    &format!("externalSecrets.refreshPolicyExceptions[{i}]"),
+                    "needs namespace, name and a non-empty justification".into(),
+                ));
+            }
+        }
         for p in self
             .vault
             .push_prefixes
@@ -382,6 +439,17 @@ impl Policy {
     /// The configured maximum refresh interval (validated at load time).
     pub fn max_refresh_interval(&self) -> Option<Duration> {
         parse_go_duration(&self.external_secrets.max_refresh_interval)
+    }
+
+    /// The justification when the ExternalSecret `namespace/name` may use a refresh policy
+    /// that does not follow rotations by itself (`Manual`, `OnChange`).
+    pub fn refresh_policy_exception(&self, namespace: Option<&str>, name: &str) -> Option<&str> {
+        let ns = namespace?;
+        self.external_secrets
+            .refresh_policy_exceptions
+            .iter()
+            .find(|e| e.namespace == ns && e.name == name)
+            .map(|e| e.justification.as_str())
     }
 
     /// A key vaultgate owns, e.g. `key("secret-class")` → `platform.pnats.cloud/secret-class`.

@@ -56,8 +56,16 @@ pub fn data_path(datasource: &str, namespace: &str) -> String {
     format!("platform-data/{datasource}/{namespace}")
 }
 
-/// An ExternalSecret that materializes `name` in `namespace` from Vault.
-pub fn external_secret(name: &str, namespace: &str, keys: &[&str], policy: &Policy) -> String {
+/// An ExternalSecret that materializes `name` in `namespace` from Vault. Its Secret carries
+/// `labels` through `target.template.metadata` (how Argo CD's repository and cluster Secrets
+/// are made: the `argocd.argoproj.io/secret-type` label is what Argo CD looks for).
+pub fn external_secret(
+    name: &str,
+    namespace: &str,
+    keys: &[&str],
+    labels: &[(&str, &str)],
+    policy: &Policy,
+) -> String {
     let ds = datasource_hint(name);
     let path = data_path(&ds, namespace);
     let (kind, store) = approved_store(policy);
@@ -76,9 +84,17 @@ pub fn external_secret(name: &str, namespace: &str, keys: &[&str], policy: &Poli
          \x20       name: {store}\n\
          \x20     target:\n\
          \x20       name: {name}\n\
-         \x20       creationPolicy: Owner\n\
-         \x20     data:"
+         \x20       creationPolicy: Owner"
     );
+    if !labels.is_empty() {
+        out.push_str(
+            "\n        template:\n          engineVersion: v2\n          mergePolicy: Merge\n          metadata:\n            labels:",
+        );
+        for (k, v) in labels {
+            let _ = write!(out, "\n              {k}: {v}");
+        }
+    }
+    out.push_str("\n      data:");
     let keys: Vec<&str> = if keys.is_empty() {
         vec!["password"]
     } else {
@@ -126,6 +142,7 @@ mod tests {
             "db-creds",
             "payments",
             &["username", "api-key"],
+            &[],
             &Policy::default(),
         );
         assert!(fix.contains("kind: ClusterSecretStore"));

@@ -116,6 +116,21 @@ fn glob(p: &[u8], n: &[u8]) -> bool {
     }
 }
 
+/// Whether a group claim is one the username can really carry. A service-account namespace
+/// group (`system:serviceaccounts:<ns>`) counts only for a service account of that namespace:
+/// group names are claims an authenticator passes through (a client certificate's `O=`, an OIDC
+/// `groups` claim), so `mallory` with `O=system:serviceaccounts:kube-system` is not kube-system.
+/// The webhook configurations' `matchConditions` apply the same test (README "Exemptions").
+pub fn group_fits(group: &str, username: &str) -> bool {
+    match group.strip_prefix("system:serviceaccounts:") {
+        Some(ns) => username
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(sa_ns, sa)| sa_ns == ns && !sa.is_empty() && !sa.contains(':')),
+        None => true,
+    }
+}
+
 fn any(patterns: &[UserPattern], name: &str) -> bool {
     patterns.iter().any(|p| p.matches(name))
 }
@@ -132,6 +147,10 @@ pub struct Writer<'a> {
     pub gitops: bool,
     pub ci: bool,
     pub copier: bool,
+    /// The control plane that fills service-account token Secrets.
+    pub kubernetes: bool,
+    /// A dashboard writing on a user's click (Argo CD's API server).
+    pub dashboard: bool,
     exempt: bool,
 }
 
@@ -152,11 +171,13 @@ impl<'a> Writer<'a> {
             gitops: any(&ids.gitops, name),
             ci: any(&ids.ci, name),
             copier: any(&ids.copiers, name),
+            kubernetes: any(&ids.kubernetes, name),
+            dashboard: any(&ids.dashboards, name),
             exempt: any(&ids.exempt_users, name)
                 || user
                     .groups
                     .iter()
-                    .any(|g| ids.exempt_groups.iter().any(|e| e == g)),
+                    .any(|g| ids.exempt_groups.iter().any(|e| e == g) && group_fits(g, name)),
         }
     }
 
@@ -239,6 +260,21 @@ mod tests {
         let w = Writer::of(&user, &p);
         assert_eq!(w.decrypter, Some("sealed-secrets"));
         assert!(!w.is_exempt());
+    }
+
+    #[test]
+    fn a_kube_system_group_claim_without_a_kube_system_username_is_not_exempt() {
+        let p = Policy::default();
+        for name in [
+            "mallory",
+            "system:serviceaccount:payments:default",
+            "system:serviceaccount:kube-system",
+            "system:serviceaccount:kube-system:a:b",
+            "system:serviceaccount:kube-systemx:default",
+        ] {
+            let user = Identity::new(name, vec!["system:serviceaccounts:kube-system".into()]);
+            assert!(!Writer::of(&user, &p).is_exempt(), "{name}");
+        }
     }
 
     #[test]

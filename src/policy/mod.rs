@@ -221,7 +221,9 @@ pub fn evaluate_with(
                 view,
                 &mut found,
             );
-            secret::content_copy(review, &provenance, policy, view, evidence, &mut found);
+            if !secret::is_housekeeping(secret, review, policy) {
+                secret::content_copy(review, &provenance, policy, view, evidence, &mut found);
+            }
         }
         Object::ExternalSecret(es) => {
             eso::check_external_secret(es, review, &writer, policy, view, &mut found)

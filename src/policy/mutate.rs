@@ -1,5 +1,6 @@
 //! The mutating webhook's decision: the metadata a Secret should carry (ARCHITECTURE §3). Only
-//! labels and annotations are ever touched, never `data`/`stringData`. Keys are set only when
+//! labels and annotations are ever touched, never `data`/`stringData`. The audit stamps are
+//! computed for the request (and kept as stored on UPDATE), other keys are set only when
 //! absent, so running the mutation on its own output changes nothing (an empty patch).
 
 use std::collections::BTreeMap;
@@ -35,8 +36,63 @@ fn git_source(secret: &SecretObject) -> Option<String> {
         .map(|i| format!("argocd:{i}"))
 }
 
-/// Computes the metadata a classified Secret should carry. `None`: nothing to add.
+/// Where a stamp lives on the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampMap {
+    Label,
+    Annotation,
+}
+
+/// One audit stamp vaultgate computes for a bootstrap write, with the value this request
+/// gives it (`None`: the key must be absent, e.g. no `git-source` without tracking markers).
+/// The mutating webhook writes these values; the validating webhook checks them, so a stamp a
+/// client brought (a forged `created-by`) never survives, whether or not the mutating call ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The key's name below the policy prefix (one of `STAMPED`).
+    pub name: &'static str,
+    pub map: StampMap,
+    /// `first-seen` is a time, which only the mutating call knows; it is `None` here and
+    /// trusted when `admission-uid` proves the stamps were written for this very request.
+    pub value: Option<String>,
+}
+
+/// The stamps of a bootstrap write, in `STAMPED` order. `first-seen` carries `now` when given.
+pub fn stamps(
+    secret: &SecretObject,
+    review: &Review<'_>,
+    provenance: &Provenance<'_>,
+    now: Option<&str>,
+) -> [Stamp; 5] {
+    let stamp = |name, map, value: Option<&str>| Stamp {
+        name,
+        map,
+        value: value.map(str::to_owned),
+    };
+    [
+        stamp("bootstrap-source", StampMap::Label, provenance.source),
+        stamp("first-seen", StampMap::Annotation, now),
+        stamp(
+            "created-by",
+            StampMap::Annotation,
+            Some(&review.user.username),
+        ),
+        stamp("admission-uid", StampMap::Annotation, Some(review.uid)),
+        Stamp {
+            name: "git-source",
+            map: StampMap::Annotation,
+            value: git_source(secret),
+        },
+    ]
+}
+
+/// Computes the metadata a classified Secret should carry. `None`: nothing to change.
 /// `now` is an RFC 3339 timestamp supplied by the caller (policy code reads no clock).
+///
+/// On CREATE of a bootstrap Secret every stamp is computed here and overwrites what the
+/// request carried. On UPDATE a stamp the Secret already had is put back to its stored value
+/// (changed or dropped alike), and a missing one is stamped late, for Secrets that predate
+/// vaultgate. Other keys vaultgate owns are only re-added when dropped.
 pub fn desired_metadata(
     secret: &SecretObject,
     review: &Review<'_>,
@@ -51,9 +107,11 @@ pub fn desired_metadata(
     };
     let before = d.clone();
 
-    if review.operation == Operation::Update
-        && let Some(Object::Secret(old)) = review.old
-    {
+    let old = match review.old {
+        Some(Object::Secret(old)) if review.operation == Operation::Update => Some(old),
+        _ => None,
+    };
+    if let Some(old) = old {
         preserve(&mut d, old, policy);
     }
     let set = |map: &mut BTreeMap<String, String>, name: &str, value: &str| {
@@ -62,33 +120,55 @@ pub fn desired_metadata(
     };
     set(&mut d.labels, "secret-class", class.as_str());
     if class == Class::Bootstrap {
-        if let Some(source) = provenance.source {
-            set(&mut d.labels, "bootstrap-source", source);
-        }
         if d.annotations.contains_key(&policy.key("handover-to")) {
             set(&mut d.labels, "handover-state", "pending");
         }
-        set(&mut d.annotations, "first-seen", now);
-        set(&mut d.annotations, "created-by", &review.user.username);
-        set(&mut d.annotations, "admission-uid", review.uid);
-        if let Some(src) = git_source(secret) {
-            set(&mut d.annotations, "git-source", &src);
+        for stamp in stamps(secret, review, provenance, Some(now)) {
+            let key = policy.key(stamp.name);
+            let map = match stamp.map {
+                StampMap::Label => &mut d.labels,
+                StampMap::Annotation => &mut d.annotations,
+            };
+            let stored = old.and_then(|o| match stamp.map {
+                StampMap::Label => o.label(&key),
+                StampMap::Annotation => o.annotation(&key),
+            });
+            match (stored, stamp.value) {
+                // Already restored by `preserve`.
+                (Some(_), _) => {}
+                (None, Some(value)) => {
+                    map.insert(key, value);
+                }
+                (None, None) => {
+                    map.remove(&key);
+                }
+            }
         }
     }
     (d != before).then_some(d)
 }
 
-/// Re-adds the keys vaultgate stamped earlier that a legitimate writer's UPDATE dropped (the
-/// sealed-secrets controller, for one, rewrites the Secret from its template).
+/// Puts back what vaultgate stamped earlier: the audit stamps to their stored values (no
+/// writer may change them), and its other keys when a legitimate writer's UPDATE dropped them
+/// (the sealed-secrets controller, for one, rewrites the Secret from its template; the
+/// handover controller advances `handover-state` itself, so that one is only re-added).
 fn preserve(d: &mut DesiredMeta, old: &SecretObject, policy: &Policy) {
-    let labels = ["secret-class", "bootstrap-source", "handover-state"];
-    for name in labels {
+    for name in STAMPED {
+        let key = policy.key(name);
+        if let Some(v) = old.label(&key) {
+            d.labels.insert(key.clone(), v.to_owned());
+        }
+        if let Some(v) = old.annotation(&key) {
+            d.annotations.insert(key, v.to_owned());
+        }
+    }
+    for name in ["secret-class", "handover-state"] {
         let key = policy.key(name);
         if let Some(v) = old.label(&key) {
             d.labels.entry(key).or_insert_with(|| v.to_owned());
         }
     }
-    for name in STAMPED.iter().chain(HANDOVER_OWNED.iter()) {
+    for name in HANDOVER_OWNED {
         let key = policy.key(name);
         if let Some(v) = old.annotation(&key) {
             d.annotations.entry(key).or_insert_with(|| v.to_owned());

@@ -48,14 +48,15 @@ pub fn is_identifier(segment: &str) -> bool {
         })
 }
 
+/// The environment a segment names. Only a whole segment counts: `dev-portal`, `load-test`
+/// and `qa-tools` are namespaces (consumers) with a word in their name, not environments.
 fn environment_word<'a>(segment: &'a str, policy: &Policy) -> Option<&'a str> {
-    segment.split('-').find(|w| {
-        policy
-            .vault
-            .environment_words
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case(w))
-    })
+    policy
+        .vault
+        .environment_words
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(segment))
+        .then_some(segment)
 }
 
 /// Which convention a path falls under.
@@ -237,16 +238,26 @@ mod tests {
     }
 
     #[test]
-    fn rejects_environment_words_even_inside_a_hyphenated_segment() {
+    fn rejects_segments_that_are_environment_names() {
         let p = Policy::default();
         assert_eq!(
-            push_path_problems("platform-data/postgres/temporal-prod", &p).len(),
+            push_path_problems("platform-data/postgres/prod", &p).len(),
             1
         );
         assert_eq!(
             push_path_problems("platform-data/staging/temporal", &p).len(),
             1
         );
+    }
+
+    #[test]
+    fn allows_consumer_names_that_contain_an_environment_word() {
+        let p = Policy::default();
+        for ns in ["dev-portal", "load-test", "qa-tools"] {
+            let path = format!("platform-data/postgres/{ns}");
+            assert!(push_path_problems(&path, &p).is_empty(), "{path}");
+            assert_eq!(read_denied(&path, Some(ns), &p), None, "{path}");
+        }
     }
 
     #[test]

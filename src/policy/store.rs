@@ -40,15 +40,22 @@ pub fn check_store(
         ));
     }
     let vault = store.spec.provider.get("vault");
-    // Only Kubernetes auth is allowed: every other method (token, AppRole, userpass, LDAP, JWT
-    // or cert from a Secret) keeps a long-lived Vault credential in a Kubernetes Secret.
+    // Only Kubernetes auth with the store's own service account is allowed: every other method
+    // (token, AppRole, userpass, LDAP, JWT or cert from a Secret) keeps a long-lived Vault
+    // credential in a Kubernetes Secret, and so does `kubernetes.secretRef` (a service-account
+    // JWT copied into a Secret, which outlives the account's rotation).
     let static_methods: Vec<&str> = vault
         .and_then(|v| v.get("auth"))
         .and_then(serde_json::Value::as_object)
         .map(|auth| {
-            auth.keys()
-                .map(String::as_str)
-                .filter(|m| *m != "kubernetes")
+            auth.iter()
+                .filter_map(|(m, v)| match m.as_str() {
+                    "kubernetes" => v
+                        .get("secretRef")
+                        .filter(|r| !r.is_null())
+                        .map(|_| "kubernetes.secretRef"),
+                    other => Some(other),
+                })
                 .collect()
         })
         .unwrap_or_default();

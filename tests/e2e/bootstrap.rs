@@ -25,7 +25,7 @@ async fn sealed_secret(admin: &Client, ns: &str, name: &str) -> String {
 
 /// The Secret the sealed-secrets controller writes for SealedSecret `name`.
 pub fn unsealed(ns: &str, name: &str, owner_uid: &str, handover_to: Option<&str>) -> Value {
-    let mut s = secret(ns, name, &[("unseal-key", "unseal-key-value")]);
+    let mut s = secret(ns, name, &[("token", "unseal-key-value")]);
     s["metadata"]["ownerReferences"] =
         owner_ref("bitnami.com/v1alpha1", "SealedSecret", name, owner_uid);
     if let Some(path) = handover_to {
@@ -80,7 +80,7 @@ async fn sealed_secrets_controller_writes_a_bootstrap_secret_in_vault_and_it_is_
 
     let created = create_admitted(
         &controller.client,
-        &unsealed("vault", &name, &owner, Some("platform-config/vault/unseal")),
+        &unsealed("vault", &name, &owner, Some("platform-data/vault/unseal")),
     )
     .await;
     let created = serde_json::to_value(created).unwrap();
@@ -97,13 +97,13 @@ async fn sealed_secrets_controller_writes_a_bootstrap_secret_in_vault_and_it_is_
         created["metadata"]["annotations"]
     );
     assert_eq!(
-        stored["data"]["unseal-key"],
+        stored["data"]["token"],
         b64(&canary_value("unseal-key-value")),
         "the mutation never touches data"
     );
     assert_eq!(
         annotation(&stored, &format!("{P}handover-to")),
-        Some("platform-config/vault/unseal")
+        Some("platform-data/vault/unseal")
     );
 
     // Without handover-to there is no handover-state.
@@ -126,14 +126,14 @@ async fn sealed_secrets_controller_rewriting_its_secret_keeps_the_stamps() {
     let owner = sealed_secret(&admin, "vault", &name).await;
     create_admitted(
         &controller.client,
-        &unsealed("vault", &name, &owner, Some("platform-config/vault/unseal")),
+        &unsealed("vault", &name, &owner, Some("platform-data/vault/unseal")),
     )
     .await;
     let before = get_secret(&admin, "vault", &name).await.expect("stored");
 
     // The controller rewrites the Secret from its template (an UPDATE without vaultgate's keys):
     // the mutating webhook puts the stamps back from the stored object, unchanged.
-    let mut rewrite = unsealed("vault", &name, &owner, Some("platform-config/vault/unseal"));
+    let mut rewrite = unsealed("vault", &name, &owner, Some("platform-data/vault/unseal"));
     rewrite["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"].clone();
     replace(&controller.client, &rewrite)
         .await

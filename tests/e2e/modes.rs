@@ -89,7 +89,7 @@ async fn server_dry_run_of_an_admitted_bootstrap_secret_stores_nothing() {
     let sealed = serde_json::json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
                                     "metadata": {"name": name, "namespace": "vault"}, "spec": {"encryptedData": {}}});
     let owner = uid(&create(&admin, &sealed).await.expect("SealedSecret"));
-    let obj = unsealed("vault", &name, &owner, Some("platform-config/vault/unseal"));
+    let obj = unsealed("vault", &name, &owner, Some("platform-data/vault/unseal"));
 
     // Through the API (kube-rs)...
     let answered = create_admitted_dry_run(&controller.client, &obj).await;

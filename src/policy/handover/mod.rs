@@ -29,8 +29,8 @@ pub use state::{Retire, Settings, State};
 pub struct SecretFacts<'a> {
     pub labels: &'a BTreeMap<String, String>,
     pub annotations: &'a BTreeMap<String, String>,
-    /// Number of keys in `data`.
-    pub data_keys: usize,
+    /// The keys of `data` (they become the Vault properties at the target).
+    pub keys: &'a [&'a str],
     /// Keys whose value is not UTF-8 (KV v2 stores strings, so these cannot be copied faithfully).
     pub binary_keys: &'a [&'a str],
     /// Keyed digest of the current data.
@@ -50,7 +50,9 @@ pub struct Retirement {
 /// The next step for one Secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    /// Not labelled `<prefix>secret-class=bootstrap` (the label-selected watch should prevent it).
+    /// Not labelled `<prefix>secret-class=bootstrap` (the label-selected watch should prevent it),
+    /// or the label was not earned: no `<prefix>bootstrap-source` stamp, which only the
+    /// admission webhook sets, on a decrypter's write.
     NotBootstrap,
     /// A bootstrap Secret without `<prefix>handover-to`: left alone, reported once.
     WithoutTarget,
@@ -68,18 +70,75 @@ pub enum Plan {
     Done { state: State },
 }
 
-/// Everything wrong with a handover target: the §5a.5 conventions, with the controller's extra
-/// prefixes allowed. Empty means the path is acceptable.
-pub fn target_problems(path: &str, policy: &Policy, settings: &Settings) -> Vec<String> {
-    if settings.extra_prefixes.is_empty() {
-        return paths::push_path_problems(path, policy);
+/// Everything wrong with handing `keys` over to `path`, by the rule a PushSecret to that path
+/// would break: the path conventions (VG303), the property names (VG304) and no secret
+/// property under `platform-config/` (VG305, Inv 8). The admission webhook checks the
+/// `handover-to` annotation with this, and the controller checks it again before a write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetProblems {
+    pub path: Vec<String>,
+    pub properties: Vec<String>,
+    pub secret_in_config: Vec<String>,
+}
+
+impl TargetProblems {
+    pub fn is_empty(&self) -> bool {
+        self.path.is_empty() && self.properties.is_empty() && self.secret_in_config.is_empty()
     }
-    let mut widened = policy.clone();
-    widened
-        .vault
-        .extra_push_prefixes
-        .extend(settings.extra_prefixes.iter().cloned());
-    paths::push_path_problems(path, &widened)
+
+    /// Every problem, path first.
+    pub fn all(&self) -> Vec<String> {
+        self.path
+            .iter()
+            .chain(&self.properties)
+            .chain(&self.secret_in_config)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The problems with a handover target, with the controller's extra prefixes allowed.
+pub fn target_problems(
+    path: &str,
+    keys: &[&str],
+    policy: &Policy,
+    settings: &Settings,
+) -> TargetProblems {
+    let path_problems = if settings.extra_prefixes.is_empty() {
+        paths::push_path_problems(path, policy)
+    } else {
+        let mut widened = policy.clone();
+        widened
+            .vault
+            .extra_push_prefixes
+            .extend(settings.extra_prefixes.iter().cloned());
+        paths::push_path_problems(path, &widened)
+    };
+    let mut problems = TargetProblems {
+        path: path_problems,
+        ..TargetProblems::default()
+    };
+    if !problems.path.is_empty() {
+        return problems;
+    }
+    let Some(paths::Prefix::Convention(prefix)) = paths::prefix_of(path, policy) else {
+        return problems;
+    };
+    let allowed = policy.vault.properties.join(", ");
+    for key in keys {
+        if !policy.vault.properties.iter().any(|p| p == key) {
+            problems.properties.push(format!(
+                "key {key:?} would become property {key:?} under {path:?}; properties are {allowed}"
+            ));
+        } else if prefix == "platform-config"
+            && policy.vault.secret_properties.iter().any(|p| p == key)
+        {
+            problems.secret_in_config.push(format!(
+                "key {key:?} is a secret property and {path:?} is under platform-config/, which every namespace reads"
+            ));
+        }
+    }
+    problems
 }
 
 /// Decides the next step from what the Secret looks like now.
@@ -89,6 +148,7 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
         .get(&policy.key("secret-class"))
         .map(String::as_str)
         != Some("bootstrap")
+        || !facts.labels.contains_key(&policy.key("bootstrap-source"))
     {
         return Plan::NotBootstrap;
     }
@@ -116,7 +176,7 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
     match state {
         State::Consumed | State::Superseded => {
             let unretired = match mode {
-                Retire::Inert => facts.data_keys > 0,
+                Retire::Inert => !facts.keys.is_empty(),
                 Retire::Delete => !facts.deleting,
                 Retire::Retain => false,
             };
@@ -137,7 +197,7 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
                 .map(String::as_str);
             // Emptied data after `copied` can only be an interrupted retirement (the webhook lets
             // no one but the controller empty a bootstrap Secret).
-            if recorded == Some(facts.digest) || facts.data_keys == 0 {
+            if recorded == Some(facts.digest) || facts.keys.is_empty() {
                 return Plan::Retire(Retirement {
                     from: State::Copied,
                     to: State::Consumed,
@@ -161,14 +221,14 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
             let Some(path) = target else {
                 return Plan::WithoutTarget;
             };
-            let problems = target_problems(path, policy, settings);
+            let problems = target_problems(path, facts.keys, policy, settings);
             if !problems.is_empty() {
                 return Plan::InvalidTarget {
                     path: path.clone(),
-                    problems,
+                    problems: problems.all(),
                 };
             }
-            if facts.data_keys == 0 {
+            if facts.keys.is_empty() {
                 return Plan::InvalidSource {
                     problem: "the Secret has no data to hand over".into(),
                 };

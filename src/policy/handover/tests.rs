@@ -7,7 +7,7 @@ const OURS: &str = "d1";
 struct Fixture {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
-    data_keys: usize,
+    keys: Vec<&'static str>,
     binary: Vec<&'static str>,
     digest: &'static str,
     deleting: bool,
@@ -15,7 +15,10 @@ struct Fixture {
 
 fn bootstrap(state: Option<&str>, target: Option<&str>) -> Fixture {
     let p = Policy::default();
-    let mut labels = BTreeMap::from([(p.key("secret-class"), "bootstrap".to_owned())]);
+    let mut labels = BTreeMap::from([
+        (p.key("secret-class"), "bootstrap".to_owned()),
+        (p.key("bootstrap-source"), "sealed-secrets".to_owned()),
+    ]);
     if let Some(s) = state {
         labels.insert(p.key("handover-state"), s.to_owned());
     }
@@ -26,7 +29,7 @@ fn bootstrap(state: Option<&str>, target: Option<&str>) -> Fixture {
     Fixture {
         labels,
         annotations,
-        data_keys: 2,
+        keys: vec!["username", "password"],
         binary: Vec::new(),
         digest: OURS,
         deleting: false,
@@ -46,7 +49,7 @@ impl Fixture {
         let facts = SecretFacts {
             labels: &self.labels,
             annotations: &self.annotations,
-            data_keys: self.data_keys,
+            keys: &self.keys,
             binary_keys: &self.binary,
             digest: self.digest,
             deleting: self.deleting,
@@ -110,13 +113,42 @@ fn not_bootstrap_is_ignored() {
 }
 
 #[test]
+fn a_bootstrap_label_without_the_admission_stamp_is_not_handed_over() {
+    let mut f = bootstrap(None, Some(PATH));
+    f.labels.remove(&Policy::default().key("bootstrap-source"));
+    assert_eq!(f.plan(), Plan::NotBootstrap);
+}
+
+#[test]
+fn refuses_secret_keys_handed_over_to_the_config_tree_and_unknown_property_names() {
+    for (target, keys) in [
+        ("platform-config/postgres/main", vec!["host", "token"]),
+        ("platform-config/postgres/main", vec!["password"]),
+        (PATH, vec!["username", "api-key"]),
+    ] {
+        let mut f = bootstrap(None, Some(target));
+        f.keys = keys.clone();
+        match f.plan() {
+            Plan::InvalidTarget { problems, .. } => {
+                assert_eq!(problems.len(), 1, "{target} {keys:?}")
+            }
+            other => panic!("{target} {keys:?}: {other:?}"),
+        }
+    }
+    // Control: configuration to the config tree, secrets to the data tree.
+    let mut f = bootstrap(None, Some("platform-config/postgres/main"));
+    f.keys = vec!["host", "port"];
+    assert!(matches!(f.plan(), Plan::Copy { .. }));
+}
+
+#[test]
 fn invalid_targets_are_refused_with_the_problems() {
     for bad in [
         "platform-data/postgres",
         "Platform-Data/x/y",
         "platform-data/../x",
         "applications/x/y",
-        "platform-data/postgres/temporal-prod",
+        "platform-data/postgres/prod",
     ] {
         match bootstrap(None, Some(bad)).plan() {
             Plan::InvalidTarget { path, problems } => {
@@ -142,7 +174,7 @@ fn extra_prefixes_widen_the_allowed_targets() {
 #[test]
 fn empty_or_binary_sources_are_refused() {
     let mut f = bootstrap(None, Some(PATH));
-    f.data_keys = 0;
+    f.keys.clear();
     assert!(matches!(f.plan(), Plan::InvalidSource { problem } if problem.contains("no data")));
     let mut f = bootstrap(None, Some(PATH));
     f.binary = vec!["ca.der"];
@@ -185,7 +217,7 @@ fn copied_with_changed_data_is_verified_against_vault() {
 #[test]
 fn copied_with_emptied_data_finishes_the_interrupted_retirement() {
     let mut f = bootstrap(Some("copied"), Some(PATH)).annotate("content-digest", OURS);
-    f.data_keys = 0;
+    f.keys.clear();
     f.digest = "digest-of-nothing";
     assert!(matches!(
         f.plan(),
@@ -211,7 +243,7 @@ fn terminal_states_finish_retirement_then_are_done() {
             })
         );
         let mut f = bootstrap(Some(state.as_str()), Some(PATH));
-        f.data_keys = 0;
+        f.keys.clear();
         assert_eq!(f.plan(), Plan::Done { state });
         // delete: the object still exists → delete it; once deleting → done.
         let mut f =

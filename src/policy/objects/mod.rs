@@ -10,7 +10,7 @@ mod eso;
 use std::collections::BTreeMap;
 
 pub use super::meta::Meta;
-use serde::{Deserialize, Deserializer, de::IgnoredAny};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 pub use eso::{
@@ -27,6 +27,68 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A Secret value reduced to a keyed 64-bit fingerprint: enough to tell, within this process,
+/// whether an UPDATE changed a value (metadata-only housekeeping), never enough to recover or
+/// match the value elsewhere. The key is random per process and nothing exports the number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ValueDigest(u64);
+
+impl std::fmt::Debug for ValueDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueDigest(..)")
+    }
+}
+
+fn value_key() -> &'static std::hash::RandomState {
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(std::hash::RandomState::new)
+}
+
+impl<'de> Deserialize<'de> for ValueDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, Visitor};
+        use std::hash::BuildHasher;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ValueDigest;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Secret value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one(v.as_bytes())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one(0u8)))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<ValueDigest, E> {
+                self.visit_unit()
+            }
+            // Not a string: the apiserver refuses it anyway; it only has to decode.
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one((1u8, v))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one((2u8, v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one((3u8, v))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ValueDigest, E> {
+                Ok(ValueDigest(value_key().hash_one((4u8, v.to_bits()))))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<ValueDigest, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ValueDigest(value_key().hash_one(5u8)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<ValueDigest, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ValueDigest(value_key().hash_one(6u8)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The kinds vaultgate governs.
@@ -165,7 +227,7 @@ impl Object {
     }
 }
 
-/// A core Secret with its value keys but never its values.
+/// A core Secret with its value keys and keyed fingerprints, never its values.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct SecretObject {
     #[serde(default, deserialize_with = "nullable")]
@@ -173,9 +235,9 @@ pub struct SecretObject {
     #[serde(rename = "type", default)]
     pub type_: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    pub data: BTreeMap<String, IgnoredAny>,
+    pub data: BTreeMap<String, ValueDigest>,
     #[serde(rename = "stringData", default, deserialize_with = "nullable")]
-    pub string_data: BTreeMap<String, IgnoredAny>,
+    pub string_data: BTreeMap<String, ValueDigest>,
 }
 
 impl SecretObject {
@@ -194,6 +256,12 @@ impl SecretObject {
     /// True when the Secret carries no value at all (an inert tombstone).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty() && self.string_data.is_empty()
+    }
+
+    /// Whether an UPDATE from `old` left the content alone: the same `type`, the same `data`
+    /// (keys and values), no `stringData`.
+    pub fn same_content_as(&self, old: &SecretObject) -> bool {
+        self.type_ == old.type_ && self.data == old.data && self.string_data.is_empty()
     }
 
     /// The value keys, from `data` and `stringData`.

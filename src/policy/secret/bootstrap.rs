@@ -13,6 +13,7 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
         policy,
         old,
         view,
+        ..
     } = write;
     let ns = review.namespace.unwrap_or("");
     let declared_bootstrap = secret.label(&policy.key("secret-class")) == Some("bootstrap");

@@ -6,7 +6,9 @@ use crate::cluster::ClusterView;
 use crate::policy::{
     Policy, Review, Violation,
     classify::{Class, Provenance},
-    fix, rules,
+    fix,
+    objects::SecretObject,
+    rules,
 };
 
 /// Annotation/label key domains of the copy tools (anchors-features §3). Matched without case,
@@ -30,8 +32,49 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
         review,
         writer,
         policy,
+        old,
+        housekeeping,
         ..
     } = write;
+    let mut found = markers(secret);
+    if housekeeping {
+        // Metadata-only housekeeping answers only for the markers it adds: one a Secret
+        // already carried was judged when it was written.
+        let before = old.map(markers).unwrap_or_default();
+        found.retain(|m| !before.contains(m));
+        if found.is_empty() {
+            return;
+        }
+    }
+    let markers = found;
+    let what = match (writer.copier, markers.is_empty()) {
+        (false, true) => return,
+        (false, false) => format!(
+            "Secret {:?} carries cross-namespace copy markers: {}",
+            target(review),
+            markers.join(", ")
+        ),
+        (true, true) => format!(
+            "Secret {:?} is written by the copy controller {:?}",
+            target(review),
+            writer.username
+        ),
+        (true, false) => format!(
+            "Secret {:?} is written by the copy controller {:?} and carries copy markers: {}",
+            target(review),
+            writer.username,
+            markers.join(", ")
+        ),
+    };
+    out.push(Violation::new(
+        &rules::COPY_MARKER,
+        what,
+        fix::distribute_through_vault(review.name, review.namespace.unwrap_or("default"), policy),
+    ));
+}
+
+/// The copy-tool markers a Secret carries (keys, or `key=value` for a marker value).
+fn markers(secret: &SecretObject) -> Vec<&str> {
     let meta = &secret.metadata;
     let keys = meta
         .labels
@@ -58,30 +101,7 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
     }
     markers.sort_unstable();
     markers.dedup();
-    let what = match (writer.copier, markers.is_empty()) {
-        (false, true) => return,
-        (false, false) => format!(
-            "Secret {:?} carries cross-namespace copy markers: {}",
-            target(review),
-            markers.join(", ")
-        ),
-        (true, true) => format!(
-            "Secret {:?} is written by the copy controller {:?}",
-            target(review),
-            writer.username
-        ),
-        (true, false) => format!(
-            "Secret {:?} is written by the copy controller {:?} and carries copy markers: {}",
-            target(review),
-            writer.username,
-            markers.join(", ")
-        ),
-    };
-    out.push(Violation::new(
-        &rules::COPY_MARKER,
-        what,
-        fix::distribute_through_vault(review.name, review.namespace.unwrap_or("default"), policy),
-    ));
+    markers
 }
 
 /// VG109: a value equal to one another namespace holds is a copy, unless both Secrets are

@@ -7,12 +7,13 @@
 
 mod bootstrap;
 mod copies;
+mod handover_target;
 mod provenance;
 mod writers;
 
 use super::{
     Policy, Review, Violation,
-    classify::{Class, Provenance},
+    classify::Provenance,
     identity::Writer,
     objects::{Object, SecretObject},
 };
@@ -20,8 +21,9 @@ use crate::cluster::ClusterView;
 use bootstrap::bootstrap;
 pub use copies::content_copy;
 use copies::copy_markers;
+use handover_target::handover_target;
 use provenance::{class_label_change, forged};
-use writers::writer_rules;
+use writers::{authority_loop, writer_rules};
 
 /// Keys stamped on bootstrap Secrets by the mutating webhook.
 pub(crate) const STAMPED: [&str; 5] = [
@@ -62,6 +64,36 @@ struct Write<'a> {
     /// The Secret before an UPDATE.
     old: Option<&'a SecretObject>,
     view: &'a dyn ClusterView,
+    /// An UPDATE that leaves the content and vaultgate's keys alone ([`is_housekeeping`]).
+    housekeeping: bool,
+}
+
+/// Whether an UPDATE is metadata-only housekeeping: `type`, `data` (values included, by keyed
+/// fingerprint), `stringData` and every key under the policy prefix are as stored. A cluster
+/// admin removing a finalizer must never wedge a namespace, and such a write moves no value,
+/// so the writer and lifecycle rules (VG101, VG102, VG105-VG107, VG109, VG110) do not apply.
+/// What it may still smuggle in is checked: new copy markers (VG103) and forged provenance
+/// (VG104).
+pub fn is_housekeeping(secret: &SecretObject, review: &Review<'_>, policy: &Policy) -> bool {
+    let Some(old) = old_secret(review) else {
+        return false;
+    };
+    fn owned<'m>(
+        m: Option<&'m std::collections::BTreeMap<String, String>>,
+        prefix: &str,
+    ) -> Vec<(&'m String, &'m String)> {
+        m.into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect()
+    }
+    let prefix = policy.prefix.as_str();
+    review.operation == super::Operation::Update
+        && secret.same_content_as(old)
+        && owned(secret.metadata.labels.as_ref(), prefix)
+            == owned(old.metadata.labels.as_ref(), prefix)
+        && owned(secret.metadata.annotations.as_ref(), prefix)
+            == owned(old.metadata.annotations.as_ref(), prefix)
 }
 
 /// Evaluates every Secret rule.
@@ -74,9 +106,6 @@ pub fn check(
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
-    if provenance.class == Some(Class::System) {
-        return;
-    }
     let write = Write {
         secret,
         review,
@@ -85,10 +114,17 @@ pub fn check(
         policy,
         old: old_secret(review),
         view,
+        housekeeping: is_housekeeping(secret, review, policy),
     };
-    writer_rules(write, out);
+    // A class, `system` included, only spares the writer rules: copy markers, forgery and the
+    // bootstrap lifecycle are checked whatever produced the Secret.
+    if !write.housekeeping {
+        writer_rules(write, out);
+        authority_loop(write, out);
+        handover_target(write, out);
+        bootstrap(write, out);
+    }
     copy_markers(write, out);
     forged(write, out);
     class_label_change(write, out);
-    bootstrap(write, out);
 }

@@ -3,8 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{HANDOVER_OWNED, STAMPED, Write, target};
-use crate::policy::{Operation, Violation, classify::Class, rules};
+use super::{HANDOVER_OWNED, Write, target};
+use crate::policy::{
+    Operation, Violation,
+    classify::Class,
+    mutate::{StampMap, stamps},
+    rules,
+};
 
 fn changed(
     key: &str,
@@ -23,6 +28,7 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         policy,
         old,
         view,
+        ..
     } = write;
     let mut forged: Vec<String> = Vec::new();
     let empty = BTreeMap::new();
@@ -78,18 +84,10 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         }
     }
     let is_bootstrap = provenance.class == Some(Class::Bootstrap);
-    // One buffer for the nine owned keys below: they are looked up on every Secret review.
+    let stamper = is_bootstrap && (writer.decrypter.is_some() || writer.handover);
+    forged_stamps(write, stamper, &mut forged);
+    // One buffer for the owned keys below: they are looked up on every Secret review.
     let mut buf = String::new();
-    for name in STAMPED {
-        let key = policy.key_in(&mut buf, name);
-        let owner = is_bootstrap && (writer.decrypter.is_some() || writer.handover);
-        if !owner && changed(key, labels, old_labels) && labels.contains_key(key) {
-            forged.push(format!("label {key}"));
-        }
-        if !owner && changed(key, annotations, old_annotations) && annotations.contains_key(key) {
-            forged.push(format!("annotation {key}"));
-        }
-    }
     for name in HANDOVER_OWNED {
         let key = policy.key_in(&mut buf, name);
         // The mutating webhook stamps `handover-state=pending` on a declared bootstrap CREATE.
@@ -139,6 +137,71 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         ),
         "remove these markers from the manifest; the controller that owns each one sets it",
     ));
+}
+
+/// The audit stamps (`STAMPED`): on CREATE they must be the values vaultgate computes for this
+/// request (the mutating webhook overwrites whatever was sent, so a different value means the
+/// mutating call was skipped or bypassed); on UPDATE they may only stay as stored, or be
+/// stamped late with this request's values when the stored Secret had none.
+fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
+    let Write {
+        secret,
+        review,
+        provenance,
+        policy,
+        old,
+        ..
+    } = write;
+    let expected = stamps(secret, review, provenance, None);
+    let uid_key = policy.key("admission-uid");
+    // `first-seen` is a time only the mutating call knows: trusted when this request's uid is
+    // stamped next to it.
+    let stamped_now = secret.annotation(&uid_key) == Some(review.uid);
+    for stamp in &expected {
+        let key = policy.key(stamp.name);
+        // The same name in the other map is no stamp of vaultgate's: nobody may add it.
+        let (other, other_before, other_where) = match stamp.map {
+            StampMap::Label => (
+                secret.annotation(&key),
+                old.and_then(|o| o.annotation(&key)),
+                "annotation",
+            ),
+            StampMap::Annotation => (secret.label(&key), old.and_then(|o| o.label(&key)), "label"),
+        };
+        if other.is_some() && other != other_before {
+            forged.push(format!("{other_where} {key}"));
+        }
+        let (now, before) = match stamp.map {
+            StampMap::Label => (secret.label(&key), old.and_then(|o| o.label(&key))),
+            StampMap::Annotation => (
+                secret.annotation(&key),
+                old.and_then(|o| o.annotation(&key)),
+            ),
+        };
+        let Some(now) = now else { continue };
+        if before == Some(now) {
+            continue;
+        }
+        let where_ = match stamp.map {
+            StampMap::Label => "label",
+            StampMap::Annotation => "annotation",
+        };
+        let computed = match stamp.name {
+            "first-seen" => stamped_now,
+            _ => stamp.value.as_deref() == Some(now),
+        };
+        if !stamper {
+            forged.push(format!("{where_} {key}"));
+        } else if before.is_some() {
+            forged.push(format!(
+                "{where_} {key} (an audit stamp: it keeps its stored value)"
+            ));
+        } else if !computed {
+            forged.push(format!(
+                "{where_} {key}={now:?} (vaultgate stamps it for this request)"
+            ));
+        }
+    }
 }
 
 pub(super) fn class_label_change(write: Write<'_>, out: &mut Vec<Violation>) {

@@ -1,8 +1,12 @@
-//! Who may write a Secret: unmanaged writers (VG101), CI identities (VG102) and edits of
-//! Secrets materialized by External Secrets (VG105).
+//! Who may write a Secret: unmanaged writers (VG101), CI identities (VG102), edits of
+//! Secrets materialized by External Secrets (VG105), and ESO materializing a Secret that a
+//! PushSecret publishes (VG208).
 
 use super::{Write, target};
-use crate::policy::{Violation, classify::has_owner, fix, rules};
+use crate::policy::{Violation, classify::Class, classify::has_owner, fix, rules};
+
+/// The Argo CD label that makes a Secret a repository, cluster or credential template.
+const ARGOCD_SECRET_TYPE: &str = "argocd.argoproj.io/secret-type";
 
 pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
     let Write {
@@ -35,6 +39,12 @@ pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
         return;
     }
     let keys: Vec<&str> = secret.keys().collect();
+    let argocd_type = secret.label(ARGOCD_SECRET_TYPE);
+    let labels: Vec<(&str, &str)> = argocd_type
+        .map(|t| (ARGOCD_SECRET_TYPE, t))
+        .into_iter()
+        .collect();
+    let fix = fix::external_secret(review.name, ns, &keys, &labels, policy);
     if writer.copier {
         // Reported once, with the markers, by `copy_markers`.
     } else if writer.ci {
@@ -45,7 +55,18 @@ pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
                 target(review),
                 writer.username
             ),
-            fix::external_secret(review.name, ns, &keys, policy),
+            fix.clone(),
+        ));
+    } else if writer.dashboard {
+        out.push(Violation::new(
+            &rules::UNMANAGED_SECRET,
+            format!(
+                "Secret {:?} is written by the dashboard {:?} on a user's click: a dashboard acting as a control plane for secrets (Inv 6){}",
+                target(review),
+                writer.username,
+                if argocd_type.is_some() { ", e.g. a repository added in the Argo CD UI or CLI" } else { "" }
+            ),
+            fix,
         ));
     } else {
         let detail = match writer.operator {
@@ -67,7 +88,33 @@ pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
                 target(review),
                 writer.username
             ),
-            fix::external_secret(review.name, ns, &keys, policy),
+            fix,
         ));
     }
+}
+
+/// VG208 from the Secret's side: ESO writing a Secret that a PushSecret publishes would make
+/// the Secret both a copy pulled from Vault and a source pushed to it.
+pub(super) fn authority_loop(write: Write<'_>, out: &mut Vec<Violation>) {
+    let Write {
+        review,
+        provenance,
+        view,
+        ..
+    } = write;
+    if provenance.class != Some(Class::Materialized) {
+        return;
+    }
+    let ns = review.namespace.unwrap_or("default");
+    let pushes = view.push_secrets_from(ns, review.name);
+    let Some(push) = pushes.first() else { return };
+    out.push(Violation::new(
+        &rules::AUTHORITY_LOOP,
+        format!(
+            "External Secrets writes Secret {:?}, which PushSecret {:?} publishes to Vault",
+            target(review),
+            push.name
+        ),
+        "a Secret is either a source (pushed) or a copy (pulled), never both: give the ExternalSecret its own target.name, or publish the operator's own Secret",
+    ));
 }
