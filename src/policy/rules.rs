@@ -113,7 +113,7 @@ rules! {
         "SecretStores/ClusterSecretStores with kubernetes, fake or webhook providers";
     VAULT_ROOT_TOKEN = "VG402", "vault-root-token", 61, "§7.5, §5a.7.2",
         "the Vault store authenticates with Kubernetes auth and a scoped role, never a token",
-        "Vault stores using tokenSecretRef or any other credential kept in a Secret (AppRole, userpass, LDAP, JWT, cert)";
+        "Vault stores using tokenSecretRef or any other credential kept in a Secret (AppRole, userpass, LDAP, JWT, cert, kubernetes.secretRef)";
     NAMESPACED_VAULT_STORE = "VG403", "namespaced-vault-store", 62, "§5a.3.3, §7.4.3",
         "workloads never talk to Vault directly; only the platform store does",
         "namespaced Vault SecretStores in application namespaces";
