@@ -90,7 +90,9 @@ fn is_helm_release_name(name: &str) -> bool {
 
 /// Whether a Secret of a system type really is one, written by its real writer:
 /// - Helm release storage: the `sh.helm.release.v1.<release>.v<N>` name, label `owner=helm`,
-///   the single key `release`, written by a GitOps controller (Flux's helm-controller);
+///   the single key `release`, written by Helm's identity (`identities.helm`, Flux's
+///   helm-controller): a GitOps controller applying such a manifest would be Git putting a
+///   plain value into the namespace;
 /// - a service-account token: only `token`/`ca.crt`/`namespace`, the
 ///   `kubernetes.io/service-account.name` annotation, and values only from the control plane
 ///   (anyone else may create the empty shell the token controller fills);
@@ -98,7 +100,7 @@ fn is_helm_release_name(name: &str) -> bool {
 pub fn system_earned(secret: &SecretObject, review: &Review<'_>, writer: &Writer<'_>) -> bool {
     match secret.type_.as_deref() {
         Some(HELM_RELEASE) => {
-            writer.gitops
+            writer.helm
                 && is_helm_release_name(review.name)
                 && secret.label("owner") == Some("helm")
                 && secret.keys().eq(["release"])
@@ -410,6 +412,16 @@ mod tests {
                 helm_release(owner.clone(), release.clone())
             ),
             Some(Class::System)
+        );
+        // Argo CD applying it from Git is Git putting a plain value into the namespace.
+        assert_eq!(
+            classify_named(
+                "system:serviceaccount:argocd:argocd-application-controller",
+                "payments",
+                RELEASE,
+                helm_release(owner.clone(), release.clone())
+            ),
+            None
         );
         // A human running `helm install`, a second key, no owner label, a non-Helm name.
         assert_eq!(

@@ -77,6 +77,9 @@ pub struct Identities {
     pub ci: Vec<UserPattern>,
     /// Copy controllers (replicator, reflector, kubed, Kyverno background controller).
     pub copiers: Vec<UserPattern>,
+    /// Who writes Helm's release storage (`sh.helm.release.v1.*` Secrets): Flux's
+    /// helm-controller. Argo CD renders charts with `helm template` and writes none.
+    pub helm: Vec<UserPattern>,
     /// The Kubernetes control plane identities that populate service-account token Secrets
     /// (the token controller runs as kube-controller-manager).
     pub kubernetes: Vec<UserPattern>,
@@ -279,6 +282,7 @@ impl Default for Identities {
                 "system:serviceaccount:*:kubed",
                 "system:serviceaccount:*:config-syncer",
             ]),
+            helm: patterns(&["system:serviceaccount:flux-system:helm-controller"]),
             kubernetes: patterns(&["system:kube-controller-manager"]),
             dashboards: patterns(&["system:serviceaccount:argocd:argocd-server"]),
             exempt_users: Vec::new(),

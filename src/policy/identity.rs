@@ -147,6 +147,8 @@ pub struct Writer<'a> {
     pub gitops: bool,
     pub ci: bool,
     pub copier: bool,
+    /// Writes Helm release storage.
+    pub helm: bool,
     /// The control plane that fills service-account token Secrets.
     pub kubernetes: bool,
     /// A dashboard writing on a user's click (Argo CD's API server).
@@ -171,6 +173,7 @@ impl<'a> Writer<'a> {
             gitops: any(&ids.gitops, name),
             ci: any(&ids.ci, name),
             copier: any(&ids.copiers, name),
+            helm: any(&ids.helm, name),
             kubernetes: any(&ids.kubernetes, name),
             dashboard: any(&ids.dashboards, name),
             exempt: any(&ids.exempt_users, name)

@@ -238,6 +238,9 @@ pub struct SecretObject {
     pub data: BTreeMap<String, ValueDigest>,
     #[serde(rename = "stringData", default, deserialize_with = "nullable")]
     pub string_data: BTreeMap<String, ValueDigest>,
+    /// An immutable Secret can no longer be refreshed: ESO could not propagate a rotation.
+    #[serde(default)]
+    pub immutable: Option<bool>,
 }
 
 impl SecretObject {
@@ -259,9 +262,13 @@ impl SecretObject {
     }
 
     /// Whether an UPDATE from `old` left the content alone: the same `type`, the same `data`
-    /// (keys and values), no `stringData`.
+    /// (keys and values), no `stringData`, and `immutable` as it was (setting it would stop the
+    /// producer from ever refreshing the value).
     pub fn same_content_as(&self, old: &SecretObject) -> bool {
-        self.type_ == old.type_ && self.data == old.data && self.string_data.is_empty()
+        self.type_ == old.type_
+            && self.data == old.data
+            && self.string_data.is_empty()
+            && self.immutable.unwrap_or(false) == old.immutable.unwrap_or(false)
     }
 
     /// The value keys, from `data` and `stringData`.
