@@ -58,6 +58,9 @@ fn vg107_handed_over_bootstrap_secret_recreated_renamed_or_updated() {
     };
     let view = view_with(&[(Kind::Secret, "vault", consumed.clone())]);
     let again = secret("db", "vault", sealed_owner());
+    // Writes that move a value (an unchanged UPDATE is housekeeping and allowed).
+    let mut repopulated = consumed.clone();
+    repopulated["data"] = json!({ "password": "YWdhaW4=" });
     assert_denied_by(
         &Write::create(Kind::Secret, "vault", SEALED, again.clone()).evaluate_in(&view),
         "VG107",
@@ -69,7 +72,7 @@ fn vg107_handed_over_bootstrap_secret_recreated_renamed_or_updated() {
             "vault",
             SEALED,
             consumed.clone(),
-            consumed.clone(),
+            repopulated.clone(),
         )
         .evaluate_in(&view),
         "VG107",
@@ -79,8 +82,10 @@ fn vg107_handed_over_bootstrap_secret_recreated_renamed_or_updated() {
     let mut deleting = consumed.clone();
     deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
     deleting["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    let mut deleting_repopulated = deleting.clone();
+    deleting_repopulated["data"] = repopulated["data"].clone();
     assert_denied_by(
-        &Write::update(Kind::Secret, "vault", SEALED, deleting.clone(), deleting)
+        &Write::update(Kind::Secret, "vault", SEALED, deleting.clone(), deleting_repopulated)
             .evaluate_in(&view),
         "VG107",
         "deleting",
@@ -92,7 +97,7 @@ fn vg107_handed_over_bootstrap_secret_recreated_renamed_or_updated() {
             "vault",
             CERT_MANAGER,
             consumed.clone(),
-            consumed,
+            repopulated,
         )
         .evaluate_in(&view),
         "VG107",
@@ -130,7 +135,7 @@ fn vg107_pending_bootstrap_secret_rewritten_by_another_producer() {
     };
     let view = view_with(&[(Kind::Secret, "vault", pending.clone())]);
     let mut rewritten = pending.clone();
-    rewritten["data"] = json!({ "password": "b3RoZXI=", "tls.crt": "Y2VydA==", "tls.key": "a2V5" });
+    rewritten["data"] = json!({ "password": "b3RoZXI=", "token": "dG9rZW4=" });
     // Control: the decrypter itself may rewrite it (a new sealed value from Git).
     assert_allowed(
         &Write::update(

@@ -10,8 +10,12 @@ fn deletion_timestamp_never_skips_evaluation() {
         object["metadata"]["finalizers"] = json!(["example.com/keep"]);
         object
     };
-    // VG101 on CREATE and UPDATE.
+    // VG101 on CREATE and UPDATE (one that moves a value: an unchanged one is housekeeping).
     let plain = secret("db", "payments", json!({}));
+    let rewrite = |mut object: Value| -> Value {
+        object["data"]["password"] = json!("bmV3");
+        object
+    };
     assert_denied_by(
         &Write::create(Kind::Secret, "payments", HUMAN, dying(plain.clone())).evaluate(),
         "VG101",
@@ -23,7 +27,7 @@ fn deletion_timestamp_never_skips_evaluation() {
             "payments",
             HUMAN,
             dying(plain.clone()),
-            dying(plain),
+            dying(rewrite(plain)),
         )
         .evaluate(),
         "VG101",
@@ -36,7 +40,7 @@ fn deletion_timestamp_never_skips_evaluation() {
         "payments",
         HUMAN,
         dying(materialized.clone()),
-        dying(materialized),
+        dying(rewrite(materialized)),
     )
     .evaluate();
     assert_denied_by(&d, "VG105", "materialized edit");
@@ -67,7 +71,7 @@ fn deletion_timestamp_never_skips_evaluation() {
             "payments",
             "db",
             HUMAN,
-            dying(secret("db", "payments", json!({}))),
+            dying(rewrite(secret("db", "payments", json!({})))),
             old,
         );
         assert_eq!(

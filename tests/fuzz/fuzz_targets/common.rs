@@ -94,8 +94,26 @@ pub fn review_of(
     .expect("encode")
 }
 
+/// vaultgate's audit stamps: computed per request, never taken from the client (README
+/// "Mutation"), so the patch may rewrite or remove them.
+const AUDIT_STAMPS: [&str; 5] = [
+    "platform.pnats.cloud/bootstrap-source",
+    "platform.pnats.cloud/first-seen",
+    "platform.pnats.cloud/created-by",
+    "platform.pnats.cloud/admission-uid",
+    "platform.pnats.cloud/git-source",
+];
+
+/// Whether a JSON Pointer names an audit stamp label or annotation.
+fn is_stamp_pointer(pointer: &str) -> bool {
+    ["/metadata/labels/", "/metadata/annotations/"]
+        .iter()
+        .filter_map(|field| pointer.strip_prefix(field))
+        .any(|key| AUDIT_STAMPS.contains(&key.replace("~1", "/").as_str()))
+}
+
 /// The mutation invariants for one Secret `object` written by `user`: a patch only adds or
-/// replaces labels and annotations, applies cleanly, never changes `data`/`stringData`, and
+/// replaces labels and annotations (and rewrites or removes only the audit stamps), applies cleanly, never changes `data`/`stringData`, and
 /// the patched object needs no further patch (idempotence).
 pub fn check_mutation(namespace: &Value, user: &str, operation: &str, object: &Value, old: &Value) {
     let hook = webhook();
@@ -120,7 +138,13 @@ pub fn check_mutation(namespace: &Value, user: &str, operation: &str, object: &V
         let path = match op {
             json_patch::PatchOperation::Add(o) => o.path.to_string(),
             json_patch::PatchOperation::Replace(o) => o.path.to_string(),
-            other => panic!("vaultgate only adds or replaces: {other:?}"),
+            // A stamp the client sent but vaultgate does not compute (a forged `git-source`).
+            json_patch::PatchOperation::Remove(o) if is_stamp_pointer(&o.path.to_string()) => {
+                o.path.to_string()
+            }
+            other => panic!(
+                "vaultgate only adds or replaces, and removes only its audit stamps: {other:?}"
+            ),
         };
         assert!(
             path == "/metadata/labels"
@@ -140,11 +164,13 @@ pub fn check_mutation(namespace: &Value, user: &str, operation: &str, object: &V
         object.get("stringData"),
         "stringData changed"
     );
-    // Every key that was there keeps its value.
+    // Every key that was there keeps its value, except vaultgate's audit stamps.
     for field in ["labels", "annotations"] {
         if let Some(before) = object["metadata"][field].as_object() {
             for (k, v) in before {
-                assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
+                if !AUDIT_STAMPS.contains(&k.as_str()) {
+                    assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
+                }
             }
         }
     }
