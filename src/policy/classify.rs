@@ -214,6 +214,16 @@ mod tests {
         secret: serde_json::Value,
         policy: &Policy,
     ) -> Option<Class> {
+        classify_in(user, ns, "s", secret, policy)
+    }
+
+    fn classify_in(
+        user: &str,
+        ns: &str,
+        name: &str,
+        secret: serde_json::Value,
+        policy: &Policy,
+    ) -> Option<Class> {
         let object = Object::from_value(crate::policy::objects::Kind::Secret, secret).unwrap();
         let Object::Secret(s) = &object else {
             unreachable!()
@@ -223,7 +233,7 @@ mod tests {
             uid: "u",
             operation: Operation::Create,
             namespace: Some(ns),
-            name: "s",
+            name,
             user: &identity,
             object: &object,
             old: None,
@@ -356,24 +366,7 @@ mod tests {
         name: &str,
         secret: serde_json::Value,
     ) -> Option<Class> {
-        let p = Policy::default();
-        let object = Object::from_value(crate::policy::objects::Kind::Secret, secret).unwrap();
-        let Object::Secret(s) = &object else {
-            unreachable!()
-        };
-        let identity = Identity::new(user, vec![]);
-        let review = Review {
-            uid: "u",
-            operation: Operation::Create,
-            namespace: Some(ns),
-            name,
-            user: &identity,
-            object: &object,
-            old: None,
-            dry_run: false,
-        };
-        let writer = Writer::of(&identity, &p);
-        classify(s, &review, &writer, &p, &MemoryView::default()).class
+        classify_in(user, ns, name, secret, &Policy::default())
     }
 
     const HELM: &str = "system:serviceaccount:flux-system:helm-controller";
