@@ -103,6 +103,9 @@ const CASES: &[(&str, &[&str])] = &[
     ("externalsecret-create-dotdot-path", &["VG203"]),
     ("externalsecret-create-unscoped-find", &["VG204"]),
     ("externalsecret-create-merge-policy", &["VG205"]),
+    ("externalsecret-create-template-configmap", &["VG210"]),
+    ("externalsecret-create-template-constant", &["VG210"]),
+    ("externalsecret-create-template-dsn", &[]),
     ("externalsecret-create-refresh-zero", &["VG206"]),
     ("externalsecret-create-refresh-too-long", &["VG206"]),
     ("clusterexternalsecret-create-config", &[]),
@@ -122,6 +125,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("pushsecret-create-bad-property", &["VG304"]),
     ("pushsecret-create-password-in-config", &["VG305"]),
     ("pushsecret-create-remote-namespace", &["VG306"]),
+    ("pushsecret-create-template-secret", &["VG309"]),
+    ("pushsecret-create-template-literal", &["VG309"]),
     ("clusterpushsecret-create", &["VG308"]),
     // Stores.
     ("clustersecretstore-create-vault-backend", &[]),

@@ -1,20 +1,24 @@
 //! Rules for ExternalSecret and ClusterExternalSecret: the writer (VG209/VG102), the store
-//! (VG201), generators (VG202), read scope (VG203/VG204), adoption (VG205), refresh (VG206),
-//! single writer (VG207) and authority loops (VG208).
+//! (VG201), generators (VG202), read scope (VG203/VG204), adoption (VG205), refresh and
+//! immutability (VG206), single writer (VG207), authority loops (VG208) and templates (VG210).
 
 use super::{
     Policy, Review, Violation,
-    eso_common::{object_label, refresh_rule, store_problem, writer_rule},
+    eso_common::{
+        TemplateOf, object_label, refresh_rule, store_problem, template_rule, writer_rule,
+    },
     identity::Writer,
     objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec},
     paths, rules,
+    template::{Inputs, misspelled},
 };
-use crate::cluster::ClusterView;
+use crate::cluster::{ClusterView, SecretMeta};
 
 /// Spec rules shared by ExternalSecret and ClusterExternalSecret (`namespace` None = fan-out).
 fn check_spec(
     spec: &ExternalSecretSpec,
     obj: &str,
+    review: &Review<'_>,
     namespace: Option<&str>,
     policy: &Policy,
     view: &dyn ClusterView,
@@ -143,26 +147,72 @@ fn check_spec(
     }
     refresh_rule(
         obj,
+        review,
         spec.refresh_interval.as_deref(),
         spec.refresh_policy.as_deref(),
         all_generated,
         policy,
         out,
     );
+    if spec.target.immutable {
+        out.push(Violation::new(
+            &rules::REFRESH_INTERVAL,
+            format!("{obj}: spec.target.immutable: true freezes the Secret; Kubernetes refuses every later write, so a rotation in Vault never reaches its consumers"),
+            "remove spec.target.immutable: ESO rewrites the Secret when the value in Vault changes, and consumers pick the new value up",
+        ));
+    }
+    let inputs = Inputs::Fetched {
+        keys: spec.data.iter().map(|d| d.secret_key.as_str()).collect(),
+        open: !spec.data_from.is_empty(),
+    };
+    let mut findings = spec
+        .target
+        .template
+        .as_ref()
+        .map(|t| t.check("spec.target.template", &inputs))
+        .unwrap_or_default();
+    misspelled(
+        "spec.target",
+        &spec.target.unknown,
+        &["template"],
+        &mut findings.spelling,
+    );
+    template_rule(obj, TemplateOf::ExternalSecret, findings, namespace, out);
 }
 
 const ADOPTING: [&str; 4] = ["Merge", "CreateOrMerge", "Orphan", "None"];
 
-/// Whether a Secret is a bootstrap Secret whose handover is under way (the one case where ESO
-/// may take over an existing Secret).
-fn handover_in_progress(view: &dyn ClusterView, ns: &str, name: &str, policy: &Policy) -> bool {
-    view.secret(ns, name).is_some_and(|m| {
-        m.label(&policy.key("secret-class")) == Some("bootstrap")
-            && matches!(
-                m.label(&policy.key("handover-state")),
-                Some("pending" | "copied")
-            )
-    })
+/// The target when it is a bootstrap Secret, in any handover state: a second writer of it is
+/// denied whatever the state (README, "Handover controller": it copies the value once).
+fn bootstrap_target(
+    view: &dyn ClusterView,
+    ns: &str,
+    name: &str,
+    policy: &Policy,
+) -> Option<std::sync::Arc<SecretMeta>> {
+    view.secret(ns, name)
+        .filter(|m| m.label(&policy.key("secret-class")) == Some("bootstrap"))
+}
+
+/// "a bootstrap Secret (handover-state copied)".
+fn bootstrap_text(meta: &SecretMeta, policy: &Policy) -> String {
+    match meta.label(&policy.key("handover-state")) {
+        Some(state) => format!("a bootstrap Secret (handover-state {state})"),
+        None => "a bootstrap Secret (handover not started)".to_owned(),
+    }
+}
+
+/// The way to a bootstrap value once Vault holds it: another Secret, read from the
+/// handover-to path.
+fn bootstrap_fix(target: &str, meta: &SecretMeta, policy: &Policy) -> String {
+    let annotation = policy.key("handover-to");
+    let key = match meta.annotations.get(&annotation) {
+        Some(path) => format!("remoteRef.key: {path}"),
+        None => format!("remoteRef.key set to the Vault path in its {annotation} annotation"),
+    };
+    format!(
+        "a bootstrap Secret is retired by the handover, not adopted: read the handed-over value from Vault with an ExternalSecret whose target.name is a Secret of another name (e.g. {target}-runtime) and {key}; the handover controller copies the bootstrap Secret to that path once ({annotation} annotation)"
+    )
 }
 
 fn adoption_rule(
@@ -174,25 +224,34 @@ fn adoption_rule(
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
-    if ns.is_some_and(|ns| handover_in_progress(view, ns, target, policy)) {
-        return;
-    }
     let fix = "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first";
+    let boot = ns.and_then(|ns| Some((ns, bootstrap_target(view, ns, target, policy)?)));
     if let Some(cp) = spec
         .target
         .creation_policy
         .as_deref()
         .filter(|c| ADOPTING.contains(c))
     {
-        out.push(Violation::new(
-            &rules::ADOPTION_LAUNDERING,
-            format!("{obj} uses target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
-            fix,
-        ));
+        out.push(match boot {
+            Some((ns, meta)) => Violation::new(
+                &rules::ADOPTION_LAUNDERING,
+                format!(
+                    "{obj} uses spec.target.creationPolicy {cp:?} onto Secret \"{ns}/{target}\", {}, which ESO would adopt as a second writer",
+                    bootstrap_text(&meta, policy)
+                ),
+                bootstrap_fix(target, &meta, policy),
+            ),
+            None => Violation::new(
+                &rules::ADOPTION_LAUNDERING,
+                format!("{obj} uses spec.target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
+                fix,
+            ),
+        });
         return;
     }
     // ESO adopts an existing Secret of the target name whatever the creationPolicy (it patches
     // its managed label onto it), so an unmanaged Secret already there would be laundered.
+    // Bootstrap and sealed targets are the single-writer rule's (their producer is known).
     let Some(ns) = ns else { return };
     if let Some(existing) = view.secret(ns, target) {
         let class = existing.label(&policy.key("secret-class"));
@@ -219,38 +278,52 @@ pub fn check_external_secret(
     let obj = object_label(review, "ExternalSecret");
     writer_rule("ExternalSecret", review, writer, out);
     let ns = review.namespace.unwrap_or("default");
-    check_spec(&es.spec, &obj, Some(ns), policy, view, out);
+    check_spec(&es.spec, &obj, review, Some(ns), policy, view, out);
     let target = es.target_name();
     adoption_rule(&obj, &es.spec, Some(ns), target, policy, view, out);
 
-    let others: Vec<String> = view
+    let mut writers: Vec<String> = view
         .external_secrets_targeting(ns, target)
         .into_iter()
         .filter(|e| *e.name != *review.name)
         .map(|e| format!("ExternalSecret {:?}", e.name))
         .collect();
-    let mut writers = others;
-    if let Some(meta) = view.secret(ns, target) {
-        let bootstrap = meta.label(&policy.key("secret-class")) == Some("bootstrap");
-        if (meta.is_sealed() || bootstrap) && !handover_in_progress(view, ns, target, policy) {
-            writers.push(if meta.is_sealed() {
-                "a SealedSecret".to_owned()
-            } else {
-                "a bootstrap secret".to_owned()
-            });
-        }
+    let mut fix =
+        "give this ExternalSecret its own target.name, or remove the other writer from Git"
+            .to_owned();
+    if let Some(meta) = bootstrap_target(view, ns, target, policy) {
+        writers.push(format!(
+            "its decrypter, as {}",
+            bootstrap_text(&meta, policy)
+        ));
+        fix = bootstrap_fix(target, &meta, policy);
+    } else if view.secret(ns, target).is_some_and(|m| m.is_sealed()) {
+        writers.push("a SealedSecret".to_owned());
     }
     if !writers.is_empty() {
         out.push(Violation::new(
             &rules::SINGLE_WRITER,
             format!(
-                "{obj} targets Secret \"{ns}/{target}\", which is already written by {}",
+                "{obj} (spec.target.name) targets Secret \"{ns}/{target}\", which is already written by {}",
                 writers.join(", ")
             ),
-            "give this ExternalSecret its own target.name, or remove the other writer from Git",
+            fix,
         ));
     }
+    authority_loop(es, &obj, ns, target, view, out);
+}
 
+/// VG208 from the pulling side: the target is a PushSecret's source, whatever the paths.
+fn authority_loop(
+    es: &ExternalSecret,
+    obj: &str,
+    ns: &str,
+    target: &str,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let pushes = view.push_secrets_from(ns, target);
+    let Some(first) = pushes.first() else { return };
     let keys: Vec<&str> = es
         .spec
         .data
@@ -263,19 +336,26 @@ pub fn check_external_secret(
                 .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())),
         )
         .collect();
-    for push in view.push_secrets_from(ns, target) {
-        if let Some(path) = push.paths.iter().map(|p| &**p).find(|p| keys.contains(p)) {
-            out.push(Violation::new(
-                &rules::AUTHORITY_LOOP,
-                format!(
-                    "{obj} writes Secret \"{ns}/{target}\" from {path:?}, and PushSecret {:?} publishes that same Secret to {path:?}",
-                    push.name
-                ),
-                "a Secret is either a source (pushed) or a copy (pulled), never both: target a different Secret name",
-            ));
-            break;
-        }
-    }
+    let same_path = pushes.iter().find_map(|p| {
+        let path = p.paths.iter().map(|q| &**q).find(|q| keys.contains(q))?;
+        Some((p, path))
+    });
+    let what = match same_path {
+        Some((push, path)) => format!(
+            "{obj} (spec.target.name) writes Secret \"{ns}/{target}\" from {path:?}, and PushSecret {:?} publishes that same Secret to {path:?}",
+            push.name
+        ),
+        None => format!(
+            "{obj} (spec.target.name) writes Secret \"{ns}/{target}\" from Vault, and PushSecret {:?} publishes that same Secret to Vault ({}): it would have two authorities",
+            first.name,
+            first.paths.join(", ")
+        ),
+    };
+    out.push(Violation::new(
+        &rules::AUTHORITY_LOOP,
+        what,
+        "a Secret is either a source (pushed) or a copy (pulled), never both: target a Secret of another name",
+    ));
 }
 
 /// ClusterExternalSecret rules: the same spec, read with fan-out scope.
@@ -290,6 +370,6 @@ pub fn check_cluster_external_secret(
     let obj = object_label(review, "ClusterExternalSecret");
     writer_rule("ClusterExternalSecret", review, writer, out);
     let spec = &ces.spec.external_secret_spec;
-    check_spec(spec, &obj, None, policy, view, out);
+    check_spec(spec, &obj, review, None, policy, view, out);
     adoption_rule(&obj, spec, None, "", policy, view, out);
 }

@@ -1,11 +1,12 @@
 //! What every External Secrets Operator object is held to, whatever its kind: written by a
 //! GitOps controller (VG209/VG102), stores from the approved list and of the Vault provider
-//! (VG201), a refresh that picks up rotations (VG206). The per-kind rule modules (`eso`, `push`,
-//! `store`) call these, so a rule reads, and fails, the same way on every kind.
+//! (VG201), a refresh that picks up rotations (VG206), a template that only formats its input
+//! (VG210/VG309). The per-kind rule modules (`eso`, `push`, `store`) call these, so a rule
+//! reads, and fails, the same way on every kind.
 
 use super::{
     Policy, Review, Violation, duration::parse_go_duration, identity::Writer, objects::StoreRef,
-    rules,
+    rules, template::Findings,
 };
 use crate::cluster::ClusterView;
 
@@ -105,9 +106,12 @@ pub(crate) fn store_problem(
     }
 }
 
-/// VG206, shared with PushSecret.
+/// VG206, shared with PushSecret: a refresh that is periodic, non-zero and bounded, so a
+/// rotation in Vault reaches the Secret by itself (README rule table, VG206). `review` names
+/// the object for the policy's refresh-policy exceptions.
 pub(crate) fn refresh_rule(
     obj: &str,
+    review: &Review<'_>,
     interval: Option<&str>,
     refresh_policy: Option<&str>,
     generated: bool,
@@ -119,26 +123,220 @@ pub(crate) fn refresh_rule(
     }
     let max = policy.max_refresh_interval().unwrap_or_default();
     let max_text = &policy.external_secrets.max_refresh_interval;
-    let problem = if refresh_policy == Some("CreatedOnce") {
-        Some("refreshPolicy CreatedOnce never picks up a rotation".to_owned())
-    } else {
-        match interval.map(|i| (i, parse_go_duration(i))) {
-            None => None,
-            Some((i, None)) => Some(format!("refreshInterval {i:?} is not a duration")),
-            Some((i, Some(d))) if d.is_zero() => Some(format!(
-                "refreshInterval {i:?} fetches once and never picks up a rotation"
-            )),
-            Some((i, Some(d))) if d > max => Some(format!(
-                "refreshInterval {i:?} is above the maximum {max_text}"
-            )),
-            Some(_) => None,
+    let periodic = format!(
+        "remove spec.refreshPolicy (Periodic is the default) and set refreshInterval between 1m and {max_text}, e.g. 1h"
+    );
+    let (problem, fix) = match refresh_policy {
+        None | Some("Periodic") => {
+            let problem = match interval.map(|i| (i, parse_go_duration(i))) {
+                None => None,
+                Some((i, None)) => Some(format!("spec.refreshInterval {i:?} is not a duration")),
+                Some((i, Some(d))) if d.is_zero() => Some(format!(
+                    "spec.refreshInterval {i:?} fetches once and never picks up a rotation"
+                )),
+                Some((i, Some(d))) if d > max => Some(format!(
+                    "spec.refreshInterval {i:?} is above the maximum {max_text}"
+                )),
+                Some(_) => None,
+            };
+            (
+                problem,
+                format!("set refreshInterval between 1m and {max_text}, e.g. 1h"),
+            )
         }
+        Some(p @ ("Manual" | "OnChange")) => {
+            // The one place the policy's externalSecrets.refreshPolicyExceptions is honoured.
+            if policy
+                .refresh_policy_exception(review.namespace, review.name)
+                .is_some()
+            {
+                return;
+            }
+            let when = if p == "Manual" {
+                "only when someone annotates it (force-sync)"
+            } else {
+                "only when the ExternalSecret itself changes"
+            };
+            (
+                Some(format!(
+                    "spec.refreshPolicy {p} syncs {when}, so a rotation in Vault never reaches the Secret by itself"
+                )),
+                format!(
+                    "{periodic}; if rotations reach this Secret another way, list it in the policy with the reason: \
+                     externalSecrets.refreshPolicyExceptions: [{{namespace: {}, name: {}, justification: \"...\"}}]",
+                    review.namespace.unwrap_or("<namespace>"),
+                    review.name
+                ),
+            )
+        }
+        Some("CreatedOnce") => (
+            Some(
+                "spec.refreshPolicy CreatedOnce fetches once and never picks up a rotation"
+                    .to_owned(),
+            ),
+            periodic,
+        ),
+        Some(p) => (
+            Some(format!(
+                "spec.refreshPolicy {p:?} is not Periodic, so a rotation may never reach the Secret"
+            )),
+            periodic,
+        ),
     };
     if let Some(p) = problem {
         out.push(Violation::new(
             &rules::REFRESH_INTERVAL,
             format!("{obj}: {p}"),
-            format!("set refreshInterval between 1m and {max_text}, e.g. 1h"),
+            fix,
         ));
+    }
+}
+
+/// Which template a denial is about: an ExternalSecret's formats values fetched from Vault, a
+/// PushSecret's formats its source Secret before publishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TemplateOf {
+    ExternalSecret,
+    PushSecret,
+}
+
+/// VG210 (ExternalSecret) / VG309 (PushSecret): one denial per kind of fix, each listing the
+/// field paths it is about. The rule is in `template`'s header.
+pub(crate) fn template_rule(
+    obj: &str,
+    of: TemplateOf,
+    findings: Findings,
+    namespace: Option<&str>,
+    out: &mut Vec<Violation>,
+) {
+    let Findings {
+        sources,
+        values,
+        types,
+        spelling,
+    } = findings;
+    let ns = namespace.unwrap_or("<namespace>");
+    let (rule, sources_fix, values_fix) = match of {
+        TemplateOf::ExternalSecret => (
+            &rules::TEMPLATE_SOURCE,
+            format!(
+                "remove the templateFrom configMap/secret entries: put the value in Vault (platform-data/<datasource>/{ns}, or platform-config/ for settings) and fetch it with spec.data[].remoteRef, then write the template inline in spec.target.template.data, referencing only fetched keys"
+            ),
+            "build each value only from fetched keys, e.g. dsn: \"postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app\"; a value that is text or a constant belongs in Vault (a setting such as a URL under platform-config/): fetch it with spec.data[] {secretKey, remoteRef} and reference it as {{ .secretKey }}",
+        ),
+        TemplateOf::PushSecret => (
+            &rules::PUSH_TEMPLATE,
+            "remove the templateFrom configMap/secret entries: a PushSecret publishes only what its operator generated, so its template reads only the keys of spec.selector.secret.name".to_owned(),
+            "reference only the source Secret's keys, e.g. password: \"{{ .password }}\", or drop spec.template; a value the operator did not generate is written to Vault directly, never published from Kubernetes",
+        ),
+    };
+    if !spelling.is_empty() {
+        out.push(Violation::new(
+            rule,
+            format!("{obj}: {}", spelling.join("; ")),
+            "spell the field as the CRD does: the apiserver drops unknown fields, so ESO would render another template than the one reviewed",
+        ));
+    }
+    if !sources.is_empty() {
+        out.push(Violation::new(
+            rule,
+            format!(
+                "{obj} takes its template from outside Vault: {}",
+                sources.join("; ")
+            ),
+            sources_fix,
+        ));
+    }
+    if !values.is_empty() {
+        out.push(Violation::new(
+            rule,
+            format!(
+                "{obj} template adds values of its own: {}",
+                values.join("; ")
+            ),
+            values_fix,
+        ));
+    }
+    if !types.is_empty() && of == TemplateOf::ExternalSecret {
+        out.push(Violation::new(
+            rule,
+            format!(
+                "{obj} {} is a Secret type Kubernetes or Helm writes itself; a template claiming it forges that Secret",
+                types.join(", ")
+            ),
+            "leave template.type unset (Opaque) or use kubernetes.io/basic-auth, kubernetes.io/tls, kubernetes.io/dockerconfigjson or kubernetes.io/ssh-auth",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        cluster::MemoryView,
+        policy::{Identity, Object, Operation, evaluate, objects::Kind},
+    };
+
+    /// Rule ids denied for the ExternalSecret `payments/db` with `refreshPolicy`.
+    fn denied(policy: &Policy, refresh_policy: &str, namespace: &str) -> Vec<&'static str> {
+        let object = Object::from_value(
+            Kind::ExternalSecret,
+            json!({
+                "metadata": { "name": "db", "namespace": namespace },
+                "spec": {
+                    "refreshPolicy": refresh_policy,
+                    "secretStoreRef": { "kind": "ClusterSecretStore", "name": "vault-backend" },
+                    "target": { "name": "db" },
+                    "data": [{ "secretKey": "password", "remoteRef": {
+                        "key": format!("platform-data/postgres/{namespace}"), "property": "password" } }]
+                }
+            }),
+        )
+        .unwrap();
+        let user = Identity::new(
+            "system:serviceaccount:argocd:argocd-application-controller",
+            vec![],
+        );
+        let review = Review {
+            uid: "u",
+            operation: Operation::Create,
+            namespace: Some(namespace),
+            name: "db",
+            user: &user,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let view = MemoryView::from_policy(policy);
+        evaluate(&review, policy, &view)
+            .denied
+            .iter()
+            .map(|v| v.rule.id)
+            .collect()
+    }
+
+    #[test]
+    fn honours_a_refresh_policy_exception_only_for_the_listed_external_secret() {
+        let policy = Policy::from_yaml(
+            "externalSecrets:\n  refreshPolicyExceptions:\n    - {namespace: payments, name: db, justification: rotation job annotates force-sync}\n",
+        )
+        .unwrap();
+        for rp in ["Manual", "OnChange"] {
+            assert!(denied(&policy, rp, "payments").is_empty(), "{rp} excepted");
+            assert_eq!(denied(&policy, rp, "billing"), ["VG206"], "{rp} elsewhere");
+            assert_eq!(denied(&Policy::default(), rp, "payments"), ["VG206"]);
+        }
+    }
+
+    #[test]
+    fn never_excepts_created_once() {
+        let policy = Policy::from_yaml(
+            "externalSecrets:\n  refreshPolicyExceptions:\n    - {namespace: payments, name: db, justification: x}\n",
+        )
+        .unwrap();
+        assert_eq!(denied(&policy, "CreatedOnce", "payments"), ["VG206"]);
+        assert!(denied(&policy, "Periodic", "payments").is_empty());
     }
 }

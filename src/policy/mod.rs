@@ -22,6 +22,7 @@ mod push;
 pub mod rules;
 mod secret;
 mod store;
+mod template;
 
 use std::fmt;
 

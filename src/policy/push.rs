@@ -1,18 +1,20 @@
 //! Rules for PushSecret and ClusterPushSecret: the store (VG301), explicit mappings (VG302),
 //! Vault path conventions (VG303-VG305), no remote namespaces (VG306), what may be published
-//! (VG307) and one namespace per path (VG308).
+//! (VG307), one namespace per path (VG308), templates that read only the source (VG309), and
+//! the pushing side of authority loops (VG208).
 
 use serde_json::Value;
 
 use super::{
     Policy, Review, Violation,
-    eso_common::{refresh_rule, store_problem, writer_rule},
+    eso_common::{TemplateOf, refresh_rule, store_problem, template_rule, writer_rule},
     identity::Writer,
     objects::{ClusterPushSecret, PushSecret, PushSecretSpec},
     paths::{self, Prefix},
     rules,
+    template::Inputs,
 };
-use crate::cluster::ClusterView;
+use crate::cluster::{ClusterView, SecretMeta};
 
 fn has_key(value: &Value, key: &str) -> bool {
     match value {
@@ -27,6 +29,7 @@ fn has_key(value: &Value, key: &str) -> bool {
 fn check_spec(
     spec: &PushSecretSpec,
     obj: &str,
+    review: &Review<'_>,
     namespace: Option<&str>,
     policy: &Policy,
     view: &dyn ClusterView,
@@ -181,12 +184,17 @@ fn check_spec(
     }
     refresh_rule(
         obj,
+        review,
         spec.refresh_interval.as_deref(),
         None,
         false,
         policy,
         out,
     );
+    if let Some(t) = &spec.template {
+        let findings = t.check("spec.template", &Inputs::Source);
+        template_rule(obj, TemplateOf::PushSecret, findings, namespace, out);
+    }
 }
 
 /// PushSecret rules.
@@ -201,23 +209,10 @@ pub fn check_push_secret(
     let ns = review.namespace.unwrap_or("default");
     let obj = format!("PushSecret \"{ns}/{}\"", review.name);
     writer_rule("PushSecret", review, writer, out);
-    check_spec(&ps.spec, &obj, Some(ns), policy, view, out);
+    check_spec(&ps.spec, &obj, review, Some(ns), policy, view, out);
 
     if let Some(source) = ps.spec.source_name() {
-        let paths: Vec<&str> = ps.spec.remote_keys().collect();
-        for es in view.external_secrets_targeting(ns, source) {
-            if let Some(path) = es.keys.iter().map(|k| &**k).find(|k| paths.contains(k)) {
-                out.push(Violation::new(
-                    &rules::AUTHORITY_LOOP,
-                    format!(
-                        "{obj} publishes Secret \"{ns}/{source}\" to {path:?}, and ExternalSecret {:?} writes that same Secret from {path:?}",
-                        es.name
-                    ),
-                    "a Secret is either a source (pushed) or a copy (pulled), never both: publish the operator's own Secret instead",
-                ));
-                break;
-            }
-        }
+        authority_loop(ps, &obj, ns, source, view, out);
         let meta = view.secret(ns, source);
         if meta.is_none() && view.is_live() {
             out.push(Violation::new(
@@ -227,36 +222,7 @@ pub fn check_push_secret(
             ));
         }
         if let Some(meta) = meta {
-            let class = meta.label(&policy.key("secret-class"));
-            let in_handover = class == Some("bootstrap")
-                && matches!(
-                    meta.label(&policy.key("handover-state")),
-                    Some("pending" | "copied")
-                );
-            let operator_owned = meta.owners.iter().any(|o| o.controller)
-                && !meta.is_materialized()
-                && !meta.is_sealed();
-            let problem = if meta.is_materialized() {
-                Some("is materialized from Vault by an ExternalSecret; pushing it back inverts the authority".to_owned())
-            } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
-                Some("is a service-account token".to_owned())
-            } else if in_handover
-                || class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived"))
-                || operator_owned
-            {
-                None
-            } else if class == Some("bootstrap") {
-                Some("is a bootstrap secret; the handover controller copies it to Vault once (handover-to annotation)".to_owned())
-            } else {
-                Some("is not operator-generated (no operator owner, class internal/internal-config/derived)".to_owned())
-            };
-            if let Some(p) = problem {
-                out.push(Violation::new(
-                    &rules::PUSH_SOURCE,
-                    format!("{obj} publishes Secret \"{ns}/{source}\", which {p}"),
-                    "publish only Secrets an in-cluster operator generates; values that originate elsewhere are written to Vault directly",
-                ));
-            }
+            push_source_rule(ps, &obj, ns, source, &meta, policy, out);
         }
     }
 
@@ -292,7 +258,15 @@ pub fn check_cluster_push_secret(
 ) {
     let obj = format!("ClusterPushSecret {:?}", review.name);
     writer_rule("ClusterPushSecret", review, writer, out);
-    check_spec(&cps.spec.push_secret_spec, &obj, None, policy, view, out);
+    check_spec(
+        &cps.spec.push_secret_spec,
+        &obj,
+        review,
+        None,
+        policy,
+        view,
+        out,
+    );
     if cps.spec.push_secret_spec.remote_keys().next().is_some() {
         out.push(Violation::new(
             &rules::PATH_OWNERSHIP,
@@ -300,4 +274,103 @@ pub fn check_cluster_push_secret(
             "publish from the one producing namespace with a namespaced PushSecret",
         ));
     }
+}
+
+/// VG208 from the pushing side: the source is an ExternalSecret's target, whatever the paths.
+fn authority_loop(
+    ps: &PushSecret,
+    obj: &str,
+    ns: &str,
+    source: &str,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let pulls = view.external_secrets_targeting(ns, source);
+    let Some(first) = pulls.first() else { return };
+    let paths: Vec<&str> = ps.spec.remote_keys().collect();
+    let same_path = pulls.iter().find_map(|es| {
+        let path = es.keys.iter().map(|k| &**k).find(|k| paths.contains(k))?;
+        Some((es, path))
+    });
+    let what = match same_path {
+        Some((es, path)) => format!(
+            "{obj} (spec.selector.secret.name) publishes Secret \"{ns}/{source}\" to {path:?}, and ExternalSecret {:?} writes that same Secret from {path:?}",
+            es.name
+        ),
+        None => format!(
+            "{obj} (spec.selector.secret.name) publishes Secret \"{ns}/{source}\" to Vault, and ExternalSecret {:?} writes that same Secret from Vault ({}): it would have two authorities",
+            first.name,
+            first.keys.join(", ")
+        ),
+    };
+    out.push(Violation::new(
+        &rules::AUTHORITY_LOOP,
+        what,
+        "a Secret is either a source (pushed) or a copy (pulled), never both: publish the operator's own Secret instead",
+    ));
+}
+
+/// VG307: only operator-generated Secrets are published; a bootstrap Secret, in any handover
+/// state, reaches Vault once through the handover controller.
+fn push_source_rule(
+    ps: &PushSecret,
+    obj: &str,
+    ns: &str,
+    source: &str,
+    meta: &SecretMeta,
+    policy: &Policy,
+    out: &mut Vec<Violation>,
+) {
+    let class = meta.label(&policy.key("secret-class"));
+    let operator_owned =
+        meta.owners.iter().any(|o| o.controller) && !meta.is_materialized() && !meta.is_sealed();
+    let generic = "publish only Secrets an in-cluster operator generates; values that originate elsewhere are written to Vault directly";
+    let (problem, fix) = if meta.is_materialized() {
+        ("is materialized from Vault by an ExternalSecret; pushing it back inverts the authority".to_owned(), generic.to_owned())
+    } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
+        ("is a service-account token".to_owned(), generic.to_owned())
+    } else if class == Some("bootstrap") || meta.is_sealed() {
+        let state = meta.label(&policy.key("handover-state")).map_or_else(
+            || "handover not started".to_owned(),
+            |s| format!("handover-state {s}"),
+        );
+        let update = ps.spec.update_policy.as_deref().unwrap_or("Replace");
+        let every = match ps.spec.refresh_interval.as_deref() {
+            Some(i) => format!("every refresh (refreshInterval {i})"),
+            None => "every refresh (refreshInterval 1h, the default)".to_owned(),
+        };
+        let effect = if update == "IfNotExists" {
+            format!(
+                "with updatePolicy IfNotExists it would still write Vault from Kubernetes whenever the path is missing, checked {every}"
+            )
+        } else {
+            format!("with updatePolicy {update} it would overwrite Vault {every}")
+        };
+        let annotation = policy.key("handover-to");
+        (
+            format!(
+                "is a bootstrap Secret ({state}); {effect}, keeping the copy in Git the authority"
+            ),
+            format!(
+                "delete this PushSecret: the handover controller copies a bootstrap Secret to Vault once, to the path in its {annotation} annotation, and retires it; consumers then read that path with an ExternalSecret"
+            ),
+        )
+    } else if class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived"))
+        || operator_owned
+    {
+        return;
+    } else {
+        (
+            "is not operator-generated (no operator owner, class internal/internal-config/derived)"
+                .to_owned(),
+            generic.to_owned(),
+        )
+    };
+    out.push(Violation::new(
+        &rules::PUSH_SOURCE,
+        format!(
+            "{obj} (spec.selector.secret.name) publishes Secret \"{ns}/{source}\", which {problem}"
+        ),
+        fix,
+    ));
 }

@@ -73,17 +73,20 @@ rules! {
         "no wildcard sync: a find must stay inside the namespace's own paths",
         "dataFrom.find without a path or with a path outside the read scope";
     ADOPTION_LAUNDERING = "VG205", "adoption-laundering", 44, "§2.4 Inv 5, §3.3",
-        "ESO must create the Secret it owns; adopting an existing one launders a hand-made value",
-        "creationPolicy Merge, CreateOrMerge, Orphan or None";
-    REFRESH_INTERVAL = "VG206", "refresh-interval", 45, "§5a.3.5",
-        "rotations propagate within 2x the refresh interval, so it must be non-zero and bounded",
-        "refreshInterval 0 or above the configured maximum";
+        "ESO must create the Secret it owns; adopting an existing one launders a hand-made value, and a bootstrap Secret is retired by its handover, not adopted",
+        "creationPolicy Merge, CreateOrMerge, Orphan or None, and targets that already exist unmanaged or as bootstrap Secrets";
+    REFRESH_INTERVAL = "VG206", "refresh-interval", 45, "§5a.3.5, §5.6",
+        "consumers get rotations automatically, within 2x the refresh interval: refresh is periodic, non-zero and bounded, and the Secret stays writable",
+        "refreshInterval 0 or above the configured maximum, refreshPolicy CreatedOnce, Manual or OnChange, and target.immutable";
     SINGLE_WRITER = "VG207", "single-writer", 46, "§3.3, ADR-007",
         "authority is singular: one writer per Secret",
-        "two ExternalSecrets (or an ExternalSecret and a SealedSecret) writing one Secret";
+        "two ExternalSecrets (or an ExternalSecret and a SealedSecret or bootstrap Secret) writing one Secret";
     AUTHORITY_LOOP = "VG208", "authority-loop", 47, "§3.4, §4.4",
-        "values flow one way; a Secret must not be both pushed to and pulled from the same Vault path",
-        "PushSecret/ExternalSecret cycles through one Secret";
+        "values flow one way: a Secret is either pushed to Vault (a source) or pulled from it (a copy), never both",
+        "a Secret that is both a PushSecret source and an ExternalSecret target, whatever the Vault paths";
+    TEMPLATE_SOURCE = "VG210", "template-source", 48, "§2.4 Inv 5, §2.2.2",
+        "a Secret's values come from Vault; a template only formats fetched values and never adds one from Git, a ConfigMap or another Secret",
+        "templateFrom configMap/secret, template text or constants that reference no fetched key, generator functions, and Secret types Kubernetes or Helm write";
     PUSH_STORE = "VG301", "push-store", 50, "§5a.3.2, §5a.7.1",
         "PushSecrets publish only to the approved Vault ClusterSecretStore",
         "PushSecrets to SecretStores, other stores or label-selected stores";
@@ -104,10 +107,13 @@ rules! {
         "remoteNamespace overrides in PushSecret metadata";
     PUSH_SOURCE = "VG307", "push-source", 56, "§5.5, §5a.1.5",
         "only operator-generated Secrets are published to Vault; materialized values never flow back",
-        "pushing materialized, service-account-token or hand-made Secrets";
+        "pushing materialized, service-account-token, bootstrap (in any handover state) or hand-made Secrets";
     PATH_OWNERSHIP = "VG308", "path-ownership", 57, "§5a.5.3 r4, §7.7",
         "one namespace owns each Vault path",
         "PushSecrets writing a path another namespace publishes, and ClusterPushSecret fan-out";
+    PUSH_TEMPLATE = "VG309", "push-template", 58, "§5.5, §2.4 Inv 5",
+        "a PushSecret publishes what its operator generated: its template reads the selected source Secret and nothing else",
+        "PushSecret templates reading ConfigMaps or other Secrets, and template text or constants that reference no source key";
     FORBIDDEN_PROVIDER = "VG401", "forbidden-provider", 60, "§8.10, §2.4 Inv 5",
         "Kubernetes is never the authority: no Kubernetes (or other forbidden) provider stores",
         "SecretStores/ClusterSecretStores with kubernetes, fake or webhook providers";

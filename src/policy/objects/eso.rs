@@ -4,10 +4,13 @@
 //! ESO fields follow `external-secrets.io/v1` (ExternalSecret, stores) and `v1alpha1`
 //! (PushSecret); `v1beta1` uses the same names for every field read here.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Meta, nullable};
+use crate::policy::template::Template;
 
 /// `secretStoreRef` / `storeRef`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -104,6 +107,14 @@ pub struct Target {
     pub creation_policy: Option<String>,
     #[serde(default)]
     pub deletion_policy: Option<String>,
+    /// `true` freezes the Secret: Kubernetes refuses every later write, rotations included.
+    #[serde(default, deserialize_with = "nullable")]
+    pub immutable: bool,
+    #[serde(default)]
+    pub template: Option<Template>,
+    /// Fields not read here (`manifest`, ...), kept to catch case-changed spellings.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -217,6 +228,11 @@ pub struct PushSecretSpec {
     pub data_to: Vec<Value>,
     #[serde(default)]
     pub refresh_interval: Option<String>,
+    /// `Replace` (default: overwrite Vault every refresh) or `IfNotExists`.
+    #[serde(default)]
+    pub update_policy: Option<String>,
+    #[serde(default)]
+    pub template: Option<Template>,
 }
 
 impl PushSecretSpec {

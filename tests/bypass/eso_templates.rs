@@ -1,0 +1,479 @@
+//! VG210 template-source / VG309 push-template: ESO templates that add a value instead of
+//! formatting fetched ones. Also the ESO-side gaps closed with them: VG208 loops through one
+//! Secret on different Vault paths, VG307 pushes of bootstrap Secrets in handover, VG206
+//! refresh policies and immutable targets that stop rotations, and VG205/VG207 adoption of a
+//! bootstrap Secret during its handover. Every "Was a bypass" test was allowed before.
+
+use super::*;
+
+const FETCHED: &str = "platform-data/postgres/payments";
+
+/// The payments ExternalSecret fetching username, password and host, with `template`.
+fn templated(template: Value) -> Value {
+    let mut es = external_secret(APPROVED(), FETCHED);
+    es["spec"]["data"] = json!([
+        { "secretKey": "username", "remoteRef": { "key": FETCHED, "property": "username" } },
+        { "secretKey": "password", "remoteRef": { "key": FETCHED, "property": "password" } },
+        { "secretKey": "host", "remoteRef": { "key": FETCHED, "property": "host" } }
+    ]);
+    es["spec"]["target"]["template"] = template;
+    es
+}
+
+fn judge(es: Value) -> Decision {
+    Write::create(Kind::ExternalSecret, "payments", ARGOCD, es).evaluate()
+}
+
+fn message(d: &Decision) -> String {
+    d.message("ExternalSecret", Some("payments"), "db")
+}
+
+#[test]
+fn allows_formatting_only_templates() {
+    for (what, template) in [
+        (
+            "connection string",
+            json!({ "data": { "dsn": "postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app?sslmode=require" } }),
+        ),
+        (
+            "v1 engine",
+            json!({ "engineVersion": "v1", "data": { "password": "{{ .password | toString }}" } }),
+        ),
+        (
+            "docker config",
+            json!({ "type": "kubernetes.io/dockerconfigjson", "data": { ".dockerconfigjson":
+                "{\"auths\":{\"ghcr.io\":{\"auth\":\"{{ printf \"%s:%s\" .username .password | b64enc }}\"}}}" } }),
+        ),
+        (
+            "Argo CD repository",
+            json!({
+                "metadata": { "labels": { "argocd.argoproj.io/secret-type": "repository" } },
+                "data": { "url": "https://{{ .host }}/pnats/platform-infrastructure.git", "password": "{{ .password }}" }
+            }),
+        ),
+        (
+            "literal",
+            json!({ "templateFrom": [{ "literal": "config.yaml: |\n  user: {{ .username }}\n  password: {{ index . \"password\" }}" }] }),
+        ),
+    ] {
+        assert_allowed(&judge(templated(template)), what);
+    }
+}
+
+#[test]
+fn rejects_a_constant_setting_in_template_data() {
+    // Even a non-secret setting is a value from Git: it belongs in platform-config/.
+    let d = judge(templated(json!({
+        "metadata": { "labels": { "argocd.argoproj.io/secret-type": "repository" } },
+        "data": { "url": "https://github.com/pnats/platform-infrastructure.git", "password": "{{ .password }}" }
+    })));
+    assert_denied_by(&d, "VG210", "constant url");
+    let text = message(&d);
+    assert!(
+        text.contains("spec.target.template.data[\"url\"]: references no fetched key")
+            && text.contains("platform-config/"),
+        "{text}"
+    );
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "url": "https://{{ .host }}/pnats/platform-infrastructure.git" } }),
+        )),
+        "url built from a fetched host",
+    );
+}
+
+#[test]
+fn rejects_template_from_configmap() {
+    let d = judge(templated(json!({ "templateFrom": [
+        { "configMap": { "name": "app-config", "items": [{ "key": "dsn", "templateAs": "KeysAndValues" }] } }
+    ]})));
+    assert_denied_by(&d, "VG210", "templateFrom.configMap");
+    let text = message(&d);
+    assert!(
+        text.contains("spec.target.template.templateFrom[0].configMap")
+            && text.contains("fetch it with spec.data[].remoteRef"),
+        "{text}"
+    );
+    assert_allowed(
+        &judge(templated(json!({ "data": { "dsn": "{{ .host }}:5432" } }))),
+        "the same value written inline from fetched keys",
+    );
+}
+
+#[test]
+fn rejects_template_from_another_secret() {
+    let d = judge(templated(
+        json!({ "templateFrom": [{ "secret": { "name": "other-team-creds" } }] }),
+    ));
+    assert_denied_by(&d, "VG210", "templateFrom.secret");
+    assert!(message(&d).contains("templateFrom[0].secret reads Secret \"other-team-creds\""));
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "password": "{{ .password }}" } }),
+        )),
+        "fetched key",
+    );
+}
+
+#[test]
+fn rejects_template_values_that_carry_a_value_from_git() {
+    for text in [
+        "hunter2",
+        "{{ \"hunter2\" }}",
+        "{{ print \"hunter2\" }}",
+        "{{ .password | default \"hunter2\" }}",
+        "{{ .username | replace .username \"hunter2\" }}",
+        "{{ `hunter2` }}{{ .password }}",
+        "{{- /* hunter2 */ -}}",
+        "{{ .nonexistent }}",
+        "{{ .Password }}",
+        "{{ .username }}:ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "{{ randAlphaNum 32 }}",
+        "{{ define \"x\" }}hunter2{{ end }}{{ template \"x\" }}{{ .password }}",
+    ] {
+        let d = judge(templated(json!({ "data": { "password": text } })));
+        assert_denied_by(&d, "VG210", text);
+        let msg = message(&d);
+        assert!(
+            msg.contains("spec.target.template.data[\"password\"]")
+                && !msg.contains("hunter2")
+                && !msg.contains("ghp_"),
+            "{text}: {msg}"
+        );
+    }
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "password": "{{ .password }}" } }),
+        )),
+        "control",
+    );
+}
+
+#[test]
+fn rejects_a_literal_template_that_references_no_fetched_key() {
+    let d = judge(templated(
+        json!({ "templateFrom": [{ "literal": "password: hunter2", "target": "Data" }] }),
+    ));
+    assert_denied_by(&d, "VG210", "literal");
+    assert!(message(&d).contains("templateFrom[0].literal: references no fetched key"));
+    // The same text as a label is metadata, like template.metadata.
+    assert_allowed(
+        &judge(templated(
+            json!({ "templateFrom": [{ "literal": "team: payments", "target": "Labels" }] }),
+        )),
+        "literal labels",
+    );
+}
+
+#[test]
+fn data_from_makes_any_key_name_a_fetched_one() {
+    let mut es = templated(json!({ "data": { "token": "{{ .token }}" } }));
+    es["spec"]["dataFrom"] = json!([{ "extract": { "key": FETCHED } }]);
+    assert_allowed(&judge(es.clone()), "dataFrom key");
+    es["spec"]["target"]["template"]["data"]["token"] = json!("{{ \"hunter2\" }}");
+    assert_denied_by(&judge(es), "VG210", "constant with dataFrom");
+}
+
+#[test]
+fn rejects_template_types_kubernetes_or_helm_write() {
+    for ty in [
+        "kubernetes.io/service-account-token",
+        "bootstrap.kubernetes.io/token",
+        "helm.sh/release.v1",
+        "Kubernetes.io/Service-Account-Token",
+    ] {
+        let d = judge(templated(
+            json!({ "type": ty, "data": { "token": "{{ .password }}" } }),
+        ));
+        assert_denied_by(&d, "VG210", ty);
+        assert!(message(&d).contains("spec.target.template.type"), "{ty}");
+    }
+    assert_allowed(
+        &judge(templated(
+            json!({ "type": "kubernetes.io/basic-auth", "data": { "password": "{{ .password }}" } }),
+        )),
+        "basic-auth",
+    );
+}
+
+#[test]
+fn rejects_template_fields_spelled_in_another_case() {
+    for template in [
+        json!({ "templateFrom": [{ "ConfigMap": { "name": "app-config" } }] }),
+        json!({ "TemplateFrom": [{ "configMap": { "name": "app-config" } }] }),
+    ] {
+        assert_denied_by(
+            &judge(templated(template.clone())),
+            "VG210",
+            &template.to_string(),
+        );
+    }
+    let mut es = external_secret(APPROVED(), FETCHED);
+    es["spec"]["target"]["Template"] = json!({ "data": { "password": "hunter2" } });
+    assert_denied_by(&judge(es.clone()), "VG210", "target.Template");
+    es["spec"]["target"]
+        .as_object_mut()
+        .expect("target")
+        .remove("Template");
+    assert_allowed(&judge(es), "control");
+}
+
+#[test]
+fn rejects_a_cluster_external_secret_template_from_a_configmap() {
+    let ces = |template: Value| {
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret",
+            "metadata": { "name": "shared" },
+            "spec": { "externalSecretSpec": {
+                "refreshInterval": "1h", "secretStoreRef": APPROVED(),
+                "target": { "name": "shared", "template": template },
+                "data": [{ "secretKey": "host", "remoteRef": { "key": "platform-config/postgres/main", "property": "host" } }]
+            }}
+        })
+    };
+    let write = |t: Value| Write {
+        kind: Kind::ClusterExternalSecret,
+        operation: Operation::Create,
+        namespace: None,
+        user: ARGOCD,
+        object: ces(t),
+        old: None,
+    };
+    assert_denied_by(
+        &write(json!({ "templateFrom": [{ "configMap": { "name": "x" } }] })).evaluate(),
+        "VG210",
+        "fan-out",
+    );
+    assert_allowed(
+        &write(json!({ "data": { "host": "{{ .host }}" } })).evaluate(),
+        "fan-out control",
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// VG309: a PushSecret's template reads its source Secret and nothing else.
+
+fn push_templated(template: Value) -> Decision {
+    let mut ps = push_secret(json!([APPROVED()]), "platform-data/postgres/temporal");
+    ps["spec"]["template"] = template;
+    Write::create(Kind::PushSecret, "temporal", ARGOCD, ps).evaluate()
+}
+
+#[test]
+fn rejects_push_template_reading_another_secret_or_configmap() {
+    for (what, entry) in [
+        ("secret", json!({ "secret": { "name": "other" } })),
+        ("configMap", json!({ "configMap": { "name": "settings" } })),
+    ] {
+        let d = push_templated(json!({ "templateFrom": [entry] }));
+        assert_denied_by(&d, "VG309", what);
+        assert!(
+            d.message("PushSecret", Some("temporal"), "db")
+                .contains(&format!("spec.template.templateFrom[0].{what}")),
+            "{what}"
+        );
+    }
+    assert_allowed(
+        &push_templated(json!({ "data": { "password": "{{ .password | trim }}" } })),
+        "source key",
+    );
+}
+
+#[test]
+fn rejects_push_template_values_that_reference_no_source_key() {
+    for text in ["hunter2", "{{ \"hunter2\" }}", "{{ uuidv4 }}"] {
+        assert_denied_by(
+            &push_templated(json!({ "data": { "password": text } })),
+            "VG309",
+            text,
+        );
+    }
+    assert_denied_by(
+        &push_templated(json!({ "templateFrom": [{ "literal": "password: hunter2" }] })),
+        "VG309",
+        "literal",
+    );
+    assert_allowed(
+        &push_templated(json!({ "templateFrom": [{ "literal": "password: {{ .password }}" }] })),
+        "literal control",
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// VG208: a Secret is a source or a copy, whichever object arrives first, whatever the paths.
+
+fn temporal_es(target: &str, key: &str) -> Value {
+    let mut es = external_secret(APPROVED(), key);
+    es["metadata"] = json!({ "name": target, "namespace": "temporal" });
+    es["spec"]["target"]["name"] = json!(target);
+    es
+}
+
+#[test]
+fn rejects_an_external_secret_targeting_a_push_source_on_another_path() {
+    // Was a bypass: only identical Vault paths counted.
+    let push = push_secret(json!([APPROVED()]), "platform-data/postgres/billing");
+    let view = view_with(&[(Kind::PushSecret, "temporal", push)]);
+    let es = |target: &str| {
+        Write::create(
+            Kind::ExternalSecret,
+            "temporal",
+            ARGOCD,
+            temporal_es(target, "platform-data/postgres/temporal"),
+        )
+        .evaluate_in(&view)
+    };
+    let d = es("temporal-db");
+    assert_denied_by(&d, "VG208", "pull into the push source");
+    assert!(
+        d.message("ExternalSecret", Some("temporal"), "temporal-db")
+            .contains("PushSecret \"db\" publishes that same Secret to Vault"),
+    );
+    assert_allowed(&es("temporal-db-copy"), "a Secret of another name");
+}
+
+#[test]
+fn rejects_a_push_secret_of_an_external_secret_target_on_another_path() {
+    // Was a bypass: only identical Vault paths counted.
+    let es = temporal_es("temporal-db", "platform-data/postgres/temporal");
+    let view = view_with(&[(Kind::ExternalSecret, "temporal", es)]);
+    let push = |source: &str| {
+        let mut ps = push_secret(json!([APPROVED()]), "platform-data/postgres/billing");
+        ps["spec"]["selector"]["secret"]["name"] = json!(source);
+        Write::create(Kind::PushSecret, "temporal", ARGOCD, ps).evaluate_in(&view)
+    };
+    assert_denied_by(&push("temporal-db"), "VG208", "push the pulled copy");
+    assert_allowed(&push("temporal-operator-db"), "the operator's own Secret");
+}
+
+// ------------------------------------------------------------------------------------------------
+// VG307: a bootstrap Secret reaches Vault once, through the handover controller.
+
+#[test]
+fn rejects_pushing_a_bootstrap_secret_in_any_handover_state() {
+    // Was a bypass for pending and copied.
+    let p = "platform.pnats.cloud/";
+    for state in [None, Some("pending"), Some("copied"), Some("consumed")] {
+        let mut labels = json!({ CLASS: "bootstrap" });
+        if let Some(s) = state {
+            labels[format!("{p}handover-state")] = json!(s);
+        }
+        let view = view_with(&[(
+            Kind::Secret,
+            "temporal",
+            secret("temporal-db", "temporal", json!({ "labels": labels })),
+        )]);
+        let push = |update: Option<&str>| {
+            let mut ps = push_secret(json!([APPROVED()]), "platform-data/postgres/temporal");
+            if let Some(u) = update {
+                ps["spec"]["updatePolicy"] = json!(u);
+            }
+            Write::create(Kind::PushSecret, "temporal", ARGOCD, ps).evaluate_in(&view)
+        };
+        let d = push(None);
+        assert_denied_by(&d, "VG307", &format!("{state:?}"));
+        let text = d.message("PushSecret", Some("temporal"), "db");
+        assert!(
+            text.contains("with updatePolicy Replace it would overwrite Vault every refresh (refreshInterval 1h)")
+                && text.contains(&format!("{p}handover-to")),
+            "{text}"
+        );
+        let d = push(Some("IfNotExists"));
+        assert_denied_by(&d, "VG307", "IfNotExists");
+        assert!(
+            d.message("PushSecret", Some("temporal"), "db")
+                .contains("updatePolicy IfNotExists")
+        );
+    }
+    let view = view_with(&[(
+        Kind::Secret,
+        "temporal",
+        secret(
+            "temporal-db",
+            "temporal",
+            json!({ "labels": { CLASS: "internal" } }),
+        ),
+    )]);
+    assert_allowed(
+        &Write::create(
+            Kind::PushSecret,
+            "temporal",
+            ARGOCD,
+            push_secret(json!([APPROVED()]), "platform-data/postgres/temporal"),
+        )
+        .evaluate_in(&view),
+        "operator-generated source",
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// VG206: consumers get rotations automatically.
+
+#[test]
+fn rejects_refresh_policies_that_never_follow_a_rotation() {
+    for policy in ["CreatedOnce", "Manual", "OnChange", "periodic"] {
+        let mut es = external_secret(APPROVED(), FETCHED);
+        es["spec"]["refreshPolicy"] = json!(policy);
+        let d = judge(es);
+        assert_denied_by(&d, "VG206", policy);
+        assert!(message(&d).contains("spec.refreshPolicy"), "{policy}");
+    }
+    let mut manual = external_secret(APPROVED(), FETCHED);
+    manual["spec"]["refreshPolicy"] = json!("Manual");
+    assert!(message(&judge(manual)).contains("externalSecrets.refreshPolicyExceptions"));
+    let mut es = external_secret(APPROVED(), FETCHED);
+    es["spec"]["refreshPolicy"] = json!("Periodic");
+    assert_allowed(&judge(es), "Periodic");
+}
+
+#[test]
+fn rejects_an_immutable_target() {
+    let mut es = external_secret(APPROVED(), FETCHED);
+    es["spec"]["target"]["immutable"] = json!(true);
+    let d = judge(es.clone());
+    assert_denied_by(&d, "VG206", "immutable");
+    assert!(message(&d).contains("spec.target.immutable"));
+    es["spec"]["target"]["immutable"] = json!(false);
+    assert_allowed(&judge(es), "mutable");
+}
+
+// ------------------------------------------------------------------------------------------------
+// VG205/VG207: a bootstrap Secret is retired by its handover, not adopted.
+
+#[test]
+fn rejects_adopting_a_bootstrap_secret_during_its_handover() {
+    // Was a bypass: pending and copied were exempt, and ESO's write then hit VG110.
+    let p = "platform.pnats.cloud/";
+    for state in ["pending", "copied"] {
+        let boot = secret(
+            "db",
+            "payments",
+            json!({
+                "labels": { CLASS: "bootstrap", format!("{p}handover-state"): state },
+                "annotations": { format!("{p}handover-to"): FETCHED }
+            }),
+        );
+        let view = view_with(&[(Kind::Secret, "payments", boot)]);
+        let mut merge = external_secret(APPROVED(), FETCHED);
+        merge["spec"]["target"]["creationPolicy"] = json!("Merge");
+        let d = Write::create(Kind::ExternalSecret, "payments", ARGOCD, merge).evaluate_in(&view);
+        assert_eq!(denied(&d), ["VG205", "VG207"], "{state}");
+        let text = message(&d);
+        assert!(
+            text.contains("retired by the handover, not adopted")
+                && text.contains(&format!("remoteRef.key: {FETCHED}"))
+                && text.contains(&format!("handover-state {state}")),
+            "{text}"
+        );
+        let owner = external_secret(APPROVED(), FETCHED);
+        let d = Write::create(Kind::ExternalSecret, "payments", ARGOCD, owner).evaluate_in(&view);
+        assert_eq!(denied(&d), ["VG207"], "{state}");
+        let mut runtime = external_secret(APPROVED(), FETCHED);
+        runtime["metadata"]["name"] = json!("db-runtime");
+        runtime["spec"]["target"]["name"] = json!("db-runtime");
+        assert_allowed(
+            &Write::create(Kind::ExternalSecret, "payments", ARGOCD, runtime).evaluate_in(&view),
+            "the handed-over value in a Secret of another name",
+        );
+    }
+}
