@@ -3,8 +3,11 @@
 //! - AdmissionReview decoding: any bytes, and fixtures with any field replaced by any JSON, get
 //!   a well-formed AdmissionReview or a one-line error on both routes — never a panic;
 //! - classification + evaluation of arbitrary objects of every kind by every identity;
-//! - patch generation + application: the patch only adds labels/annotations, applies cleanly,
-//!   never touches `data`/`stringData`, and re-mutating the patched object yields no patch;
+//! - patch generation + application: the patch only adds labels/annotations (and rewrites or
+//!   removes only vaultgate's computed audit stamps), applies cleanly, never touches
+//!   `data`/`stringData`, and re-mutating the patched object yields no patch;
+//! - classes are earned: a Secret CREATE is allowed only when an oracle written here finds its
+//!   class earned from trusted signals, never with a copy marker or a contradicting class label;
 //! - the policy-file parser and `check`'s loader on arbitrary and mutated text.
 //!
 //! Cases are generated from a fixed seed per run by proptest (no regression files are written);
@@ -127,6 +130,25 @@ fn review_of(
     .expect("encode")
 }
 
+/// vaultgate's audit stamps: computed per request, never taken from the client (CREATE
+/// overwrites or removes what the manifest carried, UPDATE restores the stored value; README
+/// "Mutation"), so the patch may change them.
+const AUDIT_STAMPS: [&str; 5] = [
+    "platform.pnats.cloud/bootstrap-source",
+    "platform.pnats.cloud/first-seen",
+    "platform.pnats.cloud/created-by",
+    "platform.pnats.cloud/admission-uid",
+    "platform.pnats.cloud/git-source",
+];
+
+/// Whether a JSON Pointer names an audit stamp label or annotation.
+fn is_stamp_pointer(pointer: &str) -> bool {
+    ["/metadata/labels/", "/metadata/annotations/"]
+        .iter()
+        .filter_map(|field| pointer.strip_prefix(field))
+        .any(|key| AUDIT_STAMPS.contains(&key.replace("~1", "/").as_str()))
+}
+
 /// The mutation invariants for one Secret write (see the module doc). Returns whether a patch
 /// was produced (so the generator's coverage can be checked).
 fn check_mutation(
@@ -156,7 +178,13 @@ fn check_mutation(
         let path = match op {
             json_patch::PatchOperation::Add(o) => o.path.to_string(),
             json_patch::PatchOperation::Replace(o) => o.path.to_string(),
-            other => panic!("vaultgate only adds or replaces: {other:?}"),
+            // A stamp the client sent but vaultgate does not compute (a forged `git-source`).
+            json_patch::PatchOperation::Remove(o) if is_stamp_pointer(&o.path.to_string()) => {
+                o.path.to_string()
+            }
+            other => panic!(
+                "vaultgate only adds or replaces, and removes only its audit stamps: {other:?}"
+            ),
         };
         assert!(
             path == "/metadata/labels"
@@ -176,10 +204,13 @@ fn check_mutation(
         object.get("stringData"),
         "stringData changed"
     );
+    // Every key the object carried keeps its value, except vaultgate's audit stamps.
     for field in ["labels", "annotations"] {
         if let Some(before) = object["metadata"][field].as_object() {
             for (k, v) in before {
-                assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
+                if !AUDIT_STAMPS.contains(&k.as_str()) {
+                    assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
+                }
             }
         }
     }
@@ -596,4 +627,393 @@ fn every_fixture_satisfies_the_mutation_invariants() {
         }
     }
     assert!(patched > 10, "the corpus exercises patches ({patched})");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Classes are earned: a Secret CREATE in a governed namespace is allowed only when an oracle,
+// written here independently of src/policy/classify.rs, finds a class earned from trusted
+// signals (the writer's identity first, then owner references, then Git-declared labels).
+
+const CLASS_KEY: &str = "platform.pnats.cloud/secret-class";
+const SA_NAME_KEY: &str = "kubernetes.io/service-account.name";
+const MANAGED_KEY: &str = "reconcile.external-secrets.io/managed";
+const SA_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
+const HELM_RELEASE_TYPE: &str = "helm.sh/release.v1";
+
+const EARN_ESO: &str = "system:serviceaccount:external-secrets:external-secrets";
+const EARN_SEALED: &str = "system:serviceaccount:kube-system:sealed-secrets-controller";
+const EARN_ARGOCD: &str = "system:serviceaccount:argocd:argocd-application-controller";
+const EARN_HELM: &str = "system:serviceaccount:flux-system:helm-controller";
+const EARN_CERT_MANAGER: &str = "system:serviceaccount:cert-manager:cert-manager";
+
+/// Writers; `mallory` claims the kube-system service accounts' group (a client certificate's
+/// `O=`) without being one of them.
+const EARN_WRITERS: &[&str] = &[
+    "alice",
+    "system:serviceaccount:tekton-pipelines:default",
+    EARN_ESO,
+    EARN_SEALED,
+    EARN_ARGOCD,
+    EARN_HELM,
+    EARN_CERT_MANAGER,
+    "system:serviceaccount:reflector:reflector",
+    "mallory",
+];
+
+/// The groups the apiserver gives a writer (service accounts get theirs).
+fn earn_groups(user: &str) -> Vec<String> {
+    let mut groups = match user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, _)) => vec![
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{ns}"),
+        ],
+        None if user == "mallory" => vec!["system:serviceaccounts:kube-system".to_owned()],
+        None => vec![],
+    };
+    groups.push("system:authenticated".to_owned());
+    groups
+}
+
+/// Copy-tool markers (the oracle's own list, matched without case).
+const COPY_MARKER_DOMAINS: [&str; 4] = [
+    "reflector.v1.k8s.emberstack.com/",
+    "replicator.v1.mittwald.de/",
+    "kubed.appscode.com/",
+    "generate.kyverno.io/",
+];
+
+/// One generated Secret CREATE.
+#[derive(Debug, Clone)]
+struct Candidate {
+    namespace: &'static str,
+    writer: &'static str,
+    name: &'static str,
+    type_: Option<&'static str>,
+    labels: std::collections::BTreeMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
+    owner: Option<(&'static str, &'static str)>,
+    keys: Vec<&'static str>,
+}
+
+impl Candidate {
+    fn object(&self) -> Value {
+        let mut metadata = json!({ "name": self.name, "namespace": self.namespace });
+        if !self.labels.is_empty() {
+            metadata["labels"] = json!(self.labels);
+        }
+        if !self.annotations.is_empty() {
+            metadata["annotations"] = json!(self.annotations);
+        }
+        if let Some((api_version, kind)) = self.owner {
+            metadata["ownerReferences"] = json!([{
+                "apiVersion": api_version, "kind": kind, "name": "src",
+                "uid": "6f1d3c2e-0000-4000-8000-00000000000a", "controller": true
+            }]);
+        }
+        let mut object = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": metadata });
+        if let Some(t) = self.type_ {
+            object["type"] = json!(t);
+        }
+        if !self.keys.is_empty() {
+            let data: Map<String, Value> = self
+                .keys
+                .iter()
+                .map(|k| ((*k).to_owned(), json!("ZmFrZQ==")))
+                .collect();
+            object["data"] = Value::Object(data);
+        }
+        object
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    fn owned_by(&self, kind: &str) -> bool {
+        self.owner.is_some_and(|(_, k)| k == kind)
+    }
+
+    fn has_copy_marker(&self) -> bool {
+        self.labels.iter().chain(&self.annotations).any(|(k, v)| {
+            let k = k.to_ascii_lowercase();
+            COPY_MARKER_DOMAINS.iter().any(|d| k.starts_with(d))
+                || (k == "app.kubernetes.io/managed-by" && v.eq_ignore_ascii_case("kyverno"))
+        })
+    }
+
+    /// The classes this write earns from trusted signals (the oracle).
+    fn earned(&self) -> Vec<&'static str> {
+        let user = self.writer;
+        let mut earned = Vec::new();
+        if user == EARN_ESO
+            && (self.owned_by("ExternalSecret") || self.label(MANAGED_KEY) == Some("true"))
+        {
+            earned.push("materialized");
+        }
+        let decrypter = user == EARN_SEALED || user == EARN_ARGOCD;
+        let bootstrap_namespace =
+            ["vault", "external-secrets", "argocd", "flux-system"].contains(&self.namespace);
+        if decrypter
+            && bootstrap_namespace
+            && (self.owned_by("SealedSecret") || self.label(CLASS_KEY) == Some("bootstrap"))
+        {
+            earned.push("bootstrap");
+        }
+        if user == EARN_CERT_MANAGER {
+            // cert-manager is registered for every governed namespace; a Git-declared operator
+            // class is honoured, anything else is its own class.
+            earned.push(match self.label(CLASS_KEY) {
+                Some("internal") => "internal",
+                Some("internal-config") => "internal-config",
+                _ => "derived",
+            });
+        }
+        let helm_release_name = self
+            .name
+            .strip_prefix("sh.helm.release.v1.")
+            .and_then(|rest| rest.rsplit_once(".v"))
+            .is_some_and(|(release, n)| {
+                !release.is_empty()
+                    && !n.is_empty()
+                    && !n.starts_with('0')
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            });
+        if self.type_ == Some(HELM_RELEASE_TYPE)
+            && helm_release_name
+            && self.label("owner") == Some("helm")
+            && self.keys == ["release"]
+            && (user == EARN_ARGOCD || user == EARN_HELM)
+        {
+            earned.push("system");
+        }
+        // A token Secret's shell: no writer here is the control plane, so it carries no value.
+        if self.type_ == Some(SA_TOKEN_TYPE)
+            && self
+                .annotations
+                .get(SA_NAME_KEY)
+                .is_some_and(|n| !n.is_empty())
+            && self.keys.is_empty()
+        {
+            earned.push("system");
+        }
+        earned
+    }
+}
+
+fn candidate() -> impl Strategy<Value = Candidate> {
+    let types = prop_oneof![
+        3 => Just(Some("Opaque")),
+        1 => Just(None),
+        1 => Just(Some("kubernetes.io/tls")),
+        3 => Just(Some(SA_TOKEN_TYPE)),
+        2 => Just(Some("bootstrap.kubernetes.io/token")),
+        3 => Just(Some(HELM_RELEASE_TYPE)),
+        2 => prop::sample::select(vec![
+            Some("Kubernetes.io/service-account-token"),
+            Some("kubernetes.io/service-account-token "),
+            Some("helm.sh/release.v2"),
+            Some("HELM.SH/RELEASE.V1"),
+            Some("bootstrap.kubernetes.io/Token"),
+        ]),
+    ];
+    // (key, value, as a label?) markers; most in their usual place, some misplaced.
+    let markers = prop::sample::subsequence(
+        vec![
+            (CLASS_KEY, "bootstrap", true),
+            (CLASS_KEY, "materialized", true),
+            (CLASS_KEY, "system", true),
+            (CLASS_KEY, "internal", true),
+            (CLASS_KEY, "bootstrap", false),
+            ("owner", "helm", true),
+            ("owner", "helm", true),
+            (SA_NAME_KEY, "builder", false),
+            (SA_NAME_KEY, "builder", false),
+            (SA_NAME_KEY, "", false),
+            (SA_NAME_KEY, "builder", true),
+            (MANAGED_KEY, "true", true),
+            (MANAGED_KEY, "true", false),
+            (
+                "reflector.v1.k8s.emberstack.com/reflects",
+                "default/db",
+                false,
+            ),
+            ("Replicator.V1.Mittwald.De/replicate-to", "payments", false),
+            ("kubed.appscode.com/origin.namespace", "default", true),
+            ("app.kubernetes.io/managed-by", "Kyverno", true),
+        ],
+        0..5,
+    );
+    (
+        prop::sample::select(vec!["payments", "vault", "argocd"]),
+        prop::sample::select(EARN_WRITERS),
+        prop::sample::select(vec![
+            "db",
+            "sh.helm.release.v1.app.v1",
+            "sh.helm.release.v1.app.v1",
+            "sh.helm.release.v1.app.v12",
+            "sh.helm.release.v1.app",
+            "sh.helm.release.v2.app.v1",
+            "sh.helm.release.v1..v1",
+            "sh.helm.release.v1.app.v0",
+        ]),
+        types,
+        markers,
+        prop::sample::select(vec![
+            None,
+            None,
+            Some(("external-secrets.io/v1", "ExternalSecret")),
+            Some(("bitnami.com/v1alpha1", "SealedSecret")),
+        ]),
+        prop_oneof![
+            2 => Just(vec![]),
+            2 => Just(vec!["release"]),
+            3 => prop::sample::subsequence(vec!["release", "token", "ca.crt", "namespace", "password"], 0..4),
+        ],
+        // Most candidates are free-form; some start from the shape of Helm release storage or
+        // of a token Secret's shell (then take the random markers on top), so the system
+        // class is reached often enough to be tested.
+        prop::sample::select(vec![Shape::Free, Shape::Free, Shape::HelmRelease, Shape::TokenShell]),
+    )
+        .prop_map(|(namespace, writer, name, type_, markers, owner, keys, shape)| {
+            let mut c = Candidate {
+                namespace,
+                writer,
+                name,
+                type_,
+                labels: Default::default(),
+                annotations: Default::default(),
+                owner,
+                keys,
+            };
+            match shape {
+                Shape::Free => {}
+                Shape::HelmRelease => {
+                    c.type_ = Some(HELM_RELEASE_TYPE);
+                    c.name = "sh.helm.release.v1.app.v3";
+                    c.labels.insert("owner".into(), "helm".into());
+                    c.keys = vec!["release"];
+                }
+                Shape::TokenShell => {
+                    c.type_ = Some(SA_TOKEN_TYPE);
+                    c.annotations.insert(SA_NAME_KEY.into(), "builder".into());
+                    c.keys.clear();
+                }
+            }
+            for (key, value, as_label) in markers {
+                let map = if as_label { &mut c.labels } else { &mut c.annotations };
+                map.insert(key.to_owned(), value.to_owned());
+            }
+            c
+        })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Free,
+    HelmRelease,
+    TokenShell,
+}
+
+fn earning_engine() -> &'static (Policy, MemoryView) {
+    static ENGINE: OnceLock<(Policy, MemoryView)> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let policy = Policy::default();
+        let view = MemoryView::from_policy(&policy);
+        (policy, view)
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Allowed only with a class earned from trusted signals; then no copy marker, and the
+    /// class label (if any) names the decision's class.
+    #[test]
+    fn a_secret_create_is_allowed_only_when_its_class_is_earned(c in candidate()) {
+        let (policy, view) = earning_engine();
+        let object = Object::from_value(Kind::Secret, c.object()).expect("a Secret decodes");
+        let identity = Identity::new(c.writer, earn_groups(c.writer));
+        let review = Review {
+            uid: "earned",
+            operation: Operation::Create,
+            namespace: Some(c.namespace),
+            name: object.name(),
+            user: &identity,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let decision = policy::evaluate(&review, policy, view);
+        if decision.allowed() {
+            let earned = c.earned();
+            let class = decision.class.map(|c| c.as_str());
+            prop_assert!(
+                class.is_some_and(|class| earned.contains(&class)),
+                "allowed as {:?} (exempt {:?}) but the oracle earned {:?}: {:?}",
+                class, decision.exempt, earned, c
+            );
+            prop_assert!(!c.has_copy_marker(), "allowed with a copy marker: {:?}", c);
+            if let Some(claimed) = c.label(CLASS_KEY) {
+                prop_assert_eq!(Some(claimed), class, "the class label claims another class: {:?}", c);
+            }
+        }
+    }
+}
+
+/// The generator above is not vacuous: it reaches allowed writes of every class a Secret can
+/// earn, and denied writes (a deterministic sample).
+#[test]
+fn the_earning_generator_reaches_every_earned_class() {
+    use proptest::strategy::ValueTree;
+    let (policy, view) = earning_engine();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = candidate();
+    let mut allowed: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut denied = 0;
+    for _ in 0..2000 {
+        let c = strategy
+            .new_tree(&mut runner)
+            .expect("a candidate")
+            .current();
+        let object = Object::from_value(Kind::Secret, c.object()).expect("a Secret decodes");
+        let identity = Identity::new(c.writer, earn_groups(c.writer));
+        let review = Review {
+            uid: "earned",
+            operation: Operation::Create,
+            namespace: Some(c.namespace),
+            name: object.name(),
+            user: &identity,
+            object: &object,
+            old: None,
+            dry_run: false,
+        };
+        let decision = policy::evaluate(&review, policy, view);
+        match decision.class.filter(|_| decision.allowed()) {
+            Some(class) => {
+                let class = match class.as_str() {
+                    "system" if c.type_ == Some(HELM_RELEASE_TYPE) => "system (helm release)",
+                    "system" => "system (token shell)",
+                    other => other,
+                };
+                *allowed.entry(class).or_default() += 1
+            }
+            None => denied += 1,
+        }
+    }
+    for class in [
+        "materialized",
+        "bootstrap",
+        "derived",
+        "system (helm release)",
+        "system (token shell)",
+    ] {
+        assert!(
+            allowed.get(class).is_some_and(|n| *n >= 5),
+            "{class}: {allowed:?}"
+        );
+    }
+    assert!(denied >= 500, "denied {denied}, allowed {allowed:?}");
 }

@@ -85,8 +85,14 @@ fn vg107_handed_over_bootstrap_secret_recreated_renamed_or_updated() {
     let mut deleting_repopulated = deleting.clone();
     deleting_repopulated["data"] = repopulated["data"].clone();
     assert_denied_by(
-        &Write::update(Kind::Secret, "vault", SEALED, deleting.clone(), deleting_repopulated)
-            .evaluate_in(&view),
+        &Write::update(
+            Kind::Secret,
+            "vault",
+            SEALED,
+            deleting.clone(),
+            deleting_repopulated,
+        )
+        .evaluate_in(&view),
         "VG107",
         "deleting",
     );

@@ -20,7 +20,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use vaultgate::{
     admission::Webhook,
     certs::{self, MintedCerts},
-    cluster::MemoryView,
+    cluster::{ClusterView, MemoryView},
     metrics::Metrics,
     policy::Policy,
     server::{self, ReloadingCert, ServeOptions},
@@ -88,19 +88,40 @@ impl TestServer {
         Self::start_in_tempdir(minted, opts, true).await
     }
 
+    /// [`start_with`](Self::start_with), judging with `policy` and the cluster `view` instead of
+    /// the default policy and its empty view (the bypass and false-positive suites serve the
+    /// same engine inputs they evaluate in-process).
+    pub async fn start_with_view(
+        minted: &MintedCerts,
+        opts: ServeOptions,
+        policy: Policy,
+        view: Arc<dyn ClusterView>,
+    ) -> Self {
+        Self::start_in_tempdir_judging(minted, opts, false, (policy, view)).await
+    }
+
     async fn start_in_tempdir(minted: &MintedCerts, opts: ServeOptions, probes: bool) -> Self {
+        Self::start_in_tempdir_judging(minted, opts, probes, default_engine()).await
+    }
+
+    async fn start_in_tempdir_judging(
+        minted: &MintedCerts,
+        opts: ServeOptions,
+        probes: bool,
+        engine: (Policy, Arc<dyn ClusterView>),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cert_path = dir.path().join("tls.crt");
         let key_path = dir.path().join("tls.key");
         write_pair(&cert_path, &key_path, &minted.cert_pem, &minted.key_pem);
-        let mut server = Self::serve_files(&cert_path, &key_path, opts, probes).await;
+        let mut server = Self::serve_files(&cert_path, &key_path, opts, probes, engine).await;
         server._dir = Some(dir);
         server
     }
 
     /// Serves the pair at `cert_path`/`key_path` with the default policy and a 100 ms reload poll.
     pub async fn from_files(cert_path: &Path, key_path: &Path, opts: ServeOptions) -> Self {
-        Self::serve_files(cert_path, key_path, opts, false).await
+        Self::serve_files(cert_path, key_path, opts, false, default_engine()).await
     }
 
     async fn serve_files(
@@ -108,11 +129,10 @@ impl TestServer {
         key_path: &Path,
         opts: ServeOptions,
         probes: bool,
+        (policy, view): (Policy, Arc<dyn ClusterView>),
     ) -> Self {
         let cert =
             Arc::new(ReloadingCert::load(cert_path, key_path).expect("load the serving pair"));
-        let policy = Policy::default();
-        let view = Arc::new(MemoryView::from_policy(&policy));
         let metrics = Arc::new(Metrics::new());
         let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
         let reloader = server::spawn_reloader(cert.clone(), RELOAD_EVERY, metrics.clone());
@@ -180,6 +200,13 @@ impl TestServer {
             .expect("drained in time")
             .expect("server task");
     }
+}
+
+/// The default policy and the view `serve --dev` builds from it.
+fn default_engine() -> (Policy, Arc<dyn ClusterView>) {
+    let policy = Policy::default();
+    let view = Arc::new(MemoryView::from_policy(&policy));
+    (policy, view)
 }
 
 impl Drop for TestServer {
