@@ -188,3 +188,51 @@ fn dry_run_mutates_identically() {
     assert!(patch.is_some());
     assert_eq!(label(&obj, "secret-class"), Some("bootstrap"));
 }
+
+/// Sends the review to /validate and returns the response.
+fn validate(hook: &Webhook, review: &Value) -> Value {
+    let out: Value = serde_json::from_slice(
+        &hook
+            .review(Route::Validate, &serde_json::to_vec(review).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    out["response"].clone()
+}
+
+/// As the apiserver runs a request: the mutating call, its patch applied, then the validating
+/// call under a uid of its own (every webhook call of one request gets a fresh uid).
+#[test]
+fn forged_stamps_are_overwritten_and_the_result_validates_under_the_next_calls_uid() {
+    let hook = webhook();
+    let mut review = fixture("secret-create-sealed-in-vault");
+    let object = &mut review["request"]["object"]["metadata"];
+    object["annotations"][format!("{P}created-by")] = "alice".into();
+    object["annotations"][format!("{P}first-seen")] = "2001-01-01T00:00:00Z".into();
+    object["annotations"][format!("{P}git-source")] = "argocd:forged".into();
+    object["labels"][format!("{P}bootstrap-source")] = "flux-sops".into();
+    // Without the mutating call the validating webhook refuses the forged values itself.
+    let unmutated = validate(&hook, &review);
+    assert_eq!(unmutated["allowed"], false, "{unmutated}");
+    let message = unmutated["status"]["message"].as_str().unwrap();
+    assert!(message.contains("VG104"), "{message}");
+    assert!(message.contains("created-by") && message.contains("bootstrap-source"));
+
+    let (patch, obj) = mutate(&hook, &review);
+    assert_metadata_only(&patch.expect("forged stamps are replaced"));
+    assert_eq!(
+        annotation(&obj, "created-by"),
+        Some("system:serviceaccount:kube-system:sealed-secrets-controller")
+    );
+    assert_eq!(label(&obj, "bootstrap-source"), Some("sealed-secrets"));
+    assert_ne!(annotation(&obj, "first-seen"), Some("2001-01-01T00:00:00Z"));
+    assert_eq!(
+        annotation(&obj, "git-source"),
+        None,
+        "no tracking marker: no git-source"
+    );
+    review["request"]["object"] = obj;
+    review["request"]["uid"] = "the-validating-calls-own-uid".into();
+    let validated = validate(&hook, &review);
+    assert_eq!(validated["allowed"], true, "{validated}");
+}

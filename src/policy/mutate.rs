@@ -45,43 +45,72 @@ pub enum StampMap {
 
 /// One audit stamp vaultgate computes for a bootstrap write, with the value this request
 /// gives it (`None`: the key must be absent, e.g. no `git-source` without tracking markers).
-/// The mutating webhook writes these values; the validating webhook checks them, so a stamp a
-/// client brought (a forged `created-by`) never survives, whether or not the mutating call ran.
+/// The mutating webhook writes these values; the validating webhook checks the ones any call
+/// of the request can compute, so a stamp a client brought (a forged `created-by`) never
+/// survives, whether or not the mutating call ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     /// The key's name below the policy prefix (one of `STAMPED`).
     pub name: &'static str,
     pub map: StampMap,
-    /// `first-seen` is a time, which only the mutating call knows; it is `None` here and
-    /// trusted when `admission-uid` proves the stamps were written for this very request.
     pub value: Option<String>,
+    /// Known only to the mutating call: the time (`first-seen`) and that call's own uid
+    /// (`admission-uid`; the apiserver gives every webhook call of a request its own uid).
+    /// The validating call cannot recompute these, only see that they were stamped.
+    pub per_call: bool,
 }
 
-/// The stamps of a bootstrap write, in `STAMPED` order. `first-seen` carries `now` when given.
+/// The mutating call's own facts: its clock reading (RFC 3339) and its request uid.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub now: &'a str,
+    pub uid: &'a str,
+}
+
+/// The stamps of a bootstrap write, in `STAMPED` order. Without a [`Call`] (the validating
+/// side) the per-call stamps have no value.
 pub fn stamps(
     secret: &SecretObject,
     review: &Review<'_>,
     provenance: &Provenance<'_>,
-    now: Option<&str>,
+    call: Option<Call<'_>>,
 ) -> [Stamp; 5] {
-    let stamp = |name, map, value: Option<&str>| Stamp {
+    let stamp = |name, map, value: Option<&str>, per_call| Stamp {
         name,
         map,
         value: value.map(str::to_owned),
+        per_call,
     };
     [
-        stamp("bootstrap-source", StampMap::Label, provenance.source),
-        stamp("first-seen", StampMap::Annotation, now),
+        stamp(
+            "bootstrap-source",
+            StampMap::Label,
+            provenance.source,
+            false,
+        ),
+        stamp(
+            "first-seen",
+            StampMap::Annotation,
+            call.map(|c| c.now),
+            true,
+        ),
         stamp(
             "created-by",
             StampMap::Annotation,
             Some(&review.user.username),
+            false,
         ),
-        stamp("admission-uid", StampMap::Annotation, Some(review.uid)),
+        stamp(
+            "admission-uid",
+            StampMap::Annotation,
+            call.map(|c| c.uid),
+            true,
+        ),
         Stamp {
             name: "git-source",
             map: StampMap::Annotation,
             value: git_source(secret),
+            per_call: false,
         },
     ]
 }
@@ -123,7 +152,11 @@ pub fn desired_metadata(
         if d.annotations.contains_key(&policy.key("handover-to")) {
             set(&mut d.labels, "handover-state", "pending");
         }
-        for stamp in stamps(secret, review, provenance, Some(now)) {
+        let call = Call {
+            now,
+            uid: review.uid,
+        };
+        for stamp in stamps(secret, review, provenance, Some(call)) {
             let key = policy.key(stamp.name);
             let map = match stamp.map {
                 StampMap::Label => &mut d.labels,

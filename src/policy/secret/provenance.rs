@@ -142,7 +142,9 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
 /// The audit stamps (`STAMPED`): on CREATE they must be the values vaultgate computes for this
 /// request (the mutating webhook overwrites whatever was sent, so a different value means the
 /// mutating call was skipped or bypassed); on UPDATE they may only stay as stored, or be
-/// stamped late with this request's values when the stored Secret had none.
+/// stamped late with this request's values when the stored Secret had none. The time and the
+/// mutating call's uid cannot be recomputed here (every webhook call of a request has its own
+/// uid), so those two are only held to "set by a stamper, never changed once stored".
 fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
     let Write {
         secret,
@@ -153,10 +155,6 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
         ..
     } = write;
     let expected = stamps(secret, review, provenance, None);
-    let uid_key = policy.key("admission-uid");
-    // `first-seen` is a time only the mutating call knows: trusted when this request's uid is
-    // stamped next to it.
-    let stamped_now = secret.annotation(&uid_key) == Some(review.uid);
     for stamp in &expected {
         let key = policy.key(stamp.name);
         // The same name in the other map is no stamp of vaultgate's: nobody may add it.
@@ -186,10 +184,7 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
             StampMap::Label => "label",
             StampMap::Annotation => "annotation",
         };
-        let computed = match stamp.name {
-            "first-seen" => stamped_now,
-            _ => stamp.value.as_deref() == Some(now),
-        };
+        let computed = stamp.per_call || stamp.value.as_deref() == Some(now);
         if !stamper {
             forged.push(format!("{where_} {key}"));
         } else if before.is_some() {
