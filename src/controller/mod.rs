@@ -1,4 +1,4 @@
-//! The handover controller (`vaultgate handover`, ARCHITECTURE §4): copies each declared
+//! The handover controller (`vaultgate handover`, docs/ARCHITECTURE.md §4): copies each declared
 //! bootstrap Secret into Vault KV v2 exactly once, verifies it, retires the Secret and leaves an
 //! audit trail (Events, one log line per transition, Vault `custom_metadata`, metrics).
 //!

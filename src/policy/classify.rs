@@ -1,6 +1,6 @@
 //! The provenance classifier: which class a Secret belongs to, from trusted signals only —
 //! the writer's identity first, then owner references, and labels only as Git-declared intent
-//! confirmed by an identity allowed to declare it (ARCHITECTURE §1).
+//! confirmed by an identity allowed to declare it (docs/ARCHITECTURE.md §1).
 
 use serde::{Deserialize, Serialize};
 

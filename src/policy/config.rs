@@ -1,5 +1,5 @@
 //! The policy file: every knob of the rule catalogue, each with a default that follows
-//! RFC-SECOPS-0001 and the reference platform (ARCHITECTURE §5). Parsing is pure (a string in,
+//! RFC-SECOPS-0001 and the reference platform (docs/ARCHITECTURE.md §5). Parsing is pure (a string in,
 //! a [`Policy`] or a [`PolicyError`] naming the field out); reading the file is the caller's job.
 
 use std::{collections::BTreeMap, time::Duration};

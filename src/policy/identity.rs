@@ -1,5 +1,5 @@
 //! Who is writing: the authenticated `userInfo` mapped onto the roles the policy declares.
-//! This is the most trusted provenance signal (anchors-features §0.3), so it is decided first.
+//! This is the most trusted provenance signal (docs/ARCHITECTURE.md §1.1), so it is decided first.
 
 use serde::{Deserialize, Serialize};
 

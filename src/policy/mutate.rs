@@ -1,4 +1,4 @@
-//! The mutating webhook's decision: the metadata a Secret should carry (ARCHITECTURE §3). Only
+//! The mutating webhook's decision: the metadata a Secret should carry (docs/ARCHITECTURE.md §3). Only
 //! labels and annotations are ever touched, never `data`/`stringData`. The audit stamps are
 //! computed for the request (and kept as stored on UPDATE), other keys are set only when
 //! absent, so running the mutation on its own output changes nothing (an empty patch).

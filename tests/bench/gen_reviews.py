@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the AdmissionReview bodies the benchmarks send (tests/bench/reviews/), in the shape and
 size kube-apiserver sends (compact JSON; full service-account userInfo with `extra`;
-managedFields; options), per anchors-perf-reliability.md §A.3:
+managedFields; options), per docs/ARCHITECTURE.md §10.2:
 
   secret-create-small.json   ~2.0 KB  ESO materializes an Opaque Secret (3 keys): allowed
   secret-update-tls.json     ~18 KB   cert-manager renews a kubernetes.io/tls Secret

@@ -34,7 +34,7 @@ pub fn unsealed(ns: &str, name: &str, owner_uid: &str, handover_to: Option<&str>
     s
 }
 
-/// The stamps of ARCHITECTURE §3 on a bootstrap Secret written by the sealed-secrets controller.
+/// The stamps of docs/ARCHITECTURE.md §3 on a bootstrap Secret written by the sealed-secrets controller.
 pub fn assert_bootstrap_stamps(obj: &Value, handover: bool) {
     let what = format!("bootstrap Secret {}", obj["metadata"]["name"]);
     assert_eq!(
@@ -152,6 +152,43 @@ async fn sealed_secrets_controller_rewriting_its_secret_keeps_the_stamps() {
     assert_eq!(
         after["metadata"]["annotations"], before["metadata"]["annotations"],
         "first-seen etc. preserved"
+    );
+}
+
+#[tokio::test]
+async fn audit_stamps_the_decrypter_sends_are_replaced_by_the_computed_ones() {
+    let _cluster = shared().await;
+    let admin = admin().await;
+    ensure_namespace(&admin, "vault").await;
+    let controller = service_account(SEALED_SECRETS).await;
+    let name = unique("vault-unseal");
+    let owner = sealed_secret(&admin, "vault", &name).await;
+
+    // The decrypter's template brings its own audit trail: who, when, which request.
+    let (forged_time, forged_uid) = (
+        "2020-01-01T00:00:00Z",
+        "00000000-0000-4000-8000-000000000000",
+    );
+    let mut obj = unsealed("vault", &name, &owner, None);
+    obj["metadata"]["annotations"] = serde_json::json!({
+        format!("{P}created-by"): "system:serviceaccount:ci:deployer",
+        format!("{P}first-seen"): forged_time,
+        format!("{P}admission-uid"): forged_uid,
+    });
+    create_admitted(&controller.client, &obj).await;
+
+    // Stored with the stamps vaultgate computed for the request, not the ones sent.
+    let stored = get_secret(&admin, "vault", &name).await.expect("stored");
+    assert_bootstrap_stamps(&stored, false);
+    assert_ne!(
+        annotation(&stored, &format!("{P}first-seen")),
+        Some(forged_time),
+        "{stored:#}"
+    );
+    assert_ne!(
+        annotation(&stored, &format!("{P}admission-uid")),
+        Some(forged_uid),
+        "{stored:#}"
     );
 }
 

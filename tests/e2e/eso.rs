@@ -258,8 +258,9 @@ async fn push_secret_with_an_environment_in_the_vault_path_is_denied_vg303() {
     let argocd = service_account(ARGOCD).await;
     operator_secret(&ns, "app-credentials").await;
 
-    let path = format!("platform-data/postgres/{}-prod", unique("temporal"));
-    let ps = push_secret(&ns, "to-vault", "app-credentials", &path, "password");
+    // An environment is a whole path segment: `prod` where the consumer belongs.
+    let path = "platform-data/postgres/prod";
+    let ps = push_secret(&ns, "to-vault", "app-credentials", path, "password");
     let status = denied_eventually(
         || create(&argocd.client, &ps),
         ESO_VALIDATE,
@@ -269,9 +270,18 @@ async fn push_secret_with_an_environment_in_the_vault_path_is_denied_vg303() {
     .await;
     assert_contains(
         &status.message,
-        &["VG303 vault-path", &path, "\"prod\""],
+        &["VG303 vault-path", path, "\"prod\""],
         "VG303 denial",
     );
+
+    // Control: a consumer whose name merely contains the word (`<name>-prod`, like `dev-portal`)
+    // is a consumer, not an environment.
+    let path = format!("platform-data/postgres/{}-prod", unique("temporal"));
+    create_admitted(
+        &argocd.client,
+        &push_secret(&ns, "to-vault", "app-credentials", &path, "password"),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -999,11 +999,12 @@ async fn a_push_secret_source_must_exist_and_be_operator_made() {
         "ESO's Secret",
     )
     .await;
+    // (The Secret is an ExternalSecret's target, so publishing it is also an authority loop.)
     let ps = to("db");
     denied_with(
         || create(&argocd.client, &ps),
         ESO_VALIDATE,
-        &["VG307"],
+        &["VG208", "VG307"],
         &["is materialized from Vault by an ExternalSecret; pushing it back inverts the authority"],
         "materialized source",
     )
@@ -1045,7 +1046,9 @@ async fn a_handed_over_bootstrap_secret_cannot_be_repopulated() {
     let controller = service_account(SEALED_SECRETS).await;
     let handover = service_account(HANDOVER).await;
     let name = unique("vault-unseal");
-    let destination = format!("platform-config/vault/{name}");
+    // Under platform-data/: the unseal key is a secret property, and handover-to is held to the
+    // push-path rules (VG303-VG305) at admission.
+    let destination = format!("platform-data/vault/{name}");
 
     // Git's SealedSecret, decrypted by its controller into a declared bootstrap Secret.
     let sealed = json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",

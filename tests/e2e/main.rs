@@ -12,6 +12,7 @@
 
 mod availability;
 mod bootstrap;
+mod bypasses;
 mod copiers;
 mod eso;
 mod fail_closed;

@@ -1,4 +1,4 @@
-//! Handover decisions (ARCHITECTURE §4, RFC §5.4 and §5.7): from one bootstrap Secret's labels,
+//! Handover decisions (docs/ARCHITECTURE.md §4, RFC §5.4 and §5.7): from one bootstrap Secret's labels,
 //! annotations and data *shape*, the policy, and what Vault was seen to hold, decide the next
 //! step. Pure: no I/O, no clock, no key material. The controller passes in keyed digests and
 //! timestamps. A value never enters this module.

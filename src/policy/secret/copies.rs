@@ -11,7 +11,7 @@ use crate::policy::{
     rules,
 };
 
-/// Annotation/label key domains of the copy tools (anchors-features §3). Matched without case,
+/// Annotation/label key domains of the copy tools (docs/ARCHITECTURE.md §10.1). Matched without case,
 /// so `Reflector.V1.K8s.Emberstack.com/reflects` is still a copy.
 const COPIER_DOMAINS: [&str; 6] = [
     "replicator.v1.mittwald.de/",
