@@ -2,7 +2,12 @@
 
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::cli::LogFormat;
+/// Log output format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber. Returns an error naming the flag when the filter is invalid.
 pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 pub use check::CheckArgs;
 pub use serve::ServeArgs;
@@ -53,12 +53,7 @@ pub enum PolicyCommand {
     },
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 /// Logging flags shared by the long-running subcommands.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,142 +1,19 @@
 //! What the cluster already holds, as the rules need it: stores and their providers, Secret
 //! metadata (never data), ExternalSecret targets, PushSecret sources and Vault paths.
 //!
-//! [`ClusterView`] is the only way rules see beyond the object under review. Without a cluster
+//! The policy defines the port ([`ClusterView`], `policy::view`); this module implements it and
+//! re-exports its records. The port is the only way rules see beyond the object under review. Without a cluster
 //! (`serve --dev`, `check`) it is a [`MemoryView`] built from the policy and the objects being
 //! evaluated; in a cluster it is backed by kube-runtime reflectors, so a lookup is an in-memory
 //! read and never an API call on the admission hot path.
 
-mod intern;
 pub mod live;
 mod memory;
-mod meta;
 pub mod table;
 
-use std::sync::Arc;
-
-pub use intern::intern;
+pub use crate::policy::view::{
+    ClusterView, ExternalSecretInfo, OwnerRef, Pairs, PushSecretInfo, SecretMeta, StoreInfo,
+    compact_meta, group_of, intern,
+};
 pub use live::LiveView;
 pub use memory::MemoryView;
-pub use meta::{OwnerRef, Pairs, SecretMeta, compact_meta, group_of};
-
-use crate::policy::objects::{ExternalSecret, PushSecret, Store};
-
-/// A store as resolved in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreInfo {
-    /// The provider key of `spec.provider` (`vault`, `kubernetes`, ...), if exactly one is set.
-    pub provider: Option<Arc<str>>,
-}
-
-impl StoreInfo {
-    pub fn of(store: &Store) -> Self {
-        let mut providers = store.providers();
-        let provider = match (providers.next(), providers.next()) {
-            (Some(p), None) => Some(intern(p)),
-            _ => None,
-        };
-        Self { provider }
-    }
-}
-
-/// An ExternalSecret as seen from the Secret it writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalSecretInfo {
-    pub namespace: Arc<str>,
-    pub name: Box<str>,
-    pub target: Box<str>,
-    /// Vault keys it reads (`remoteRef.key`, `extract.key`).
-    pub keys: Box<[Box<str>]>,
-}
-
-impl ExternalSecretInfo {
-    pub fn of(namespace: &str, name: &str, es: &ExternalSecret) -> Self {
-        let data = es.spec.data.iter().map(|d| d.remote_ref.key.as_str());
-        let extract = es
-            .spec
-            .data_from
-            .iter()
-            .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str()));
-        Self {
-            namespace: intern(namespace),
-            name: name.into(),
-            target: es.target_name().into(),
-            keys: data.chain(extract).map(Box::from).collect(),
-        }
-    }
-}
-
-/// A PushSecret as seen from its source and its Vault paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSecretInfo {
-    pub namespace: Arc<str>,
-    pub name: Box<str>,
-    pub source: Option<Box<str>>,
-    pub paths: Box<[Box<str>]>,
-}
-
-impl PushSecretInfo {
-    pub fn of(namespace: &str, name: &str, ps: &PushSecret) -> Self {
-        Self {
-            namespace: intern(namespace),
-            name: name.into(),
-            source: ps.spec.source_name().map(Box::from),
-            paths: ps.spec.remote_keys().map(Box::from).collect(),
-        }
-    }
-}
-
-/// Read-only lookups the rules need. Implementations must be cheap: they run per admission, so
-/// a hit hands out `Arc`s to the stored records (a reference count, not a copy).
-pub trait ClusterView: Send + Sync {
-    /// True once every backing cache has synced (drives `/readyz`).
-    fn synced(&self) -> bool {
-        true
-    }
-
-    /// True when the view mirrors a live cluster, so absence means "does not exist" (an
-    /// unknown store, a missing PushSecret source) rather than "not known here".
-    fn is_live(&self) -> bool {
-        false
-    }
-
-    /// Resolves a store reference. `None` means unknown.
-    fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo>;
-
-    /// Metadata of an existing Secret.
-    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>>;
-
-    /// ExternalSecrets in `namespace` whose target is `secret`.
-    fn external_secrets_targeting(
-        &self,
-        namespace: &str,
-        secret: &str,
-    ) -> Vec<Arc<ExternalSecretInfo>>;
-
-    /// PushSecrets in `namespace` whose source is `secret`.
-    fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<Arc<PushSecretInfo>>;
-
-    /// PushSecrets (any namespace) that publish `path`.
-    fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>>;
-
-    /// An ExternalSecret by name.
-    fn external_secret(&self, _namespace: &str, _name: &str) -> Option<Arc<ExternalSecretInfo>> {
-        None
-    }
-
-    /// Keyed digest of a Secret value, when content-copy detection is on (None otherwise).
-    fn digest_value(&self, _value: &[u8]) -> Option<String> {
-        None
-    }
-
-    /// Secrets holding a value with this digest: (namespace, name, metadata).
-    fn value_holders(&self, _digest: &str) -> Vec<(String, String, Arc<SecretMeta>)> {
-        Vec::new()
-    }
-
-    /// Whether an owner `kind/name` with `uid` exists in `namespace`. `None` when the view
-    /// cannot tell (no live cluster), which rules treat as "not verifiable", not as forged.
-    fn owner_exists(&self, _namespace: &str, _kind: &str, _name: &str, _uid: &str) -> Option<bool> {
-        None
-    }
-}

@@ -13,7 +13,7 @@ use std::{
     },
 };
 
-use super::intern::intern;
+use crate::policy::view::intern;
 
 /// Derives secondary-index keys from a value, as `(scope, key)`: the scope is the namespace for
 /// a namespaced key (an ExternalSecret's target) and `""` for a cluster-wide one (a Vault

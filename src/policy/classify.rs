@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Operation, Policy, Review, identity::Writer, objects::SecretObject};
-use crate::cluster::{ClusterView, group_of};
+use crate::policy::view::{ClusterView, group_of};
 
 /// Secret classes (label `<prefix>secret-class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]

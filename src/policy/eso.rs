@@ -12,7 +12,7 @@ use super::{
     paths, rules,
     template::{Inputs, misspelled},
 };
-use crate::cluster::{ClusterView, SecretMeta};
+use crate::policy::view::{ClusterView, SecretMeta};
 
 /// Spec rules shared by ExternalSecret and ClusterExternalSecret (`namespace` None = fan-out).
 fn check_spec(

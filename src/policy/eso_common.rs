@@ -8,7 +8,7 @@ use super::{
     Policy, Review, Violation, duration::parse_go_duration, identity::Writer, objects::StoreRef,
     rules, template::Findings,
 };
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 
 /// How a denial names the object under review: `Kind "ns/name"`, or `Kind "name"` when
 /// cluster-scoped.

@@ -1,7 +1,7 @@
 //! Pure decision logic shared by the webhook, `vaultgate check` and the handover controller.
 //!
 //! Input: a typed [`Review`] (operation, identity, object, old object), the [`Policy`], a
-//! [`ClusterView`](crate::cluster::ClusterView) of what the cluster already holds, and the time.
+//! [`ClusterView`](view::ClusterView) of what the cluster already holds, and the time.
 //! Output: a [`Decision`] — a value, never an error: every violated rule with its message and
 //! fix, already sorted most fundamental first, plus the provenance class and the desired
 //! metadata for the mutating webhook. Nothing here does I/O or reads a clock.
@@ -23,6 +23,7 @@ pub mod rules;
 mod secret;
 mod store;
 mod template;
+pub mod view;
 
 use std::fmt;
 
@@ -34,7 +35,7 @@ pub use identity::Identity;
 pub use objects::Object;
 pub use rules::Rule;
 
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 
 /// How strictly a rule is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]

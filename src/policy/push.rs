@@ -14,7 +14,7 @@ use super::{
     rules,
     template::Inputs,
 };
-use crate::cluster::{ClusterView, SecretMeta};
+use crate::policy::view::{ClusterView, SecretMeta};
 
 fn has_key(value: &Value, key: &str) -> bool {
     match value {

@@ -2,7 +2,7 @@
 //! to one another namespace holds (VG109).
 
 use super::{Write, target};
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 use crate::policy::{
     Policy, Review, Violation,
     classify::{Class, Provenance},

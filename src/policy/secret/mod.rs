@@ -17,7 +17,7 @@ use super::{
     identity::Writer,
     objects::{Object, SecretObject},
 };
-use crate::cluster::ClusterView;
+use crate::policy::view::ClusterView;
 use bootstrap::bootstrap;
 pub use copies::content_copy;
 use copies::copy_markers;

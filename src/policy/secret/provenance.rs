@@ -46,7 +46,7 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         .collect();
 
     for owner in secret.metadata.owner_references.iter().flatten() {
-        let group = crate::cluster::group_of(&owner.api_version);
+        let group = crate::policy::view::group_of(&owner.api_version);
         let claimed = match (group, owner.kind.as_str()) {
             ("external-secrets.io", "ExternalSecret") => Some(writer.eso),
             ("bitnami.com", "SealedSecret") => Some(writer.decrypter.is_some()),
