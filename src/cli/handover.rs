@@ -218,7 +218,8 @@ pub fn run(args: HandoverArgs) -> ExitCode {
         }));
         let result = handover
             .run(async move {
-                shutdown_signal().await;
+                super::shutdown_signal("finishing in-flight reconciles, then releasing the lease")
+                    .await;
                 stop_tx.send_replace(true);
             })
             .await;
@@ -248,26 +249,4 @@ async fn start(args: &HandoverArgs) -> anyhow::Result<(Handover, tokio::net::Tcp
         "starting the handover controller"
     );
     Ok((Handover::prepare(client, cfg).await?, listener))
-}
-
-/// Completes on SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!(
-        "shutdown signal received; finishing in-flight reconciles, then releasing the lease"
-    );
 }

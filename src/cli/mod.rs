@@ -108,3 +108,34 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
         None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),
     }
 }
+
+/// Completes on SIGTERM (Kubernetes) or Ctrl-C, then logs `then` (what the process does next).
+/// A handler that cannot be registered is logged and never fires: it must not stop the
+/// process at once (the other signal still works).
+pub(crate) async fn shutdown_signal(then: &'static str) {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C; only SIGTERM stops the process");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; {then}");
+}

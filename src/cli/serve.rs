@@ -154,8 +154,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
             webhook,
             opts,
         } = started;
-        let served =
-            server::serve_with_probes(listener, probes, cert, webhook, opts, shutdown_signal());
+        let served = server::serve_with_probes(
+            listener,
+            probes,
+            cert,
+            webhook,
+            opts,
+            super::shutdown_signal("finishing in-flight requests"),
+        );
         match served.await {
             Ok(()) => {
                 tracing::info!("stopped");
@@ -345,35 +351,6 @@ fn ensure_dev_certs(dir: &Path) -> anyhow::Result<()> {
     })?;
     tracing::info!(dir = %dir.display(), "minted a development CA and serving certificate (localhost, 127.0.0.1)");
     Ok(())
-}
-
-/// Completes on SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C; only SIGTERM stops the server");
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
 #[cfg(test)]
