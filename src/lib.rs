@@ -10,7 +10,7 @@
 //!                              ▼
 //!  check CLI ───────────▶ policy (pure: classify provenance, evaluate rules, desired metadata)
 //!                              ▲
-//!                         cluster (ClusterView: what the cluster already holds)
+//!                         cluster (implements policy::view::ClusterView: what the cluster holds)
 //! ```
 //!
 //! Dependency direction: `server → admission → policy ← cli`; `policy` never does I/O, reads a
@@ -21,6 +21,7 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod controller;
+pub mod digest;
 pub mod metrics;
 pub mod policy;
 pub mod server;

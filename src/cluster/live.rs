@@ -9,6 +9,7 @@ mod watch;
 use std::sync::Arc;
 
 use super::{ClusterView, ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, table::Table};
+use crate::digest::DigestKey;
 use crate::policy::Policy;
 
 /// A SealedSecret: its uid, for owner verification.
@@ -18,31 +19,23 @@ fn secret_by_digest(m: &SecretMeta) -> Vec<(&str, &str)> {
     m.digests.iter().map(|d| ("", &**d)).collect()
 }
 
-/// Keyed digests of Secret values: HMAC-SHA256 with a random per-process key, truncated to
-/// 128 bits (collision-safe for this purpose, half the memory). The key never leaves memory.
+/// Keyed digests of Secret values of at least `min_len` bytes ([`DigestKey::of_value`], with a
+/// random per-process key that never leaves memory).
 pub struct Digester {
-    key: ring::hmac::Key,
+    key: DigestKey,
     min_len: usize,
 }
 
 impl Digester {
     pub fn new(min_len: usize) -> Option<Self> {
-        let rng = ring::rand::SystemRandom::new();
-        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).ok()?;
-        Some(Self { key, min_len })
+        Some(Self {
+            key: DigestKey::random()?,
+            min_len,
+        })
     }
 
     pub fn digest(&self, value: &[u8]) -> Option<String> {
-        if value.len() < self.min_len {
-            return None;
-        }
-        let tag = ring::hmac::sign(&self.key, value);
-        Some(
-            tag.as_ref()[..16]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
+        (value.len() >= self.min_len).then(|| self.key.of_value(value))
     }
 }
 
