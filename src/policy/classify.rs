@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Operation, Policy, Review, identity::Writer, objects::SecretObject};
-use crate::policy::view::{ClusterView, group_of};
+use crate::policy::view::ClusterView;
 
 /// Secret classes (label `<prefix>secret-class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -117,15 +117,6 @@ pub fn system_earned(secret: &SecretObject, review: &Review<'_>, writer: &Writer
     }
 }
 
-pub(crate) fn has_owner(secret: &SecretObject, group: &str, kind: &str) -> bool {
-    secret
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.kind == kind && group_of(&o.api_version) == group)
-}
-
 /// Classifies a Secret write.
 pub fn classify<'a>(
     secret: &SecretObject,
@@ -148,17 +139,14 @@ pub fn classify<'a>(
         .label(&policy.key("secret-class"))
         .and_then(Class::parse);
 
-    if writer.eso
-        && (has_owner(secret, "external-secrets.io", "ExternalSecret")
-            || secret.label("reconcile.external-secrets.io/managed") == Some("true"))
-    {
+    if writer.eso && secret.is_materialized() {
         return Provenance {
             class: Some(Class::Materialized),
             source: None,
         };
     }
     if let Some(source) = writer.decrypter
-        && (has_owner(secret, "bitnami.com", "SealedSecret") || declared == Some(Class::Bootstrap))
+        && (secret.is_sealed() || declared == Some(Class::Bootstrap))
     {
         return Provenance {
             class: Some(Class::Bootstrap),

@@ -324,18 +324,7 @@ fn authority_loop(
 ) {
     let pushes = view.push_secrets_from(ns, target);
     let Some(first) = pushes.first() else { return };
-    let keys: Vec<&str> = es
-        .spec
-        .data
-        .iter()
-        .map(|d| d.remote_ref.key.as_str())
-        .chain(
-            es.spec
-                .data_from
-                .iter()
-                .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())),
-        )
-        .collect();
+    let keys: Vec<&str> = es.spec.vault_keys().collect();
     let same_path = pushes.iter().find_map(|p| {
         let path = p.paths.iter().map(|q| &**q).find(|q| keys.contains(q))?;
         Some((p, path))

@@ -134,6 +134,17 @@ pub struct ExternalSecretSpec {
     pub data_from: Vec<EsDataFrom>,
 }
 
+impl ExternalSecretSpec {
+    /// The Vault keys read by name: `data[].remoteRef.key` and `dataFrom[].extract.key`.
+    pub fn vault_keys(&self) -> impl Iterator<Item = &str> {
+        self.data.iter().map(|d| d.remote_ref.key.as_str()).chain(
+            self.data_from
+                .iter()
+                .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str())),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct ExternalSecret {
     #[serde(default, deserialize_with = "nullable")]

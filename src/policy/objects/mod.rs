@@ -256,6 +256,27 @@ impl SecretObject {
             .map(String::as_str)
     }
 
+    /// Owned by an ExternalSecret, or carrying ESO's managed label.
+    pub fn is_materialized(&self) -> bool {
+        super::view::materialized(
+            self.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .map(|o| (o.api_version.as_str(), o.kind.as_str())),
+            self.label(super::view::ESO_MANAGED_LABEL),
+        )
+    }
+
+    /// Owned by a SealedSecret.
+    pub fn is_sealed(&self) -> bool {
+        self.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| super::view::is_owner(&o.api_version, &o.kind, super::view::SEALED_SECRET))
+    }
+
     /// True when the Secret carries no value at all (an inert tombstone).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty() && self.string_data.is_empty()

@@ -8,7 +8,7 @@ use crate::policy::{
     Operation, Violation,
     classify::Class,
     mutate::{StampMap, stamps},
-    rules,
+    rules, view,
 };
 
 fn changed(
@@ -46,11 +46,13 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         .collect();
 
     for owner in secret.metadata.owner_references.iter().flatten() {
-        let group = crate::policy::view::group_of(&owner.api_version);
-        let claimed = match (group, owner.kind.as_str()) {
-            ("external-secrets.io", "ExternalSecret") => Some(writer.eso),
-            ("bitnami.com", "SealedSecret") => Some(writer.decrypter.is_some()),
-            _ => None,
+        let names = |o| view::is_owner(&owner.api_version, &owner.kind, o);
+        let claimed = if names(view::EXTERNAL_SECRET) {
+            Some(writer.eso)
+        } else if names(view::SEALED_SECRET) {
+            Some(writer.decrypter.is_some())
+        } else {
+            None
         };
         let Some(allowed) = claimed else { continue };
         let kept = old_owners.contains(&(owner.kind.as_str(), owner.uid.as_str()));

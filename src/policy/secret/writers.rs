@@ -3,7 +3,7 @@
 //! PushSecret publishes (VG208).
 
 use super::{Write, target};
-use crate::policy::{Violation, classify::Class, classify::has_owner, fix, rules};
+use crate::policy::{Violation, classify::Class, fix, objects::SecretObject, rules};
 
 /// The Argo CD label that makes a Secret a repository, cluster or credential template.
 const ARGOCD_SECRET_TYPE: &str = "argocd.argoproj.io/secret-type";
@@ -19,10 +19,7 @@ pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
         ..
     } = write;
     let ns = review.namespace.unwrap_or("default");
-    let old_materialized = old.is_some_and(|o| {
-        has_owner(o, "external-secrets.io", "ExternalSecret")
-            || o.label("reconcile.external-secrets.io/managed") == Some("true")
-    });
+    let old_materialized = old.is_some_and(SecretObject::is_materialized);
     if old_materialized && !writer.eso {
         out.push(Violation::new(
             &rules::MATERIALIZED_EDIT,

@@ -104,17 +104,41 @@ impl SecretMeta {
 
     /// Owned by an ExternalSecret, or carrying ESO's managed label.
     pub fn is_materialized(&self) -> bool {
-        self.owners.iter().any(|o| {
-            &*o.kind == "ExternalSecret" && group_of(&o.api_version) == "external-secrets.io"
-        }) || self.label("reconcile.external-secrets.io/managed") == Some("true")
+        materialized(
+            self.owners.iter().map(|o| (&*o.api_version, &*o.kind)),
+            self.label(ESO_MANAGED_LABEL),
+        )
     }
 
     /// Owned by a SealedSecret.
     pub fn is_sealed(&self) -> bool {
         self.owners
             .iter()
-            .any(|o| &*o.kind == "SealedSecret" && group_of(&o.api_version) == "bitnami.com")
+            .any(|o| is_owner(&o.api_version, &o.kind, SEALED_SECRET))
     }
+}
+
+/// The label External Secrets puts on the Secrets it manages.
+pub const ESO_MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
+/// The producer kinds whose ownerReference says where a Secret came from: (group, kind).
+pub const EXTERNAL_SECRET: (&str, &str) = ("external-secrets.io", "ExternalSecret");
+pub const SEALED_SECRET: (&str, &str) = ("bitnami.com", "SealedSecret");
+
+/// Whether an ownerReference's `apiVersion`/`kind` names `owner` (group, kind), any version.
+pub fn is_owner(api_version: &str, kind: &str, (group, owner_kind): (&str, &str)) -> bool {
+    kind == owner_kind && group_of(api_version) == group
+}
+
+/// The one definition of "materialized by External Secrets": an ExternalSecret owner, or
+/// ESO's managed label set to `true`. Stored metadata and objects under review both use it.
+pub fn materialized<'a>(
+    owners: impl IntoIterator<Item = (&'a str, &'a str)>,
+    managed_label: Option<&str>,
+) -> bool {
+    owners
+        .into_iter()
+        .any(|(api_version, kind)| is_owner(api_version, kind, EXTERNAL_SECRET))
+        || managed_label == Some("true")
 }
 
 /// The API group of an `apiVersion` (`""` for the core group).

@@ -10,7 +10,10 @@ mod meta;
 use std::sync::Arc;
 
 pub use intern::intern;
-pub use meta::{OwnerRef, Pairs, SecretMeta, compact_meta, group_of};
+pub use meta::{
+    ESO_MANAGED_LABEL, EXTERNAL_SECRET, OwnerRef, Pairs, SEALED_SECRET, SecretMeta, compact_meta,
+    group_of, is_owner, materialized,
+};
 
 use super::objects::{ExternalSecret, PushSecret, Store};
 
@@ -44,17 +47,11 @@ pub struct ExternalSecretInfo {
 
 impl ExternalSecretInfo {
     pub fn of(namespace: &str, name: &str, es: &ExternalSecret) -> Self {
-        let data = es.spec.data.iter().map(|d| d.remote_ref.key.as_str());
-        let extract = es
-            .spec
-            .data_from
-            .iter()
-            .filter_map(|d| d.extract.as_ref().map(|e| e.key.as_str()));
         Self {
             namespace: intern(namespace),
             name: name.into(),
             target: es.target_name().into(),
-            keys: data.chain(extract).map(Box::from).collect(),
+            keys: es.spec.vault_keys().map(Box::from).collect(),
         }
     }
 }
