@@ -354,14 +354,8 @@ impl Webhook {
         let Object::Secret(secret) = review.object else {
             return "allowed";
         };
-        if review
-            .namespace
-            .is_some_and(|ns| self.policy.namespaces.exempt.iter().any(|e| e == ns))
-        {
-            return "allowed";
-        }
         let writer = Writer::of(review.user, &self.policy);
-        if writer.is_exempt() {
+        if policy::exemption(review, &writer, &self.policy).is_some() {
             return "allowed";
         }
         let provenance =

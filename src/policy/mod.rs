@@ -181,6 +181,23 @@ pub struct Evidence {
     pub value_digests: Vec<String>,
 }
 
+/// Why a review is not evaluated at all, if it is not: an exempt namespace, or an exempt
+/// identity (see [`identity::Writer::is_exempt`]). The one definition for the validating and
+/// the mutating route.
+pub fn exemption(
+    review: &Review<'_>,
+    writer: &identity::Writer<'_>,
+    policy: &Policy,
+) -> Option<&'static str> {
+    if review
+        .namespace
+        .is_some_and(|ns| policy.namespaces.exempt.iter().any(|e| e == ns))
+    {
+        return Some("namespace");
+    }
+    writer.is_exempt().then_some("identity")
+}
+
 /// Evaluates one review against the policy. The single entry point for every caller.
 pub fn evaluate(review: &Review<'_>, policy: &Policy, view: &dyn ClusterView) -> Decision {
     evaluate_with(review, policy, view, &Evidence::default())
@@ -197,15 +214,9 @@ pub fn evaluate_with(
     if !matches!(review.operation, Operation::Create | Operation::Update) {
         return decision;
     }
-    if let Some(ns) = review.namespace
-        && policy.namespaces.exempt.iter().any(|e| e == ns)
-    {
-        decision.exempt = Some("namespace");
-        return decision;
-    }
     let writer = identity::Writer::of(review.user, policy);
-    if writer.is_exempt() {
-        decision.exempt = Some("identity");
+    if let Some(why) = exemption(review, &writer, policy) {
+        decision.exempt = Some(why);
         return decision;
     }
 
