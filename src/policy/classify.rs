@@ -70,14 +70,38 @@ pub const SYSTEM_TYPES: [&str; 3] = [SA_TOKEN, BOOTSTRAP_TOKEN, HELM_RELEASE];
 /// The keys the token controller writes into a service-account token Secret.
 const SA_TOKEN_KEYS: [&str; 3] = ["token", "ca.crt", "namespace"];
 
-/// Whether `name` is Helm's release storage name `sh.helm.release.v1.<release>.v<N>`.
-fn is_helm_release_name(name: &str) -> bool {
+/// Whether a Secret is Helm's release storage record as Helm's storage driver writes it: named
+/// `sh.helm.release.v1.<release>.v<N>`, labelled `owner=helm`, `name=<release>`,
+/// `version=<N>` and a `status`, with no owner and none of the labels Flux puts on the objects
+/// it renders from a chart (so a chart template shaped like a record is not one).
+fn is_helm_release_record(secret: &SecretObject, name: &str) -> bool {
     let Some((release, version)) = name
         .strip_prefix("sh.helm.release.v1.")
         .and_then(|rest| rest.rsplit_once(".v"))
     else {
         return false;
     };
+    let rendered_by_flux = secret
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .any(|(k, _)| k.starts_with("helm.toolkit.fluxcd.io/"));
+    if secret.label("owner") != Some("helm")
+        || secret.label("name") != Some(release)
+        || secret.label("version") != Some(version)
+        || secret.label("status").is_none_or(str::is_empty)
+        || secret
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .is_some()
+        || rendered_by_flux
+    {
+        return false;
+    }
     let release_ok = !release.is_empty()
         && release
             .bytes()
@@ -90,7 +114,8 @@ fn is_helm_release_name(name: &str) -> bool {
 
 /// Whether a Secret of a system type really is one, written by its real writer:
 /// - Helm release storage: the `sh.helm.release.v1.<release>.v<N>` name, label `owner=helm`,
-///   the single key `release`, written by Helm's identity (`identities.helm`, Flux's
+///   `name`/`version`/`status` labels, no owner and no Flux render labels, the single key
+///   `release`, written by Helm's identity (`identities.helm`, Flux's
 ///   helm-controller): a GitOps controller applying such a manifest would be Git putting a
 ///   plain value into the namespace;
 /// - a service-account token: only `token`/`ca.crt`/`namespace`, the
@@ -101,8 +126,7 @@ pub fn system_earned(secret: &SecretObject, review: &Review<'_>, writer: &Writer
     match secret.type_.as_deref() {
         Some(HELM_RELEASE) => {
             writer.helm
-                && is_helm_release_name(review.name)
-                && secret.label("owner") == Some("helm")
+                && is_helm_release_record(secret, review.name)
                 && secret.keys().eq(["release"])
         }
         Some(SA_TOKEN) => {
@@ -170,10 +194,11 @@ pub fn classify<'a>(
         }
     }
     if let Some(op) = writer.operator {
-        let in_scope = op.namespaces.is_empty()
+        let in_scope = (op.namespaces.is_empty()
             || review
                 .namespace
-                .is_some_and(|ns| op.namespaces.iter().any(|n| n == ns));
+                .is_some_and(|ns| op.namespaces.iter().any(|n| n == ns)))
+            && (op.names.is_empty() || op.names.iter().any(|n| n == review.name));
         if in_scope {
             let class = declared
                 .filter(|c| c.is_operator_class())
@@ -383,7 +408,7 @@ mod tests {
 
     #[test]
     fn helm_release_storage_is_system_only_as_helm_writes_it() {
-        let owner = serde_json::json!({"owner": "helm", "name": "payments-api"});
+        let owner = serde_json::json!({"owner": "helm", "name": "payments-api", "version": "3", "status": "deployed"});
         let release = serde_json::json!({"release": "SDRzSQ=="});
         assert_eq!(
             classify_named(
@@ -451,6 +476,36 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_chart_template_shaped_like_a_release_record_is_not_one() {
+        let labels = |extra: &[(&str, &str)]| {
+            let mut l = serde_json::json!({"owner": "helm", "name": "payments-api", "version": "3", "status": "deployed"});
+            for (k, v) in extra {
+                l[*k] = serde_json::json!(v);
+            }
+            l
+        };
+        let release = serde_json::json!({"release": "SDRzSQ=="});
+        let flux = labels(&[("helm.toolkit.fluxcd.io/name", "payments-api")]);
+        let other_version = labels(&[("version", "4")]);
+        let other_release = labels(&[("name", "evil")]);
+        for l in [flux, other_version, other_release] {
+            assert_eq!(
+                classify_named(
+                    HELM,
+                    "payments",
+                    RELEASE,
+                    helm_release(l.clone(), release.clone())
+                ),
+                None,
+                "{l}"
+            );
+        }
+        let mut owned = helm_release(labels(&[]), release);
+        owned["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1", "controller": true}]);
+        assert_eq!(classify_named(HELM, "payments", RELEASE, owned), None);
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct Operator {
     /// Namespaces it may write Secrets in; empty means any governed namespace.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Secret names it may write; empty means any. For a component that keeps its own state in
+    /// a few Secrets but must not write others (Argo CD's API server).
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 /// Who is who. Entries are usernames; `*` matches within one `:`-separated segment.
@@ -125,6 +129,10 @@ pub struct VaultPaths {
     pub secret_properties: Vec<String>,
     /// Extra path prefixes a namespace may read, e.g. `payments: [applications/payments]`.
     pub read_grants: BTreeMap<String, Vec<String>>,
+    /// The namespaces each datasource is published from, e.g. `postgres: [postgres-operator]`:
+    /// a PushSecret to `<prefix>/<datasource>/...` from any other namespace is denied (VG308).
+    /// A datasource not listed may be published from any one namespace.
+    pub publishers: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -243,6 +251,7 @@ impl Default for Identities {
                     users: patterns(&["system:serviceaccount:cert-manager:cert-manager"]),
                     class: Class::Derived,
                     namespaces: Vec::new(),
+                    names: Vec::new(),
                 },
                 // The CA Secrets cert-manager's own webhook and cainjector create for themselves.
                 Operator {
@@ -253,6 +262,7 @@ impl Default for Identities {
                     ]),
                     class: Class::Internal,
                     namespaces: strings(&["cert-manager"]),
+                    names: Vec::new(),
                 },
                 // ESO's cert-controller rotates the ESO webhook's serving certificate Secret.
                 Operator {
@@ -262,6 +272,17 @@ impl Default for Identities {
                     ]),
                     class: Class::Internal,
                     namespaces: strings(&["external-secrets"]),
+                    names: Vec::new(),
+                },
+                // Argo CD's API server keeps its own state (session key, local accounts' tokens,
+                // the initial admin password) in these Secrets; every other Secret it writes
+                // (repositories, clusters added in its UI) is a dashboard write (`dashboards`).
+                Operator {
+                    name: "argocd-server".into(),
+                    users: patterns(&["system:serviceaccount:argocd:argocd-server"]),
+                    class: Class::Internal,
+                    namespaces: strings(&["argocd"]),
+                    names: strings(&["argocd-secret", "argocd-initial-admin-secret"]),
                 },
             ],
             ci: patterns(&[
@@ -324,6 +345,7 @@ impl Default for VaultPaths {
             properties: strings(&["username", "password", "host", "port", "token"]),
             secret_properties: strings(&["password", "token"]),
             read_grants: BTreeMap::new(),
+            publishers: BTreeMap::new(),
         }
     }
 }
@@ -332,7 +354,7 @@ impl Default for ExternalSecrets {
     fn default() -> Self {
         Self {
             max_refresh_interval: "1h".into(),
-            allowed_generators: strings(&["VaultDynamicSecret"]),
+            allowed_generators: Vec::new(),
             refresh_policy_exceptions: Vec::new(),
         }
     }

@@ -120,10 +120,13 @@ fn check_spec(
         out.push(Violation::new(
             &rules::GENERATOR_NOT_ALLOWED,
             format!("{obj} uses {}", generators.join(", ")),
-            format!(
-                "generate the value in Vault (allowed generators: {})",
-                policy.external_secrets.allowed_generators.join(", ")
-            ),
+            match policy.external_secrets.allowed_generators.as_slice() {
+                [] => "generate the value in Vault and read it with spec.data[].remoteRef (no generator is allowed: externalSecrets.allowedGenerators is empty)".to_owned(),
+                allowed => format!(
+                    "generate the value in Vault (allowed generators: {})",
+                    allowed.join(", ")
+                ),
+            },
         ));
     }
     let denied: Vec<String> = reads

@@ -186,6 +186,21 @@ pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
     })
 }
 
+/// The namespaces a `platform-data/<ds>/...` or `platform-config/<ds>/...` path may be
+/// published from, when the policy assigns `<ds>` (`vault.publishers`).
+pub fn publishers_of<'p>(path: &str, policy: &'p Policy) -> Option<&'p [String]> {
+    let mut segments = path.split('/');
+    let prefix = segments.next()?;
+    if !policy.vault.push_prefixes.iter().any(|p| p == prefix) {
+        return None;
+    }
+    policy
+        .vault
+        .publishers
+        .get(segments.next()?)
+        .map(Vec::as_slice)
+}
+
 /// Whether a `find.path` stays inside what the namespace may read.
 pub fn find_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Option<String> {
     if let Some(problem) = hygiene(path) {
@@ -248,6 +263,17 @@ mod tests {
             push_path_problems("platform-data/staging/temporal", &p).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_listed_datasource_names_its_publishing_namespaces() {
+        let p = Policy::from_yaml("vault:\n  publishers:\n    postgres: [postgres-operator]\n")
+            .unwrap();
+        let owners = publishers_of("platform-data/postgres/payments", &p).unwrap();
+        assert_eq!(owners, ["postgres-operator"]);
+        assert!(publishers_of("platform-config/postgres/main", &p).is_some());
+        assert_eq!(publishers_of("platform-data/redis/payments", &p), None);
+        assert_eq!(publishers_of("other/postgres/payments", &p), None);
     }
 
     #[test]

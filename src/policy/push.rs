@@ -237,6 +237,19 @@ pub fn check_push_secret(
             }
         }
     }
+    // A datasource the policy assigns to publishing namespaces is published from those only:
+    // otherwise any namespace could write the path another namespace's consumers read.
+    for path in ps.spec.remote_keys() {
+        if let Some(owners) = paths::publishers_of(path, policy)
+            && !owners.iter().any(|o| o == ns)
+        {
+            claimed.push(format!(
+                "{path:?} belongs to datasource {:?}, published only from {} (vault.publishers)",
+                path.split('/').nth(1).unwrap_or_default(),
+                owners.join(", ")
+            ));
+        }
+    }
     claimed.dedup();
     if !claimed.is_empty() {
         out.push(Violation::new(
@@ -322,13 +335,14 @@ fn push_source_rule(
     out: &mut Vec<Violation>,
 ) {
     let class = meta.label(&policy.key("secret-class"));
-    let operator_owned =
-        meta.owners.iter().any(|o| o.controller) && !meta.is_materialized() && !meta.is_sealed();
     let generic = "publish only Secrets an in-cluster operator generates; values that originate elsewhere are written to Vault directly";
+    // The class label is the only operator signal trusted here: vaultgate stamps it when a
+    // registered operator writes the Secret, and VG104 refuses it from anyone else. An owner
+    // reference is not (any writer can add one), nor is a system `type`.
+    let operator_class =
+        class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived"));
     let (problem, fix) = if meta.is_materialized() {
         ("is materialized from Vault by an ExternalSecret; pushing it back inverts the authority".to_owned(), generic.to_owned())
-    } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
-        ("is a service-account token".to_owned(), generic.to_owned())
     } else if class == Some("bootstrap") || meta.is_sealed() {
         let state = meta.label(&policy.key("handover-state")).map_or_else(
             || "handover not started".to_owned(),
@@ -355,13 +369,13 @@ fn push_source_rule(
                 "delete this PushSecret: the handover controller copies a bootstrap Secret to Vault once, to the path in its {annotation} annotation, and retires it; consumers then read that path with an ExternalSecret"
             ),
         )
-    } else if class.is_some_and(|c| matches!(c, "internal" | "internal-config" | "derived"))
-        || operator_owned
-    {
+    } else if operator_class {
         return;
+    } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
+        ("is a service-account token".to_owned(), generic.to_owned())
     } else {
         (
-            "is not operator-generated (no operator owner, class internal/internal-config/derived)"
+            "is not operator-generated: it carries no secret-class internal, internal-config or derived, which vaultgate stamps when a registered operator writes it (a Secret the operator wrote before vaultgate gets it on its next write)"
                 .to_owned(),
             generic.to_owned(),
         )

@@ -38,24 +38,58 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         old.and_then(|o| o.metadata.labels.as_ref()),
         old.and_then(|o| o.metadata.annotations.as_ref()),
     );
-    let old_owners: Vec<(&str, &str)> = old
+    // An owner is the same owner only if group, kind, name and uid all are: an owner added
+    // under another group and then re-grouped would otherwise pass as kept.
+    let identity = |o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
+        (
+            view::group_of(&o.api_version).to_owned(),
+            o.kind.clone(),
+            o.name.clone(),
+            o.uid.clone(),
+        )
+    };
+    let owners_now: Vec<_> = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .map(identity)
+        .collect();
+    let old_owners: Vec<_> = old
         .and_then(|o| o.metadata.owner_references.as_ref())
         .into_iter()
         .flatten()
-        .map(|o| (o.kind.as_str(), o.uid.as_str()))
+        .map(identity)
         .collect();
-
-    for owner in secret.metadata.owner_references.iter().flatten() {
-        let names = |o| view::is_owner(&owner.api_version, &owner.kind, o);
-        let claimed = if names(view::EXTERNAL_SECRET) {
+    // Which producer's controller owns a claimed ownerReference, if it is one.
+    let controller_of = |api_version: &str, kind: &str| {
+        if view::is_owner(api_version, kind, view::EXTERNAL_SECRET) {
             Some(writer.eso)
-        } else if names(view::SEALED_SECRET) {
+        } else if view::is_owner(api_version, kind, view::SEALED_SECRET) {
             Some(writer.decrypter.is_some())
         } else {
             None
+        }
+    };
+    for removed in old
+        .and_then(|o| o.metadata.owner_references.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|o| !owners_now.contains(&identity(o)))
+    {
+        if controller_of(&removed.api_version, &removed.kind) == Some(false) {
+            forged.push(format!(
+                "removes ownerReference {} {:?} (only its controller changes it)",
+                removed.kind, removed.name
+            ));
+        }
+    }
+
+    for owner in secret.metadata.owner_references.iter().flatten() {
+        let Some(allowed) = controller_of(&owner.api_version, &owner.kind) else {
+            continue;
         };
-        let Some(allowed) = claimed else { continue };
-        let kept = old_owners.contains(&(owner.kind.as_str(), owner.uid.as_str()));
+        let kept = old_owners.contains(&identity(owner));
         if !allowed && !kept {
             forged.push(format!(
                 "ownerReference {} {:?} (only its controller sets it)",
@@ -83,6 +117,22 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
             if key.starts_with("reconcile.external-secrets.io/") && changed(key, map, old_map) {
                 forged.push(format!("{key} (set only by External Secrets)"));
             }
+        }
+        for key in old_labels
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .filter(|k| !labels.contains_key(*k))
+            .chain(
+                old_annotations
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .filter(|k| !annotations.contains_key(*k)),
+            )
+            .filter(|k| k.starts_with("reconcile.external-secrets.io/"))
+        {
+            forged.push(format!("removes {key} (set only by External Secrets)"));
         }
     }
     let is_bootstrap = provenance.class == Some(Class::Bootstrap);

@@ -68,9 +68,18 @@ pub(super) fn writer_rules(write: Write<'_>, out: &mut Vec<Violation>) {
     } else {
         let detail = match writer.operator {
             Some(op) => format!(
-                " (operator {:?} may write Secrets only in {})",
+                " (operator {:?} may write Secrets only in {}{})",
                 op.name,
-                op.namespaces.join(", ")
+                if op.namespaces.is_empty() {
+                    "any namespace".to_owned()
+                } else {
+                    op.namespaces.join(", ")
+                },
+                if op.names.is_empty() {
+                    String::new()
+                } else {
+                    format!(", named {}", op.names.join(", "))
+                }
             ),
             None if writer.decrypter.is_some() => format!(
                 " (a decrypter's Secret needs a SealedSecret owner or the Git-declared label {}=bootstrap)",
