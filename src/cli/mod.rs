@@ -40,6 +40,12 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Run the handover controller: copy declared bootstrap Secrets into Vault once, then retire them.
     Handover(Box<handover::HandoverArgs>),
+    /// List the rule catalogue: id, slug, RFC section and what each rule stops.
+    Rules {
+        /// Print the README's Markdown table instead.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +99,18 @@ pub fn main() -> ExitCode {
         Command::Policy { command } => policy_cmd::run(command),
         Command::Certs(args) => certs::run(args),
         Command::Handover(args) => handover::run(*args),
+        Command::Rules { markdown } => {
+            if markdown {
+                print!("{}", crate::policy::rules::markdown_table());
+            } else {
+                let mut rules: Vec<_> = crate::policy::rules::ALL.to_vec();
+                rules.sort_by_key(|r| r.id);
+                for r in rules {
+                    println!("{} {:<24} {:<28} {}", r.id, r.slug, r.rfc, r.stops);
+                }
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 

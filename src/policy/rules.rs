@@ -135,6 +135,22 @@ impl Rule {
     }
 }
 
+/// The README's rule table, from the catalogue (by id): `vaultgate rules --markdown` prints it,
+/// and the README test compares it (and rewrites it with `VAULTGATE_BLESS=1`).
+pub fn markdown_table() -> String {
+    let mut rows: Vec<&Rule> = ALL.to_vec();
+    rows.sort_by_key(|r| r.id);
+    let mut out =
+        String::from("| ID | Slug | RFC-SECOPS-0001 | What it stops |\n|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            r.id, r.slug, r.rfc, r.stops
+        ));
+    }
+    out
+}
+
 /// The mode a rule runs in for a namespace: the most lenient of the rule's own setting and the
 /// namespace's (or global) mode, so a per-namespace `warn` rollout is never overridden.
 pub fn effective_mode(rule: &Rule, namespace: Option<&str>, policy: &Policy) -> Mode {
