@@ -5,7 +5,8 @@
 use super::{
     Policy, Review, Violation,
     eso_common::{
-        TemplateOf, object_label, refresh_rule, store_problem, template_rule, writer_rule,
+        self, LoopSide, TemplateOf, object_label, refresh_rule, store_problem, template_rule,
+        writer_rule,
     },
     identity::Writer,
     objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec},
@@ -326,28 +327,9 @@ fn authority_loop(
     out: &mut Vec<Violation>,
 ) {
     let pushes = view.push_secrets_from(ns, target);
-    let Some(first) = pushes.first() else { return };
-    let keys: Vec<&str> = es.spec.vault_keys().collect();
-    let same_path = pushes.iter().find_map(|p| {
-        let path = p.paths.iter().map(|q| &**q).find(|q| keys.contains(q))?;
-        Some((p, path))
-    });
-    let what = match same_path {
-        Some((push, path)) => format!(
-            "{obj} (spec.target.name) writes Secret \"{ns}/{target}\" from {path:?}, and PushSecret {:?} publishes that same Secret to {path:?}",
-            push.name
-        ),
-        None => format!(
-            "{obj} (spec.target.name) writes Secret \"{ns}/{target}\" from Vault, and PushSecret {:?} publishes that same Secret to Vault ({}): it would have two authorities",
-            first.name,
-            first.paths.join(", ")
-        ),
-    };
-    out.push(Violation::new(
-        &rules::AUTHORITY_LOOP,
-        what,
-        "a Secret is either a source (pushed) or a copy (pulled), never both: target a Secret of another name",
-    ));
+    let others: Vec<(&str, &[Box<str>])> = pushes.iter().map(|p| (&*p.name, &*p.paths)).collect();
+    let own: Vec<&str> = es.spec.vault_keys().collect();
+    eso_common::authority_loop(&LoopSide::PULLS, obj, ns, target, &own, &others, out);
 }
 
 /// ClusterExternalSecret rules: the same spec, read with fan-out scope.

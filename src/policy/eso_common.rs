@@ -269,6 +269,70 @@ pub(crate) fn template_rule(
     }
 }
 
+/// Which side of an authority loop (VG208) the object under review is on.
+pub(crate) struct LoopSide {
+    /// The field that names the Secret.
+    field: &'static str,
+    /// What this object does with the Secret, and what the other side does.
+    does: &'static str,
+    other_kind: &'static str,
+    other_does: &'static str,
+    fix: &'static str,
+}
+
+impl LoopSide {
+    pub(crate) const PULLS: Self = Self {
+        field: "spec.target.name",
+        does: "writes Secret {secret} from",
+        other_kind: "PushSecret",
+        other_does: "publishes that same Secret to",
+        fix: "a Secret is either a source (pushed) or a copy (pulled), never both: target a Secret of another name",
+    };
+    pub(crate) const PUSHES: Self = Self {
+        field: "spec.selector.secret.name",
+        does: "publishes Secret {secret} to",
+        other_kind: "ExternalSecret",
+        other_does: "writes that same Secret from",
+        fix: "a Secret is either a source (pushed) or a copy (pulled), never both: publish the operator's own Secret instead",
+    };
+}
+
+/// VG208: one Secret pulled from Vault by an ExternalSecret and pushed to Vault by a PushSecret
+/// has two authorities, whatever the paths. `own` are this object's Vault paths, `others` the
+/// other side's objects (name, paths); a shared path is named when there is one.
+pub(crate) fn authority_loop(
+    side: &LoopSide,
+    obj: &str,
+    ns: &str,
+    secret: &str,
+    own: &[&str],
+    others: &[(&str, &[Box<str>])],
+    out: &mut Vec<Violation>,
+) {
+    let Some((first, first_paths)) = others.first() else {
+        return;
+    };
+    let does = side.does.replace("{secret}", &format!("\"{ns}/{secret}\""));
+    let shared = others.iter().find_map(|(name, paths)| {
+        let path = paths.iter().map(|p| &**p).find(|p| own.contains(p))?;
+        Some((name, path))
+    });
+    let what = match shared {
+        Some((name, path)) => format!(
+            "{obj} ({}) {does} {path:?}, and {} {name:?} {} {path:?}",
+            side.field, side.other_kind, side.other_does
+        ),
+        None => format!(
+            "{obj} ({}) {does} Vault, and {} {first:?} {} Vault ({}): it would have two authorities",
+            side.field,
+            side.other_kind,
+            side.other_does,
+            first_paths.join(", ")
+        ),
+    };
+    out.push(Violation::new(&rules::AUTHORITY_LOOP, what, side.fix));
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

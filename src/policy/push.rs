@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::{
     Policy, Review, Violation,
-    eso_common::{TemplateOf, refresh_rule, store_problem, template_rule, writer_rule},
+    eso_common::{
+        self, LoopSide, TemplateOf, refresh_rule, store_problem, template_rule, writer_rule,
+    },
     identity::Writer,
     objects::{ClusterPushSecret, PushSecret, PushSecretSpec},
     paths::{self, Prefix},
@@ -299,28 +301,9 @@ fn authority_loop(
     out: &mut Vec<Violation>,
 ) {
     let pulls = view.external_secrets_targeting(ns, source);
-    let Some(first) = pulls.first() else { return };
-    let paths: Vec<&str> = ps.spec.remote_keys().collect();
-    let same_path = pulls.iter().find_map(|es| {
-        let path = es.keys.iter().map(|k| &**k).find(|k| paths.contains(k))?;
-        Some((es, path))
-    });
-    let what = match same_path {
-        Some((es, path)) => format!(
-            "{obj} (spec.selector.secret.name) publishes Secret \"{ns}/{source}\" to {path:?}, and ExternalSecret {:?} writes that same Secret from {path:?}",
-            es.name
-        ),
-        None => format!(
-            "{obj} (spec.selector.secret.name) publishes Secret \"{ns}/{source}\" to Vault, and ExternalSecret {:?} writes that same Secret from Vault ({}): it would have two authorities",
-            first.name,
-            first.keys.join(", ")
-        ),
-    };
-    out.push(Violation::new(
-        &rules::AUTHORITY_LOOP,
-        what,
-        "a Secret is either a source (pushed) or a copy (pulled), never both: publish the operator's own Secret instead",
-    ));
+    let others: Vec<(&str, &[Box<str>])> = pulls.iter().map(|e| (&*e.name, &*e.keys)).collect();
+    let own: Vec<&str> = ps.spec.remote_keys().collect();
+    eso_common::authority_loop(&LoopSide::PUSHES, obj, ns, source, &own, &others, out);
 }
 
 /// VG307: only operator-generated Secrets are published; a bootstrap Secret, in any handover

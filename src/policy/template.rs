@@ -2,56 +2,104 @@
 //! what they may do (VG210 template-source, VG309 push-template).
 //!
 //! A Secret's values come from Vault (README, "What it enforces"): a template may *format* the
-//! values it is given, never add one. The rule, as enforced:
+//! values it is given, never add one. The rule is an allowlist, so what is not named here is
+//! denied:
 //!
-//! - `templateFrom[].configMap` and `templateFrom[].secret` are denied: the template (with
-//!   `templateAs: KeysAndValues`, its keys too) comes from a ConfigMap in Git or from another
-//!   Secret, not from Vault.
-//! - Every `data` value and every `templateFrom[].literal` must reference an input key:
-//!   `.key`, `$.key`, `index . "key"`, or the whole input (`.`/`$` at the root, as in
-//!   `range .` or `toJson .`). An ExternalSecret's input is the keys `spec.data[].secretKey`
-//!   fetches, matched by exact name (Go's map lookup is case-sensitive); with `spec.dataFrom`
-//!   the key names are Vault's, so any name counts. A PushSecret's input is its source Secret,
-//!   whose keys vaultgate does not hold, so any name counts. An empty value carries nothing and
-//!   is allowed. A literal whose `target` is `Labels` or `Annotations` is metadata, like
-//!   `template.metadata`, and need not reference a key.
-//! - Constants inside actions are denied (`{{ "hunter2" }}`, `{{ print "x" }}`, `default`,
-//!   `replace`, numbers), except: the key of `index . "key"`; a `printf` format; and the
-//!   parameters of functions that only select, compare or lay out input (`filterPEM`,
-//!   `trimPrefix`, `split`, `join`, `eq`, `trunc`, `indent`, ...), never the value such a
-//!   function works on (`trimPrefix "" "hunter2"` prints a constant). A format and a
-//!   selector's string are held to the literal-text rule.
-//! - Literal text (outside actions) is scaffolding: separators, URL syntax, words, hostnames
-//!   and ports (`postgres://`, `@`, `:5432/app?sslmode=require`). A run of letters, digits and
-//!   `_` of 24+ characters, of 12+ mixing letters and digits, or of 8+ mixing lower case, upper
-//!   case and digits reads like a credential and is denied. The text is read across actions
-//!   as if they printed nothing (`{{ .x | trunc 0 }}` does), so a token cut into pieces is
-//!   still one run. A short word cannot be told from a short password: that residue is
-//!   accepted, on top of a value that must still reference an input key.
-//! - Functions that make a value up (`randAlphaNum`, `uuidv4`, `genPrivateKey`,
-//!   `derivePassword`, ...) or read the controller's environment (`env`, `expandenv`) are
-//!   denied, and so are `define`, `template` and `block`. Comments render nothing: ignored.
+//! - **Sources.** `templateFrom[].configMap` and `templateFrom[].secret` are denied: the
+//!   template (with `templateAs: KeysAndValues`, its keys too) comes from a ConfigMap in Git or
+//!   from another Secret, not from Vault.
+//! - **Inputs.** Every `data` value and every key of a `Data` literal (below) must reference an
+//!   input key: `.key`, `$.key`, `index . "key"`, or the whole input (`.`/`$`, as in
+//!   `toJson .`). An ExternalSecret's input is the keys `spec.data[].secretKey` fetches,
+//!   matched by exact name; with `spec.dataFrom` the names are Vault's, so any name counts. A
+//!   PushSecret's input is its source Secret, whose keys vaultgate does not hold, so any name
+//!   counts. An empty value (or `""`) carries nothing and is allowed.
+//! - **Actions.** No control structures (`if`, `with`, `range`, `else`, `end`, `define`,
+//!   `template`, `block`, `break`, `continue`) and no variables (`$x`, `:=`): each action is one
+//!   pipeline that prints one value. That value starts at an input reference and passes only
+//!   through the functions in `funcs::ALLOWED`: encodings and case (`toString`, `b64enc`,
+//!   `b64dec`, `b32enc`/`b32dec`, `upper`, `lower`, `title`, `trim`, `quote`, `squote`,
+//!   `toJson` and kin, `fromJson`, `toYaml`, `fromYaml`, `urlquery`, `html`, `js`, `print`,
+//!   `println`, `cat`), selection and layout (`index`, `get`, `dig`, `trimPrefix`,
+//!   `trimSuffix`, `trimAll`, `split`, `splitList`, `replace`, `join`, `indent`, `nindent`),
+//!   ESO's certificate helpers (`filterPEM`, `filterCertChain`, `pkcs12key`, `pkcs12cert`,
+//!   `pkcs12keyPass`, `pkcs12certPass`, `pemToPkcs12`, `pemToPkcs12Pass`, `fullPemToPkcs12`,
+//!   `fullPemToPkcs12Pass`, `pemTruststoreToPKCS12`, `pemTruststoreToPKCS12Pass`,
+//!   `jwkPublicKeyPem`, `jwkPrivateKeyPem`) and `printf`. Any other function is denied by name:
+//!   generators (`randAlphaNum`, `uuidv4`, `htpasswd`, `now`), readers (`env`, `getSecretKey`,
+//!   `getHostByName`), fallbacks (`default`, `or`, `ternary`), and everything that computes
+//!   (`len`, `repeat`, `trunc`, `substr`, arithmetic, comparisons, hashes) — numbers and
+//!   character constants become characters through those.
+//! - **Constants inside actions** are allowed only where an allowed function takes a
+//!   parameter, each by role: *keys* (`index`/`get`/`dig` keys, the PEM type) are never
+//!   printed, any constant or value; *patterns* (`trimPrefix`, `trimSuffix`, `trimAll`,
+//!   `split`, `replace`'s old text) are never printed, string constants only (a value there
+//!   could cancel the value out); *separators* (`join`, `replace`'s new text) are printed:
+//!   string constants of at most 4 whitespace or ASCII punctuation characters; *widths*
+//!   (`indent`, `nindent`) are decimal integers up to 64; `dig`'s default is `""`. A `printf`
+//!   format is `%s`, `%v`, `%q` and `%%` with at most 4 separator characters between verbs, one
+//!   verb per argument, and every argument is a value. Every other argument (a PKCS#12
+//!   password included) is a value. An action that prints a constant is denied, except one
+//!   that prints only whitespace (`{{ "\n" }}`). So everything an action prints is a function
+//!   of fetched values, plus separators and whitespace: by construction, not by heuristic.
+//! - **Literal text** (outside actions) is scaffolding: URL and DSN syntax, hostnames, ports,
+//!   words, identifiers, config-file structure. It is the one channel left for a value from
+//!   Git, and it is held to a heuristic (`text`), read across actions (each a hole that may
+//!   print nothing) so a token cut into pieces is still one run. Denied: a run of letters,
+//!   digits and `_` of 24+ characters (unless a snake-case identifier of short single-case
+//!   parts), of 12+ mixing letters and digits, or of 8+ mixing lower case, upper case and
+//!   digits (both unless a name: letters then 1-4 digits, at most 16 characters, as
+//!   `Cluster0`); a token (split at whitespace and `/:=&?,;.'"()[]{}<>|` and backquote) of 12+
+//!   characters with a symbol, mixing 3 of lower case, upper case, digits, symbols (`%XX`
+//!   counts as one symbol; `-` and `_` are not symbols); a GUID (8-4-4-4-12 hex) unless it is
+//!   a setting's value (right after `=`, `:` or `/`, optionally quoted) with no action next
+//!   to it; and a setting named like a credential (`password`, `*_password`, `secret`,
+//!   `client_secret`, `token`, `*apikey`, `*privatekey`, ...) given literal text rather than an
+//!   action (`${VAR}`, `true`/`false`/`null` and block indicators excepted). The residue is
+//!   accepted and documented in the README ("What a webhook cannot stop"): short or
+//!   word-shaped text (`hunter2`, `Summer2024`, a passphrase of words) outside a
+//!   credential-named setting, a labelled GUID, and what an allowed selection prints when it
+//!   misses (`dig`'s `""`, `index`'s `<no value>`, a `trimPrefix` that removes a whole value
+//!   Vault happens to hold).
+//! - **`templateFrom[].literal`** with target `Data` (or anything but `Labels`/`Annotations`)
+//!   is rendered and then read by ESO as a YAML map (`mapScopeApply`), one Secret key per
+//!   top-level key, so `yaml` splits it into `key: value` entries as written and each value is
+//!   held to the rules above on its own. Denied: backslash escapes in double-quoted values
+//!   (they decode to any bytes), tags (`!!binary`), anchors and aliases, flow collections,
+//!   comments inside plain values or holding actions, keys built by actions, literal text
+//!   after an action that starts a line, and anything that is not a `key: value` line. A line
+//!   an action starts (`{{ .config | fromJson | toYaml }}`) writes keys and values from Vault.
+//!   A key that reads like a credential is denied. Vault data that itself holds line breaks
+//!   can shift the YAML it lands in; that is data from Vault. A literal with target `Labels`
+//!   or `Annotations` is metadata, like `template.metadata`: it is held to the action and
+//!   literal-text rules but need not reference a key.
 //! - ExternalSecret only: `template.type` may not be a type Kubernetes or Helm writes itself
 //!   (`kubernetes.io/service-account-token`, `bootstrap.kubernetes.io/token`,
 //!   `helm.sh/release.v1`), compared ignoring case and surrounding space.
 //! - Field names are case-sensitive (the apiserver drops `ConfigMap`), so a known field spelled
 //!   in another case is denied rather than read past.
 //!
-//! `template.metadata` (labels, annotations) is allowed: Argo CD repository Secrets are made
-//! this way (`argocd.argoproj.io/secret-type: repository`). Findings name the field path and a
+//! The template is read as Go reads it: comments render nothing, trim markers (`{{- `, ` -}}`)
+//! are applied before the literal text is judged, string escapes are decoded (an escape Go
+//! rejects is a parse error here too), and the default `{{ }}` delimiters are assumed (ESO's
+//! `--template-left-delimiter` flags are not read). `template.metadata` (labels, annotations)
+//! is allowed: Argo CD repository Secrets are made this way
+//! (`argocd.argoproj.io/secret-type: repository`). Findings name the field path and a
 //! character offset, never the text: it may be a credential.
 
 mod funcs;
 mod lex;
 mod scan;
 mod text;
+mod yaml;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use scan::scan;
+use lex::{Item, lex};
+use scan::{Scan, scan, scan_items};
 
 /// Treats an explicit `null` like an absent field, as the object decoders do.
 fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -225,12 +273,21 @@ impl Template {
                 ));
             }
             if let Some(text) = &from.literal {
-                let data = !matches!(from.target.as_deref(), Some("Labels" | "Annotations"));
-                value_problems(&format!("{at}.literal"), text, data, inputs, &mut f.values);
+                let at = format!("{at}.literal");
+                if matches!(from.target.as_deref(), Some("Labels" | "Annotations")) {
+                    value_problems(&at, text, false, inputs, &mut f.values);
+                } else {
+                    literal_problems(&at, text, inputs, &mut f.values);
+                }
             }
         }
         f
     }
+}
+
+/// Character offset of byte offset `at` in `text`.
+fn chars(text: &str, at: usize) -> usize {
+    text.get(..at).map_or(0, |t| t.chars().count())
 }
 
 /// Problems with one template text. `needs_input`: it must reference an input key.
@@ -244,7 +301,63 @@ fn value_problems(
     if text.trim().is_empty() {
         return;
     }
-    let s = scan(text);
+    report(at, scan(text), needs_input, inputs, out);
+}
+
+/// A `templateFrom[].literal` for `Data`: ESO reads its output as a YAML map, so each
+/// top-level key is a value of its own and is held to the rule on its own.
+fn literal_problems(at: &str, text: &str, inputs: &Inputs<'_>, out: &mut Vec<String>) {
+    if text.trim().is_empty() {
+        return;
+    }
+    let items = match lex(text) {
+        Ok(items) => items,
+        Err((what, off)) => {
+            out.push(format!(
+                "{at}: does not parse as a Go template ({what}) at character {}",
+                chars(text, off)
+            ));
+            return;
+        }
+    };
+    let (entries, problems) = yaml::entries(text, &items);
+    for (off, what) in problems {
+        out.push(format!("{at}: {what} at character {}", chars(text, off)));
+    }
+    for e in entries {
+        let n = chars(text, e.at);
+        let label = match &e.key {
+            Some(k) if text::reads_like_credential(k) => {
+                out.push(format!(
+                    "{at}: a key that reads like a credential at character {n}"
+                ));
+                format!("{at}[key at character {n}]")
+            }
+            Some(k) => format!("{at}[{k:?}]"),
+            None => format!("{at}[line at character {n}]"),
+        };
+        if empty(&e.items) {
+            continue;
+        }
+        report(&label, scan_items(text, &e.items), true, inputs, out);
+    }
+}
+
+/// A value that writes nothing: whitespace, or an empty quoted string.
+fn empty(items: &[Item<'_>]) -> bool {
+    let mut literal = String::new();
+    for item in items {
+        match item {
+            Item::Text(t, _) => literal.push_str(t),
+            Item::Action(..) => return false,
+        }
+    }
+    matches!(literal.trim(), "" | "\"\"" | "''")
+}
+
+/// Reports a scan at `at`: its problems, references to keys that are not fetched, and (when
+/// `needs_input`) a value that references none.
+fn report(at: &str, s: Scan, needs_input: bool, inputs: &Inputs<'_>, out: &mut Vec<String>) {
     for p in &s.problems {
         out.push(format!("{at}: {p}"));
     }
@@ -302,7 +415,7 @@ mod tests {
                 "empty": ""
             },
             "templateFrom": [
-                { "literal": "url: https://github.com/org/repo.git\npassword: {{ .password }}" },
+                { "literal": "url: https://{{ .host }}/org/repo.git\npassword: {{ .password }}" },
                 { "literal": "team: payments", "target": "Labels" }
             ]
         }));
@@ -311,6 +424,133 @@ mod tests {
             &fetched(&["username", "password", "host"]),
         );
         assert_eq!(f, Findings::default());
+    }
+
+    /// Review findings 1-3: each was admitted; the values must never show in a finding.
+    #[test]
+    fn review_bypasses_are_denied_without_quoting_them() {
+        let number = |c: &str| format!("(len (.password | trunc 1 | repeat {c}))");
+        let built = format!(
+            "{{{{ printf \"%c%c%c\" {} {} {} }}}}",
+            number("'g'"),
+            number("104"),
+            number("112")
+        );
+        let secret_read = format!(
+            "{{{{ getSecretKey (printf \"%c\" {}) \"ns\" \"k\" }}}}",
+            number("'g'")
+        );
+        let cases = [
+            ("data", json!({ "data": { "k": built } }), "calls len"),
+            (
+                "data",
+                json!({ "data": { "k": secret_read } }),
+                "calls getSecretKey",
+            ),
+            (
+                "literal escapes",
+                json!({ "templateFrom": [{ "literal": "password: {{ .password }}\ntoken: \"\\x67\\x68\\x70\"" }] }),
+                "literal: a backslash escape in a double-quoted YAML value",
+            ),
+            (
+                "literal constant key",
+                json!({ "templateFrom": [{ "literal": "password: {{ .password }}\ntoken: Xk9#mQ2$pL7!vB4@zR8%" }] }),
+                "literal[\"token\"]: references no ",
+            ),
+            (
+                "empty print",
+                json!({ "data": { "k": "{{ .password | trunc 0 }}Xk9#mQ2$pL7!vB4@zR8%" } }),
+                "mixing letters, digits and symbols",
+            ),
+            (
+                "symbols after a value",
+                json!({ "data": { "k": "{{ .password }}Xk9#mQ2$pL7!vB4@zR8%" } }),
+                "mixing letters, digits and symbols",
+            ),
+            (
+                "if",
+                json!({ "data": { "k": "{{ if .password }}{{ end }}550e8400-e29b-41d4-a716-446655440000" } }),
+                "uses {{ if }}",
+            ),
+            (
+                "GUID after a value",
+                json!({ "data": { "k": "{{ .password }}550e8400-e29b-41d4-a716-446655440000" } }),
+                "GUID-shaped",
+            ),
+        ];
+        for (what, t, expect) in cases {
+            for inputs in [fetched(&["password"]), Inputs::Source] {
+                let f = template(t.clone()).check("spec.target.template", &inputs);
+                let all = f.values.join("; ");
+                assert!(all.contains(expect), "{what}: {all}");
+                for leak in ["Xk9", "550e8400", "x67", "ghp"] {
+                    assert!(!all.contains(leak), "{what}: {all}");
+                }
+            }
+        }
+    }
+
+    /// Review finding 4: legitimate templates that were denied.
+    #[test]
+    fn review_false_positives_are_allowed() {
+        for (what, text) in [
+            (
+                "dig",
+                "{{ .password | fromJson | dig \"db\" \"password\" \"\" }}",
+            ),
+            (
+                "Atlas DSN",
+                "mongodb+srv://{{ .username }}:{{ .password }}@cluster0.abcde.mongodb.net/?retryWrites=true&w=majority&appName=Cluster0",
+            ),
+            (
+                "tenant GUID",
+                "[azure]\ntenant=72f988bf-86f1-41af-91ab-2d7cd011db47\nsecret={{ .password }}\n",
+            ),
+            ("newline", "{{ .password }}{{ \"\\n\" }}"),
+            ("replace", "{{ .password | replace \"\\n\" \"\" }}"),
+        ] {
+            let t = template(json!({ "data": { "k": text } }));
+            let f = t.check("t", &fetched(&["username", "password"]));
+            assert_eq!(f, Findings::default(), "{what}");
+        }
+        let t = template(json!({ "templateFrom": [{ "literal":
+            "dsn: mongodb+srv://{{ .username }}:{{ .password }}@cluster0.abcde.mongodb.net/?appName=Cluster0\nconfig.ini: |\n  # tenant\n  tenant=72f988bf-86f1-41af-91ab-2d7cd011db47\n  password={{ .password }}\nempty: \"\"\n" }] }));
+        assert_eq!(
+            t.check("t", &fetched(&["username", "password"])),
+            Findings::default()
+        );
+    }
+
+    #[test]
+    fn literal_keys_are_values_of_their_own() {
+        let check = |literal: &str| {
+            template(json!({ "templateFrom": [{ "literal": literal }] }))
+                .check("t", &fetched(&["password"]))
+                .values
+        };
+        assert_eq!(
+            check("a: {{ .password }}\nb: \"{{ .password | b64enc }}\""),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            check("{{ .password | fromJson | toYaml }}"),
+            Vec::<String>::new()
+        );
+        for bad in [
+            "a: {{ .password }}{{ \"\\n\" }}b: hunter2",
+            "a: {{ .password }}\nb: !!binary aHVudGVyMg==",
+            "a: {{ .password }} # {{ .password }}\nb: x",
+            "{{ .password }}: hunter2",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a: {{ .password }}",
+        ] {
+            let v = check(bad);
+            assert!(!v.is_empty(), "{bad}");
+            assert!(
+                v.iter()
+                    .all(|m| !m.contains("hunter2") && !m.contains("ghp_")),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Splits a Go `text/template` into literal text, comments and actions, and an action into
-//! tokens: as much of Go's lexer as [`scan`](super::scan) needs to tell a reference from a
-//! constant. Anything it does not recognise is an error, so an unusual spelling is denied
-//! rather than read past (ESO would fail to parse it anyway).
+//! Splits a Go `text/template` into literal text and actions, and an action into tokens: as
+//! much of Go's lexer as [`scan`](super::scan) needs to tell a reference from a constant.
+//! Comments are dropped and trim markers (`{{- `, ` -}}`) applied, so the text items are the
+//! text Go writes. Anything it does not recognise is an error, so an unusual spelling is
+//! denied rather than read past (ESO would fail to parse it anyway).
 
 /// One token inside `{{ }}`, with the byte offset it starts at.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,10 +15,12 @@ pub(super) enum Tok<'a> {
     Var(&'a str, Vec<&'a str>),
     /// A function name or keyword (`if`, `printf`, `true`, ...).
     Ident(&'a str),
-    /// A quoted or raw string, unescaped.
+    /// A quoted or raw string, unescaped as Go does.
     Str(String),
-    /// A number or character constant.
-    Num,
+    /// A number, as written.
+    Num(&'a str),
+    /// A character constant (`'g'`): a number to Go.
+    Char,
     Pipe,
     LParen,
     /// `)` (fields after it are dropped: they read the group's result).
@@ -84,23 +87,31 @@ fn is_space(c: char) -> bool {
 pub(super) fn lex(s: &str) -> Result<Vec<Item<'_>>, LexError> {
     let mut cur = Cursor { s, pos: 0 };
     let mut items = Vec::new();
+    // ` -}}` ended the last action or comment: the text after it loses its leading space.
+    let mut trim_next = false;
     loop {
-        let Some(i) = cur.rest().find("{{") else {
-            if !cur.rest().is_empty() {
-                items.push(Item::Text(cur.rest(), cur.pos));
-            }
+        let found = cur.rest().find("{{");
+        let text_end = found.map_or(s.len(), |i| cur.pos + i);
+        let mut text_start = cur.pos;
+        if trim_next {
+            let t = s.get(text_start..text_end).unwrap_or("");
+            text_start = text_end - t.trim_start_matches(is_space).len();
+        }
+        let Some(i) = found else {
+            push_text(&mut items, s, text_start, text_end);
             return Ok(items);
         };
-        if i > 0 {
-            items.push(Item::Text(cur.rest().get(..i).unwrap_or(""), cur.pos));
-        }
         let open = cur.pos + i;
         cur.pos = open + 2;
         // `{{- ` trims the text before; the marker needs the space after it.
+        let mut text_end = text_end;
         if cur.peek() == Some('-') && cur.peek2().is_some_and(is_space) {
             cur.bump();
             cur.eat_while(is_space);
+            let t = s.get(text_start..text_end).unwrap_or("");
+            text_end = text_start + t.trim_end_matches(is_space).len();
         }
+        push_text(&mut items, s, text_start, text_end);
         if cur.rest().starts_with("/*") {
             let Some(end) = cur.rest().find("*/") else {
                 return Err(("an unclosed comment", open));
@@ -109,17 +120,30 @@ pub(super) fn lex(s: &str) -> Result<Vec<Item<'_>>, LexError> {
             let close = cur.rest().trim_start_matches(is_space);
             let skipped = cur.rest().len() - close.len();
             if close.starts_with("}}") || (skipped > 0 && close.starts_with("-}}")) {
-                cur.pos += skipped + if close.starts_with('-') { 3 } else { 2 };
+                trim_next = close.starts_with('-');
+                cur.pos += skipped + if trim_next { 3 } else { 2 };
                 continue;
             }
             return Err(("a comment that does not end the action", open));
         }
-        items.push(Item::Action(action(&mut cur, open)?, open));
+        let (toks, trimmed) = action(&mut cur, open)?;
+        trim_next = trimmed;
+        items.push(Item::Action(toks, open));
     }
 }
 
-/// Lexes one action up to and including its `}}`.
-fn action<'a>(cur: &mut Cursor<'a>, open: usize) -> Result<Vec<(Tok<'a>, usize)>, LexError> {
+fn push_text<'a>(items: &mut Vec<Item<'a>>, s: &'a str, start: usize, end: usize) {
+    if let Some(t) = s.get(start..end)
+        && !t.is_empty()
+    {
+        items.push(Item::Text(t, start));
+    }
+}
+
+/// Lexes one action up to and including its `}}`; also whether it ends with ` -}}`.
+type Action<'a> = (Vec<(Tok<'a>, usize)>, bool);
+
+fn action<'a>(cur: &mut Cursor<'a>, open: usize) -> Result<Action<'a>, LexError> {
     let mut toks = Vec::new();
     loop {
         let spaced = !cur.eat_while(is_space).is_empty();
@@ -127,11 +151,11 @@ fn action<'a>(cur: &mut Cursor<'a>, open: usize) -> Result<Vec<(Tok<'a>, usize)>
         let rest = cur.rest();
         if rest.starts_with("}}") {
             cur.pos += 2;
-            return Ok(toks);
+            return Ok((toks, false));
         }
         if spaced && rest.starts_with("-}}") {
             cur.pos += 3;
-            return Ok(toks);
+            return Ok((toks, true));
         }
         let Some(c) = cur.peek() else {
             return Err(("an unclosed action", open));
@@ -151,10 +175,10 @@ fn action<'a>(cur: &mut Cursor<'a>, open: usize) -> Result<Vec<(Tok<'a>, usize)>
                 fields(cur);
                 Tok::RParen
             }
-            '"' => Tok::Str(quoted(cur, '"').ok_or(("an unterminated string", at))?),
+            '"' => Tok::Str(quoted(cur, '"').map_err(|e| (e, at))?),
             '\'' => {
-                quoted(cur, '\'').ok_or(("an unterminated character constant", at))?;
-                Tok::Num
+                quoted(cur, '\'').map_err(|e| (e, at))?;
+                Tok::Char
             }
             '`' => {
                 cur.bump();
@@ -200,6 +224,7 @@ fn fields<'a>(cur: &mut Cursor<'a>) -> Vec<&'a str> {
 /// Go's number syntax, loosely: sign, digits, letters (hex, exponents, `i`), `_`, `.`, and a
 /// sign right after an exponent letter.
 fn number<'a>(cur: &mut Cursor<'a>) -> Tok<'a> {
+    let start = cur.pos;
     if matches!(cur.peek(), Some('+' | '-')) {
         cur.bump();
     }
@@ -212,22 +237,65 @@ fn number<'a>(cur: &mut Cursor<'a>) -> Tok<'a> {
         prev = c;
         cur.bump();
     }
-    Tok::Num
+    Tok::Num(cur.s.get(start..cur.pos).unwrap_or(""))
 }
 
-/// A `"`- or `'`-quoted constant, unescaped well enough to compare a key name.
-fn quoted(cur: &mut Cursor<'_>, quote: char) -> Option<String> {
+/// A `"`- or `'`-quoted constant, unescaped as Go's `strconv.Unquote` does (an escape Go
+/// rejects is an error here too, so the text checked is the text ESO writes).
+fn quoted(cur: &mut Cursor<'_>, quote: char) -> Result<String, &'static str> {
+    const UNTERMINATED: &str = "an unterminated string or character constant";
+    const BAD: &str = "an escape Go does not accept";
     cur.bump();
     let mut out = String::new();
     loop {
-        match cur.bump()? {
-            c if c == quote => return Some(out),
-            '\n' => return None,
-            '\\' => match cur.bump()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                c => out.push(c),
-            },
+        match cur.bump().ok_or(UNTERMINATED)? {
+            c if c == quote => return Ok(out),
+            '\n' => return Err(UNTERMINATED),
+            '\\' => {
+                let e = cur.bump().ok_or(UNTERMINATED)?;
+                let simple = match e {
+                    'a' => Some('\u{7}'),
+                    'b' => Some('\u{8}'),
+                    'f' => Some('\u{c}'),
+                    'n' => Some('\n'),
+                    'r' => Some('\r'),
+                    't' => Some('\t'),
+                    'v' => Some('\u{b}'),
+                    '\\' => Some('\\'),
+                    c if c == quote => Some(c),
+                    _ => None,
+                };
+                if let Some(c) = simple {
+                    out.push(c);
+                    continue;
+                }
+                let (digits, radix) = match e {
+                    'x' => (2, 16),
+                    'u' => (4, 16),
+                    'U' => (8, 16),
+                    '0'..='7' => (2, 8),
+                    _ => return Err(BAD),
+                };
+                let mut n = if radix == 8 {
+                    e.to_digit(8).unwrap_or(0)
+                } else {
+                    0
+                };
+                for _ in 0..digits {
+                    let d = cur.bump().and_then(|c| c.to_digit(radix)).ok_or(BAD)?;
+                    n = n
+                        .checked_mul(radix)
+                        .and_then(|n| n.checked_add(d))
+                        .ok_or(BAD)?;
+                }
+                // `\x` and octal escapes are bytes; a byte past ASCII stands in as U+FFFD.
+                let c = if matches!(e, 'x' | '0'..='7') && n > 0x7f {
+                    Some('\u{fffd}')
+                } else {
+                    char::from_u32(n)
+                };
+                out.push(c.ok_or(BAD)?);
+            }
             c => out.push(c),
         }
     }
@@ -255,21 +323,28 @@ mod tests {
                 Tok::Var("$", vec![]),
                 Tok::Str("k}}".into()),
                 Tok::Var("$x", vec!["y"]),
-                Tok::Num,
+                Tok::Num("3"),
             ]
         );
-        assert_eq!(toks("{{-3}}"), [Tok::Num]);
+        assert_eq!(toks("{{-3}}"), [Tok::Num("-3")]);
+        assert_eq!(toks("{{ 'g' }}"), [Tok::Char]);
+        assert_eq!(toks(r#"{{ "\x67\u0068\n" }}"#), [Tok::Str("gh\n".into())]);
         assert_eq!(toks("{{- . -}}"), [Tok::Dot]);
         assert_eq!(toks("{{(.a).b}}").len(), 3);
     }
 
     #[test]
-    fn comments_and_text_are_separate_items() {
+    fn comments_are_dropped_and_trim_markers_applied() {
         let items = lex("a{{/* x */}}b{{- /* y */ -}}c").unwrap();
         assert_eq!(
             items,
             [Item::Text("a", 0), Item::Text("b", 12), Item::Text("c", 28)]
         );
+        let items = lex("a \n{{- .x -}}\n b{{ .y }} ").unwrap();
+        assert_eq!(items.len(), 5, "{items:?}");
+        assert_eq!(items[0], Item::Text("a", 0));
+        assert_eq!(items[2], Item::Text("b", 15));
+        assert_eq!(items[4], Item::Text(" ", 24));
     }
 
     #[test]
@@ -282,6 +357,7 @@ mod tests {
             "{{/* a */ .b }}",
             "{{ # }}",
             "{{ 'a }}",
+            r#"{{ "\q" }}"#,
         ] {
             assert!(lex(bad).is_err(), "{bad}");
         }
