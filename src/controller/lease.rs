@@ -181,3 +181,213 @@ pub async fn run(
         tracing::info!(lease = %elector.cfg.name, "released the lease");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The Lease sequencing at the API level: a scripted apiserver behind `kube::Client::new`, in
+    //! the style of kube's and controller-rs's `tower_test::mock` tests but with
+    //! `tower::service_fn` (already a dependency), so no extra crate. Each step asserts the verb,
+    //! the path and the body the elector sends, and answers; a call beyond the script fails.
+
+    use std::{
+        collections::VecDeque,
+        convert::Infallible,
+        sync::{Arc, Mutex},
+    };
+
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Response, body::Bytes};
+    use kube::{Client, client::Body};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
+    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/vg";
+
+    struct Step {
+        method: &'static str,
+        path: &'static str,
+        status: u16,
+        answer: Value,
+        /// Checks the JSON body the elector sent (`Null` when none).
+        check: fn(&Value),
+    }
+
+    fn step(method: &'static str, path: &'static str, status: u16, answer: Value) -> Step {
+        Step {
+            method,
+            path,
+            status,
+            answer,
+            check: |_| {},
+        }
+    }
+
+    type Script = Arc<Mutex<VecDeque<Step>>>;
+
+    fn elector(identity: &str, steps: Vec<Step>) -> (Elector, Script) {
+        let script: Script = Arc::new(Mutex::new(steps.into()));
+        let remaining = script.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let script = script.clone();
+            async move {
+                let (method, uri) = (req.method().to_string(), req.uri().clone());
+                let step = script
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or_else(|| panic!("unexpected call {method} {uri}"));
+                assert_eq!((method.as_str(), uri.path()), (step.method, step.path));
+                let sent = req.into_body().collect().await.unwrap().to_bytes();
+                let sent = if sent.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&sent).unwrap()
+                };
+                (step.check)(&sent);
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(step.status)
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(step.answer.to_string())))
+                        .unwrap(),
+                )
+            }
+        });
+        let api = Api::namespaced(Client::new(service, "ns"), "ns");
+        let cfg = LeaseConfig {
+            name: "vg".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(15),
+            retry: Duration::from_secs(1),
+        };
+        (Elector::new(api, cfg), remaining)
+    }
+
+    fn lease(rv: &str, holder: Option<&str>, seconds: i32, transitions: i32) -> Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": { "name": "vg", "namespace": "ns", "resourceVersion": rv },
+            "spec": { "holderIdentity": holder, "leaseDurationSeconds": seconds, "leaseTransitions": transitions },
+        })
+    }
+
+    fn status(code: u16, reason: &str) -> Value {
+        json!({ "apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason, "code": code, "message": reason })
+    }
+
+    fn done(script: &Script) {
+        assert!(script.lock().unwrap().is_empty(), "calls left unmade");
+    }
+
+    #[tokio::test]
+    async fn creates_a_missing_lease_then_renews_it_guarded_by_its_resource_version() {
+        let (mut e, script) = elector(
+            "me",
+            vec![
+                step("GET", LEASE, 404, status(404, "NotFound")),
+                Step {
+                    check: |sent| {
+                        assert_eq!(sent["metadata"]["name"], "vg");
+                        assert_eq!(sent["spec"]["holderIdentity"], "me");
+                        assert_eq!(sent["spec"]["leaseDurationSeconds"], 15);
+                        assert_eq!(sent["spec"]["leaseTransitions"], 0);
+                        assert!(sent["spec"]["acquireTime"].is_string());
+                    },
+                    ..step("POST", LEASES, 201, lease("1", Some("me"), 15, 0))
+                },
+                step("GET", LEASE, 200, lease("7", Some("me"), 15, 0)),
+                Step {
+                    check: |sent| {
+                        assert_eq!(sent["metadata"]["resourceVersion"], "7");
+                        assert_eq!(sent["spec"]["holderIdentity"], "me");
+                        assert!(sent["spec"]["renewTime"].is_string());
+                        assert_eq!(sent["spec"]["leaseTransitions"], 0, "a renewal");
+                    },
+                    ..step("PUT", LEASE, 200, lease("8", Some("me"), 15, 0))
+                },
+            ],
+        );
+        assert!(e.try_acquire_or_renew().await.unwrap(), "created");
+        assert!(e.try_acquire_or_renew().await.unwrap(), "renewed");
+        done(&script);
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_by_a_live_leader_is_never_written() {
+        let (mut e, script) = elector(
+            "me",
+            vec![step("GET", LEASE, 200, lease("3", Some("other"), 15, 0))],
+        );
+        assert!(!e.try_acquire_or_renew().await.unwrap());
+        done(&script);
+    }
+
+    #[tokio::test]
+    async fn takes_over_only_after_a_whole_duration_without_a_renewal() {
+        let (mut e, script) = elector(
+            "me",
+            vec![
+                step("GET", LEASE, 200, lease("3", Some("other"), 1, 1)),
+                // Renewed by its holder after more than a duration: the clock starts again.
+                step("GET", LEASE, 200, lease("4", Some("other"), 1, 1)),
+                step("GET", LEASE, 200, lease("4", Some("other"), 1, 1)),
+                Step {
+                    check: |sent| {
+                        assert_eq!(sent["metadata"]["resourceVersion"], "4");
+                        assert_eq!(sent["spec"]["holderIdentity"], "me");
+                        assert_eq!(sent["spec"]["leaseTransitions"], 2);
+                        assert_eq!(sent["spec"]["leaseDurationSeconds"], 15);
+                    },
+                    ..step("PUT", LEASE, 200, lease("5", Some("me"), 15, 2))
+                },
+            ],
+        );
+        let duration = Duration::from_millis(1100);
+        assert!(!e.try_acquire_or_renew().await.unwrap(), "held");
+        tokio::time::sleep(duration).await;
+        assert!(!e.try_acquire_or_renew().await.unwrap(), "renewed, held");
+        tokio::time::sleep(duration).await;
+        assert!(e.try_acquire_or_renew().await.unwrap(), "expired: taken");
+        done(&script);
+    }
+
+    #[tokio::test]
+    async fn already_exists_or_a_conflict_means_another_replica_moved_first() {
+        let (mut e, script) = elector(
+            "me",
+            vec![
+                step("GET", LEASE, 404, status(404, "NotFound")),
+                step("POST", LEASES, 409, status(409, "AlreadyExists")),
+                step("GET", LEASE, 200, lease("9", Some("me"), 15, 0)),
+                step("PUT", LEASE, 409, status(409, "Conflict")),
+            ],
+        );
+        assert!(!e.try_acquire_or_renew().await.unwrap(), "lost the create");
+        assert!(!e.try_acquire_or_renew().await.unwrap(), "lost the renewal");
+        done(&script);
+    }
+
+    #[tokio::test]
+    async fn release_empties_the_holder_only_when_it_is_ours() {
+        let (mut e, script) = elector(
+            "me",
+            vec![
+                step("GET", LEASE, 200, lease("3", Some("other"), 15, 0)),
+                step("GET", LEASE, 200, lease("4", Some("me"), 15, 0)),
+                Step {
+                    check: |sent| {
+                        assert_eq!(sent["metadata"]["resourceVersion"], "4");
+                        assert!(sent["spec"]["holderIdentity"].is_null());
+                        assert_eq!(sent["spec"]["leaseDurationSeconds"], 1);
+                    },
+                    ..step("PUT", LEASE, 200, lease("5", None, 1, 0))
+                },
+            ],
+        );
+        e.release().await.unwrap();
+        e.release().await.unwrap();
+        done(&script);
+    }
+}

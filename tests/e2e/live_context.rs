@@ -1,6 +1,6 @@
 //! The rules that need the cluster's state, against vaultgate's LIVE view (watched, indexed
 //! tables of stores, ExternalSecrets, PushSecrets, SealedSecrets and Secrets, src/cluster/live.rs)
-//! filled by a real apiserver: the e2e counterparts of tests/live_context.rs, one behaviour each.
+//! filled by a real apiserver: the e2e counterparts of tests/policy/live_context.rs, one behaviour each.
 //!
 //! The view lags a write by a moment. A write whose verdict depends on an object created just
 //! before is retried for at most 15 s until that verdict appears, and only ever from one denial

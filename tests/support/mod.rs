@@ -1,6 +1,7 @@
-//! Helpers shared by the bypass suite (tests/bypass/, denials) and the false-positive suite
-//! (tests/false_positives/, allows that must hold): one [`Write`] to judge, the identities, the
-//! object builders and assertions, and the HTTPS harness that judges every write twice.
+//! Helpers shared by the bypass suite (tests/policy/bypass/, denials) and the false-positive
+//! suite (tests/policy/false_positives/, allows that must hold): one [`Write`] to judge, the
+//! identities, the object builders and assertions, and the HTTPS harness that judges every
+//! write twice.
 //!
 //! Every [`Write::evaluate_in`] evaluates in-process with [`policy::evaluate`] *and* posts the
 //! same write as an `admission.k8s.io/v1` AdmissionReview to `/validate` of a real vaultgate
@@ -11,7 +12,7 @@
 //! drives every request, and one server runs per distinct view (most tests share the default
 //! view's), so the ~100 bypass cases stay fast.
 //!
-//! Included with `#[path]` by each suite's main.rs, next to tests/common (`crate::common`).
+//! Included with `#[path]` by tests/policy/main.rs, next to tests/common (`crate::common`).
 #![allow(dead_code)] // each suite uses a different subset
 
 use std::{

@@ -1,5 +1,5 @@
 //! Shared by the fuzz targets: the identities every object is evaluated under, and the
-//! invariants each target checks (the same ones `tests/properties.rs` checks on stable).
+//! invariants each target checks (the same ones `tests/policy/properties.rs` checks on stable).
 #![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};

@@ -155,7 +155,9 @@ fn rejects_a_literal_template_that_references_no_fetched_key() {
         json!({ "templateFrom": [{ "literal": "password: hunter2", "target": "Data" }] }),
     ));
     assert_denied_by(&d, "VG210", "literal");
-    assert!(message(&d).contains("templateFrom[0].literal: references no fetched key"));
+    assert!(
+        message(&d).contains("templateFrom[0].literal[\"password\"]: references no fetched key")
+    );
     // The same text as a label is metadata, like template.metadata.
     assert_allowed(
         &judge(templated(
@@ -248,6 +250,159 @@ fn rejects_a_cluster_external_secret_template_from_a_configmap() {
         &write(json!({ "data": { "host": "{{ .host }}" } })).evaluate(),
         "fan-out control",
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Review findings: the rule was a blacklist and was walked through. Each "Was a bypass" write
+// below was allowed; the rule is now an allowlist of formatting functions, one fetched value
+// per action, no control flow, and templateFrom literals read per YAML key as ESO does.
+
+/// Asserts a denial by `rule` whose message names none of `secrets`.
+#[track_caller]
+fn assert_denied_quietly(d: &Decision, rule: &str, what: &str, secrets: &[&str]) {
+    assert_denied_by(d, rule, what);
+    let text = d
+        .denied
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    for s in secrets {
+        assert!(
+            !text.contains(s),
+            "{what}: the finding quotes the value: {text}"
+        );
+    }
+}
+
+#[test]
+fn rejects_constants_built_from_numbers() {
+    // Was a bypass: numbers and 'g' were selector parameters, len and printf "%c" made them
+    // characters ("ghp"), and getSecretKey read another Secret by a name built the same way.
+    let number = |c: &str| format!("(len (.password | trunc 1 | repeat {c}))");
+    let ghp = format!(
+        "{{{{ printf \"%c%c%c\" {} {} {} }}}}{{{{ .password }}}}",
+        number("'g'"),
+        number("104"),
+        number("112")
+    );
+    let read = format!(
+        "{{{{ getSecretKey (printf \"%c\" {}) \"kube-system\" \"token\" }}}}",
+        number("'g'")
+    );
+    for (what, text, names) in [
+        ("printf %c", ghp, ["calls len", "calls trunc"]),
+        ("getSecretKey", read, ["calls getSecretKey", "calls len"]),
+    ] {
+        let d = judge(templated(json!({ "data": { "password": text } })));
+        assert_denied_quietly(&d, "VG210", what, &["ghp"]);
+        let text = message(&d);
+        for n in names {
+            assert!(text.contains(n), "{what}: {text}");
+        }
+    }
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "auth": "{{ printf \"%s:%s\" .username .password | b64enc }}" } }),
+        )),
+        "printf with %s verbs of fetched values",
+    );
+}
+
+#[test]
+fn rejects_a_literal_whose_second_key_is_text_from_git() {
+    // Was a bypass: ESO reads a rendered literal as YAML, one Secret key per line; the literal
+    // was checked as one string, so one reference let every other key through.
+    for (what, literal, names) in [
+        (
+            "YAML escapes",
+            "password: {{ .password }}\ntoken: \"\\x67\\x68\\x70\\x5f\\x31\\x36\"",
+            "backslash escape",
+        ),
+        (
+            "constant key",
+            "password: {{ .password }}\ntoken: Xk9#mQ2$pL7!vB4@zR8%",
+            "literal[\"token\"]: references no fetched key",
+        ),
+        (
+            "line break printed by an action",
+            "password: {{ .password }}{{ \"\\n\" }}token: hunter2",
+            "literal[\"token\"]: references no fetched key",
+        ),
+        (
+            "binary tag",
+            "password: {{ .password }}\ntoken: !!binary aHVudGVyMg==",
+            "YAML tag",
+        ),
+    ] {
+        let d = judge(templated(
+            json!({ "templateFrom": [{ "literal": literal }] }),
+        ));
+        assert_denied_quietly(&d, "VG210", what, &["Xk9", "x67", "hunter2", "aHVudGVy"]);
+        assert!(message(&d).contains(names), "{what}: {}", message(&d));
+        let d = push_templated(json!({ "templateFrom": [{ "literal": literal }] }));
+        assert_denied_quietly(&d, "VG309", what, &["Xk9", "x67", "hunter2", "aHVudGVy"]);
+    }
+    let control = json!({ "templateFrom": [{ "literal":
+        "password: {{ .password }}\ndsn: \"postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app\"\nconfig.ini: |\n  # payments\n  user={{ .username }}\n" }] });
+    assert_allowed(
+        &judge(templated(control.clone())),
+        "one fetched value per key",
+    );
+    assert_allowed(&push_templated(control), "push: one source value per key");
+}
+
+#[test]
+fn rejects_literal_text_next_to_an_action_that_prints_nothing() {
+    // Was a bypass: a reference that prints nothing (trunc 0, an empty if) counted as reading
+    // a fetched key, and the literal-text check only counted letters, digits and `_`.
+    for text in [
+        "{{ .password | trunc 0 }}Xk9#mQ2$pL7!vB4@zR8%",
+        "{{ if .password }}{{ end }}550e8400-e29b-41d4-a716-446655440000",
+        "{{ .password }}Xk9#mQ2$pL7!vB4@zR8%",
+        "{{ .password }}550e8400-e29b-41d4-a716-446655440000",
+        "{{ .password | fromJson | dig \"none\" \"\" }}Xk9#mQ2$pL7!vB4@zR8%",
+        "[db]\nuser={{ .username }}\nadmin_password = hunter2\n",
+    ] {
+        let d = judge(templated(json!({ "data": { "password": text } })));
+        assert_denied_quietly(&d, "VG210", text, &["Xk9", "550e8400", "hunter2"]);
+    }
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "password": "{{ .password }}" } }),
+        )),
+        "control",
+    );
+}
+
+#[test]
+fn allows_selection_connection_strings_guids_and_layout() {
+    // Were false positives.
+    for (what, text) in [
+        (
+            "dig into a JSON value",
+            "{{ .password | fromJson | dig \"db\" \"password\" \"\" }}",
+        ),
+        (
+            "MongoDB Atlas DSN",
+            "mongodb+srv://{{ .username }}:{{ .password }}@cluster0.abcde.mongodb.net/?retryWrites=true&w=majority&appName=Cluster0",
+        ),
+        (
+            "Azure tenant in config text",
+            "[azure]\ntenant=72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_secret={{ .password }}\n",
+        ),
+        ("trailing newline", "{{ .password }}{{ \"\\n\" }}"),
+        ("strip newlines", "{{ .password | replace \"\\n\" \"\" }}"),
+        (
+            "certificate bundle",
+            "{{ .password | filterPEM \"CERTIFICATE\" | nindent 4 }}",
+        ),
+    ] {
+        assert_allowed(
+            &judge(templated(json!({ "data": { "password": text } }))),
+            what,
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! as its only stdout line, refuses to overwrite without `--force`, and the certificate it mints
 //! is served and verified for its IP and Service DNS SANs.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

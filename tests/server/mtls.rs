@@ -3,7 +3,7 @@
 //! is read. In-process server on 127.0.0.1:0, certificates minted with `vaultgate::certs`; waits
 //! are bounded polls, never timing assertions.
 
-mod common;
+use crate::common;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 

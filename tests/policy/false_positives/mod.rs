@@ -10,15 +10,10 @@ mod dashboards;
 mod housekeeping;
 mod operator_certificates;
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::sync::atomic::Ordering;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use vaultgate::policy::{Class, Decision, objects::Kind};
 
 /// The harness checks itself: a judged write is also answered over HTTPS.

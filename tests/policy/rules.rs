@@ -91,7 +91,11 @@ const CASES: &[(&str, &[&str])] = &[
     ("externalsecret-create-valid-v1beta1", &[]),
     ("externalsecret-create-config-read", &[]),
     ("externalsecret-create-scoped-find", &[]),
-    ("externalsecret-create-vault-generator-refresh-zero", &[]),
+    // No generator is allowed by default (a VaultDynamicSecret's path is never checked).
+    (
+        "externalsecret-create-vault-generator-refresh-zero",
+        &["VG202"],
+    ),
     ("externalsecret-create-by-human", &["VG209"]),
     ("externalsecret-create-by-ci", &["VG102"]),
     ("externalsecret-create-secretstore-kind", &["VG201"]),
@@ -171,7 +175,7 @@ fn every_fixture_is_in_the_table() {
     }
 }
 
-/// Rules that need state from the cluster are proven in `tests/check_cli.rs`, `tests/live_context.rs` and the
+/// Rules that need state from the cluster are proven in `tests/policy/check_cli.rs`, `tests/policy/live_context.rs` and the
 /// tests; every other rule has a rejecting fixture here.
 const CROSS_OBJECT: [&str; 5] = ["VG207", "VG208", "VG307", "VG308", "VG109"];
 

@@ -2,7 +2,7 @@
 //! `vaultgate::certs`, and clients that trust only the minted CA. Waits are bounded polls, never
 //! timing assertions.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

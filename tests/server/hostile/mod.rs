@@ -18,9 +18,6 @@
 //! The shared reviews and panic counting are here; `harness` and `raw` hold the server harness
 //! and raw connections, and each other module one family of hostile input.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod bodies;
 mod connections;
 mod framing;
@@ -37,7 +34,7 @@ use std::{
     time::Duration,
 };
 
-use common::tls::{TestServer, client_builder, mint_localhost, rustls_client_config};
+use crate::common::tls::{TestServer, client_builder, mint_localhost, rustls_client_config};
 use harness::{Harness, expect_4xx, expect_review};
 use raw::{End, parse_responses, post_head, raw_exchange, read_to_close, tls_connect};
 use rustls_pki_types::ServerName;

@@ -55,11 +55,15 @@ fn assert_clean(what: &str, haystack: &str, needles: &[String]) {
 fn no_canary_reaches_logs_responses_errors_or_metrics_at_trace_level() {
     let capture = Capture::default();
     let sink = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .json()
-        .init();
+    // Scoped to this thread (every review below runs on it), not global: the policy binary runs
+    // other tests beside this one, whose logs must neither land here nor run at TRACE.
+    let _trace = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .json()
+            .finish(),
+    );
 
     let policy = Policy::default();
     let view = MemoryView::from_policy(&policy);

@@ -1,14 +1,12 @@
 //! The Vault side of the handover against a REAL OpenBao dev server started by each test on a
-//! free port (`tests/handover/mod.rs` finds the binary; a missing binary fails, never skips):
+//! free port (`control_plane` finds the binary; a missing binary fails, never skips):
 //! create-only writes, superseded and already-copied detection, provenance metadata without
 //! values, the sealed-Vault gate, soft-deleted versions, token re-read after a 403, and TLS with
 //! a pinned CA.
 
-mod handover;
-
 use std::time::Duration;
 
-use handover::Bao;
+use crate::control_plane::{self, Bao};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use vaultgate::{
@@ -272,10 +270,10 @@ async fn a_rotated_token_file_is_re_read_after_a_403() {
 
 #[tokio::test]
 async fn tls_with_a_pinned_ca() {
-    let bin = handover::bao_binary();
+    let bin = control_plane::bao_binary();
     let dir = tempfile::tempdir().unwrap();
-    let port = handover::free_port_pair();
-    let mut proc = handover::Proc::spawn(
+    let port = control_plane::free_port_pair();
+    let mut proc = control_plane::Proc::spawn(
         "bao-tls",
         std::process::Command::new(bin).args([
             "server",

@@ -609,8 +609,10 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         name: "pg".into(),
         controller: true,
     };
+    // An owner reference proves nothing (anyone can add one): only the class vaultgate
+    // stamps when a registered operator writes the Secret does.
     secrets.apply("postgres", "creds", meta(&[], vec![operator]));
-    assert!(
+    assert_eq!(
         ids(
             ARGO,
             Operation::Create,
@@ -619,9 +621,9 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
             ps(),
             None,
             &v
-        )
-        .is_empty(),
-        "operator-owned source"
+        ),
+        ["VG307"],
+        "controller-owned but unstamped source"
     );
     secrets.apply(
         "postgres",

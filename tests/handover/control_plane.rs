@@ -1,14 +1,17 @@
 //! Support for the handover tests: a real OpenBao dev server and a real etcd + kube-apiserver,
-//! each on free loopback ports, started by the test itself and killed (by their own PID) on
+//! each on free loopback ports, started by the tests themselves and killed (by their own PID) on
 //! drop. Binaries come from the e2e toolchain (`tests/e2e/tools/build.sh`):
 //!
 //! - `VAULTGATE_E2E_BIN`: the bin dir with etcd, kube-apiserver and bao (required by the
-//!   controller test: without it the test fails, it never skips; under tests/e2e/run.sh the
+//!   controller tests: without it they fail, they never skip; under tests/e2e/run.sh the
 //!   directory of its `VAULTGATE_E2E_KUBECTL` is used);
-//! - `VAULTGATE_BAO`: the bao binary (the OpenBao test also accepts `VAULTGATE_E2E_BIN/bao`, or
+//! - `VAULTGATE_BAO`: the bao binary (the OpenBao tests also accept `VAULTGATE_E2E_BIN/bao`, or
 //!   the last line printed by `bash tests/e2e/tools/build.sh`, which is instant once cached).
 //!
-//! Certificates are minted with openssl, as in tests/e2e/run.sh.
+//! This is a second launcher beside tests/e2e/run.sh on purpose: the harness's apiserver has
+//! vaultgate's webhooks registered for every namespace but its own, which would judge (and deny)
+//! the bootstrap Secrets these tests write as an admin with the decrypter's earned labels, and the
+//! sealed-Vault scenario seals its OpenBao. Certificates are minted with openssl, as in run.sh.
 
 #![allow(dead_code)]
 

@@ -11,7 +11,7 @@
 //! - the policy-file parser and `check`'s loader on arbitrary and mutated text.
 //!
 //! Cases are generated from a fixed seed per run by proptest (no regression files are written);
-//! a failure prints the minimal input, which then becomes a test in tests/regressions.rs.
+//! a failure prints the minimal input, which then becomes a test in tests/policy/regressions.rs.
 
 use std::sync::{Arc, OnceLock};
 
@@ -771,7 +771,8 @@ impl Candidate {
                 _ => "derived",
             });
         }
-        let helm_release_name = self
+        // Helm's storage record as its driver writes it: name, labels, no owner, one key.
+        let helm_record = self
             .name
             .strip_prefix("sh.helm.release.v1.")
             .and_then(|rest| rest.rsplit_once(".v"))
@@ -780,12 +781,16 @@ impl Candidate {
                     && !n.is_empty()
                     && !n.starts_with('0')
                     && n.bytes().all(|b| b.is_ascii_digit())
+                    && self.label("name") == Some(release)
+                    && self.label("version") == Some(n)
             });
         if self.type_ == Some(HELM_RELEASE_TYPE)
-            && helm_release_name
+            && helm_record
             && self.label("owner") == Some("helm")
+            && self.label("status").is_some()
+            && self.owner.is_none()
             && self.keys == ["release"]
-            && (user == EARN_ARGOCD || user == EARN_HELM)
+            && user == EARN_HELM
         {
             earned.push("system");
         }
@@ -894,6 +899,10 @@ fn candidate() -> impl Strategy<Value = Candidate> {
                     c.type_ = Some(HELM_RELEASE_TYPE);
                     c.name = "sh.helm.release.v1.app.v3";
                     c.labels.insert("owner".into(), "helm".into());
+                    c.labels.insert("name".into(), "app".into());
+                    c.labels.insert("version".into(), "3".into());
+                    c.labels.insert("status".into(), "deployed".into());
+                    c.owner = None;
                     c.keys = vec!["release"];
                 }
                 Shape::TokenShell => {

@@ -8,7 +8,7 @@
 //!
 //! Every write is judged twice: in-process, and as an AdmissionReview over HTTPS by a real
 //! vaultgate server with the same policy and view; the two verdicts must agree (see
-//! tests/support/mod.rs). Allows that must hold live in tests/false_positives/.
+//! tests/support/mod.rs). Allows that must hold live in tests/policy/false_positives/.
 //!
 //! One module per attacked rule family; the shared writes, helpers, constants and the HTTPS
 //! harness are in tests/support/mod.rs, shared with the false-positive suite.
@@ -20,22 +20,18 @@ mod deletion;
 mod eso_templates;
 mod forged;
 mod paths;
+mod review_findings;
 mod stores;
 mod unmanaged;
 mod vault_auth;
-
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../support/mod.rs"]
-mod support;
 
 // The attack modules `use super::*`: the shared helpers, and every import this file had before
 // the helpers moved (so a module written against it keeps compiling).
 #[allow(unused_imports)]
 use {
+    crate::support::*,
     serde_json::{Value, json},
     std::sync::Arc,
-    support::*,
     vaultgate::{
         admission::{Route, Webhook},
         cluster::MemoryView,

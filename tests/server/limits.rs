@@ -4,7 +4,7 @@
 //! server on 127.0.0.1:0. The memory test reports the peak RSS it measured and asserts only a
 //! generous bound; nothing here asserts how fast anything is.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

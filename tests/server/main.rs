@@ -1,0 +1,18 @@
+//! The server tier: the real HTTPS server in-process on 127.0.0.1:0 with minted certificates, one
+//! test binary; `cargo test --test server` runs it. No control plane.
+//!
+//! - `https`: serving, routes, probes, certificate rotation;
+//! - `mtls`: `--client-ca`, client certificates on every connection;
+//! - `limits`: slots, deadlines, the memory bound;
+//! - `hostile`: malformed input beside a valid-review loop (it counts panics process-wide, so a
+//!   panic in any test of this binary fails it too);
+//! - `certs_cli`: `vaultgate certs`, served by the in-process server.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod certs_cli;
+mod hostile;
+mod https;
+mod limits;
+mod mtls;
