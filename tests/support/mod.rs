@@ -246,6 +246,12 @@ pub fn assert_same_verdict(write: &Write<'_>, d: &Decision, response: &Value) {
 pub static HTTPS_REVIEWS: AtomicU64 = AtomicU64::new(0);
 
 /// The HTTPS half of the harness.
+/// Posts a raw AdmissionReview (whose request uid is `uid`) to the real HTTPS server holding
+/// `view`, for a review [`Write`] cannot express (a user with groups of the test's choosing).
+pub fn validate_over_https(view: &MemoryView, uid: &str, body: Vec<u8>) -> Value {
+    https::validate(view, &(uid.to_owned(), body))
+}
+
 mod https {
     use super::*;
 

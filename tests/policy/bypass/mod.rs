@@ -19,6 +19,7 @@ mod copy_markers;
 mod deletion;
 mod eso_templates;
 mod forged;
+mod issue13;
 mod paths;
 mod review_findings;
 mod stores;
