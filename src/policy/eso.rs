@@ -8,6 +8,7 @@ use super::{
         self, LoopSide, TemplateOf, object_label, refresh_rule, store_problem, template_rule,
         writer_rule,
     },
+    field::{self, Problems},
     identity::Writer,
     objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec},
     paths, rules,
@@ -31,13 +32,14 @@ fn check_spec(
         .first()
         .map(|s| format!("kind: {}, name: {}", s.kind, s.name))
         .unwrap_or_default();
-    let mut store_problems = Vec::new();
+    let mut store_problems = Problems::default();
+    let store_ref = "spec.secretStoreRef";
     if let Some(r) = &spec.secret_store_ref
         && let Some(p) = store_problem(r, namespace, policy, view)
     {
-        store_problems.push(format!("spec.secretStoreRef: {p}"));
+        store_problems.push(store_ref, format!("{store_ref}: {p}"));
     }
-    let mut generators = Vec::new();
+    let mut generators = Problems::default();
     let mut all_generated = !(spec.data.is_empty() && spec.data_from.is_empty());
     let mut reads: Vec<(String, &str)> = Vec::new();
     for (i, d) in spec.data.iter().enumerate() {
@@ -45,12 +47,17 @@ fn check_spec(
         if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
             && let Some(p) = store_problem(r, namespace, policy, view)
         {
-            store_problems.push(format!("spec.data[{i}].sourceRef.storeRef: {p}"));
+            let at = format!("spec.data[{i}].sourceRef.storeRef");
+            store_problems.push(&at, format!("{at}: {p}"));
         }
         match src.and_then(|s| s.generator_ref.as_ref()) {
             Some(g) => {
                 if !policy.external_secrets.allowed_generators.contains(&g.kind) {
-                    generators.push(format!("spec.data[{i}] generator {}/{:?}", g.kind, g.name));
+                    let at = format!("spec.data[{i}]");
+                    generators.push(
+                        &format!("{at}.sourceRef.generatorRef"),
+                        format!("{at} generator {}/{:?}", g.kind, g.name),
+                    );
                 }
             }
             None => {
@@ -69,21 +76,26 @@ fn check_spec(
                 .is_none_or(|s| s.store_ref.is_none() && s.generator_ref.is_none())
         })
     {
-        store_problems.push("no spec.secretStoreRef (ESO would default to a SecretStore)".into());
+        store_problems.push(
+            store_ref,
+            format!("no {store_ref} (ESO would default to a SecretStore)"),
+        );
     }
     for (i, d) in spec.data_from.iter().enumerate() {
         let src = d.source_ref.as_ref();
         if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
             && let Some(p) = store_problem(r, namespace, policy, view)
         {
-            store_problems.push(format!("spec.dataFrom[{i}].sourceRef.storeRef: {p}"));
+            let at = format!("spec.dataFrom[{i}].sourceRef.storeRef");
+            store_problems.push(&at, format!("{at}: {p}"));
         }
         if let Some(g) = src.and_then(|s| s.generator_ref.as_ref()) {
             if !policy.external_secrets.allowed_generators.contains(&g.kind) {
-                generators.push(format!(
-                    "spec.dataFrom[{i}] generator {}/{:?}",
-                    g.kind, g.name
-                ));
+                let at = format!("spec.dataFrom[{i}]");
+                generators.push(
+                    &format!("{at}.sourceRef.generatorRef"),
+                    format!("{at} generator {}/{:?}", g.kind, g.name),
+                );
             }
             continue;
         }
@@ -99,23 +111,27 @@ fn check_spec(
                 Some(p) => paths::find_denied(p, namespace, policy),
             };
             if let Some(p) = problem {
+                let at = format!("spec.dataFrom[{i}].find");
                 out.push(Violation::new(
                     &rules::UNSCOPED_FIND,
-                    format!("{obj} spec.dataFrom[{i}].find: {p}"),
+                    format!("{obj} {at}: {p}"),
                     format!(
                         "name each key with spec.data[].remoteRef, or set find.path to platform-data/<datasource>/{}",
                         namespace.unwrap_or("<namespace>")
                     ),
-                ));
+                ).at(at));
             }
         }
     }
     if !store_problems.is_empty() {
-        out.push(Violation::new(
-            &rules::NON_VAULT_STORE,
-            format!("{obj} reads from {}", store_problems.join("; ")),
-            format!("reference the Vault store: secretStoreRef: {{{approved}}}"),
-        ));
+        out.push(
+            Violation::new(
+                &rules::NON_VAULT_STORE,
+                format!("{obj} reads from {}", store_problems.join("; ")),
+                format!("reference the Vault store: secretStoreRef: {{{approved}}}"),
+            )
+            .at_opt(store_problems.field),
+        );
     }
     if !generators.is_empty() {
         out.push(Violation::new(
@@ -128,14 +144,14 @@ fn check_spec(
                     allowed.join(", ")
                 ),
             },
-        ));
+        ).at_opt(generators.field));
     }
-    let denied: Vec<String> = reads
-        .iter()
-        .filter_map(|(field, key)| {
-            paths::read_denied(key, namespace, policy).map(|p| format!("{field}: {p}"))
-        })
-        .collect();
+    let mut denied = Problems::default();
+    for (field, key) in &reads {
+        if let Some(p) = paths::read_denied(key, namespace, policy) {
+            denied.push(field, format!("{field}: {p}"));
+        }
+    }
     if !denied.is_empty() {
         out.push(Violation::new(
             &rules::READ_SCOPE,
@@ -147,7 +163,7 @@ fn check_spec(
                 ),
                 None => "use a namespaced ExternalSecret per consumer namespace, or read only platform-config/".to_owned(),
             },
-        ));
+        ).at_opt(denied.field));
     }
     refresh_rule(
         obj,
@@ -163,7 +179,7 @@ fn check_spec(
             &rules::REFRESH_INTERVAL,
             format!("{obj}: spec.target.immutable: true freezes the Secret; Kubernetes refuses every later write, so a rotation in Vault never reaches its consumers"),
             "remove spec.target.immutable: ESO rewrites the Secret when the value in Vault changes, and consumers pick the new value up",
-        ));
+        ).at("spec.target.immutable"));
     }
     let inputs = Inputs::Fetched {
         keys: spec.data.iter().map(|d| d.secret_key.as_str()).collect(),
@@ -236,21 +252,22 @@ fn adoption_rule(
         .as_deref()
         .filter(|c| ADOPTING.contains(c))
     {
+        let at = "spec.target.creationPolicy";
         out.push(match boot {
             Some((ns, meta)) => Violation::new(
                 &rules::ADOPTION_LAUNDERING,
                 format!(
-                    "{obj} uses spec.target.creationPolicy {cp:?} onto Secret \"{ns}/{target}\", {}, which ESO would adopt as a second writer",
+                    "{obj} uses {at} {cp:?} onto Secret \"{ns}/{target}\", {}, which ESO would adopt as a second writer",
                     bootstrap_text(&meta, policy)
                 ),
                 bootstrap_fix(target, &meta, policy),
             ),
             None => Violation::new(
                 &rules::ADOPTION_LAUNDERING,
-                format!("{obj} uses spec.target.creationPolicy {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
+                format!("{obj} uses {at} {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
                 fix,
             ),
-        });
+        }.at(at));
         return;
     }
     // ESO adopts an existing Secret of the target name whatever the creationPolicy (it patches
@@ -265,7 +282,7 @@ fn adoption_rule(
                 &rules::ADOPTION_LAUNDERING,
                 format!("{obj} targets Secret \"{ns}/{target}\", which already exists and was not made by External Secrets; ESO would adopt it"),
                 fix,
-            ));
+            ).at("spec.target.name"));
         }
     }
 }
@@ -312,7 +329,7 @@ pub fn check_external_secret(
                 writers.join(", ")
             ),
             fix,
-        ));
+        ).at("spec.target.name"));
     }
     authority_loop(es, &obj, ns, target, view, out);
 }
@@ -344,6 +361,8 @@ pub fn check_cluster_external_secret(
     let obj = object_label(review, "ClusterExternalSecret");
     writer_rule("ClusterExternalSecret", review, writer, out);
     let spec = &ces.spec.external_secret_spec;
+    let start = out.len();
     check_spec(spec, &obj, review, None, policy, view, out);
     adoption_rule(&obj, spec, None, "", policy, view, out);
+    field::nest(&mut out[start..], "externalSecretSpec");
 }

@@ -126,7 +126,7 @@ pub(crate) fn refresh_rule(
     let periodic = format!(
         "remove spec.refreshPolicy (Periodic is the default) and set refreshInterval between 1m and {max_text}, e.g. 1h"
     );
-    let (problem, fix) = match refresh_policy {
+    let (field, problem, fix) = match refresh_policy {
         None | Some("Periodic") => {
             let problem = match interval.map(|i| (i, parse_go_duration(i))) {
                 None => None,
@@ -140,6 +140,7 @@ pub(crate) fn refresh_rule(
                 Some(_) => None,
             };
             (
+                "spec.refreshInterval",
                 problem,
                 format!("set refreshInterval between 1m and {max_text}, e.g. 1h"),
             )
@@ -158,6 +159,7 @@ pub(crate) fn refresh_rule(
                 "only when the ExternalSecret itself changes"
             };
             (
+                "spec.refreshPolicy",
                 Some(format!(
                     "spec.refreshPolicy {p} syncs {when}, so a rotation in Vault never reaches the Secret by itself"
                 )),
@@ -170,6 +172,7 @@ pub(crate) fn refresh_rule(
             )
         }
         Some("CreatedOnce") => (
+            "spec.refreshPolicy",
             Some(
                 "spec.refreshPolicy CreatedOnce fetches once and never picks up a rotation"
                     .to_owned(),
@@ -177,6 +180,7 @@ pub(crate) fn refresh_rule(
             periodic,
         ),
         Some(p) => (
+            "spec.refreshPolicy",
             Some(format!(
                 "spec.refreshPolicy {p:?} is not Periodic, so a rotation may never reach the Secret"
             )),
@@ -184,11 +188,7 @@ pub(crate) fn refresh_rule(
         ),
     };
     if let Some(p) = problem {
-        out.push(Violation::new(
-            &rules::REFRESH_INTERVAL,
-            format!("{obj}: {p}"),
-            fix,
-        ));
+        out.push(Violation::new(&rules::REFRESH_INTERVAL, format!("{obj}: {p}"), fix).at(field));
     }
 }
 
@@ -235,27 +235,33 @@ pub(crate) fn template_rule(
             rule,
             format!("{obj}: {}", spelling.join("; ")),
             "spell the field as the CRD does: the apiserver drops unknown fields, so ESO would render another template than the one reviewed",
-        ));
+        ).at_opt(spelling.field));
     }
     if !sources.is_empty() {
-        out.push(Violation::new(
-            rule,
-            format!(
-                "{obj} takes its template from outside Vault: {}",
-                sources.join("; ")
-            ),
-            sources_fix,
-        ));
+        out.push(
+            Violation::new(
+                rule,
+                format!(
+                    "{obj} takes its template from outside Vault: {}",
+                    sources.join("; ")
+                ),
+                sources_fix,
+            )
+            .at_opt(sources.field),
+        );
     }
     if !values.is_empty() {
-        out.push(Violation::new(
-            rule,
-            format!(
-                "{obj} template adds values of its own: {}",
-                values.join("; ")
-            ),
-            values_fix,
-        ));
+        out.push(
+            Violation::new(
+                rule,
+                format!(
+                    "{obj} template adds values of its own: {}",
+                    values.join("; ")
+                ),
+                values_fix,
+            )
+            .at_opt(values.field),
+        );
     }
     if !types.is_empty() && of == TemplateOf::ExternalSecret {
         out.push(Violation::new(
@@ -265,7 +271,7 @@ pub(crate) fn template_rule(
                 types.join(", ")
             ),
             "leave template.type unset (Opaque) or use kubernetes.io/basic-auth, kubernetes.io/tls, kubernetes.io/dockerconfigjson or kubernetes.io/ssh-auth",
-        ));
+        ).at_opt(types.field));
     }
 }
 
@@ -330,77 +336,8 @@ pub(crate) fn authority_loop(
             first_paths.join(", ")
         ),
     };
-    out.push(Violation::new(&rules::AUTHORITY_LOOP, what, side.fix));
+    out.push(Violation::new(&rules::AUTHORITY_LOOP, what, side.fix).at(side.field));
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::{
-        cluster::MemoryView,
-        policy::{Identity, Object, Operation, evaluate, objects::Kind},
-    };
-
-    /// Rule ids denied for the ExternalSecret `payments/db` with `refreshPolicy`.
-    fn denied(policy: &Policy, refresh_policy: &str, namespace: &str) -> Vec<&'static str> {
-        let object = Object::from_value(
-            Kind::ExternalSecret,
-            json!({
-                "metadata": { "name": "db", "namespace": namespace },
-                "spec": {
-                    "refreshPolicy": refresh_policy,
-                    "secretStoreRef": { "kind": "ClusterSecretStore", "name": "vault-backend" },
-                    "target": { "name": "db" },
-                    "data": [{ "secretKey": "password", "remoteRef": {
-                        "key": format!("platform-data/postgres/{namespace}"), "property": "password" } }]
-                }
-            }),
-        )
-        .unwrap();
-        let user = Identity::new(
-            "system:serviceaccount:argocd:argocd-application-controller",
-            vec![],
-        );
-        let review = Review {
-            uid: "u",
-            operation: Operation::Create,
-            namespace: Some(namespace),
-            name: "db",
-            user: &user,
-            object: &object,
-            old: None,
-            dry_run: false,
-        };
-        let view = MemoryView::from_policy(policy);
-        evaluate(&review, policy, &view)
-            .denied
-            .iter()
-            .map(|v| v.rule.id)
-            .collect()
-    }
-
-    #[test]
-    fn honours_a_refresh_policy_exception_only_for_the_listed_external_secret() {
-        let policy = Policy::from_yaml(
-            "externalSecrets:\n  refreshPolicyExceptions:\n    - {namespace: payments, name: db, justification: rotation job annotates force-sync}\n",
-        )
-        .unwrap();
-        for rp in ["Manual", "OnChange"] {
-            assert!(denied(&policy, rp, "payments").is_empty(), "{rp} excepted");
-            assert_eq!(denied(&policy, rp, "billing"), ["VG206"], "{rp} elsewhere");
-            assert_eq!(denied(&Policy::default(), rp, "payments"), ["VG206"]);
-        }
-    }
-
-    #[test]
-    fn never_excepts_created_once() {
-        let policy = Policy::from_yaml(
-            "externalSecrets:\n  refreshPolicyExceptions:\n    - {namespace: payments, name: db, justification: x}\n",
-        )
-        .unwrap();
-        assert_eq!(denied(&policy, "CreatedOnce", "payments"), ["VG206"]);
-        assert!(denied(&policy, "Periodic", "payments").is_empty());
-    }
-}
+mod tests;

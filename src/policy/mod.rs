@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 mod eso;
 mod eso_common;
+mod field;
 mod fix;
 pub mod handover;
 pub mod identity;
@@ -89,6 +90,10 @@ pub struct Violation {
     pub what: String,
     /// The fix, possibly a multi-line ready-to-paste snippet.
     pub fix: String,
+    /// The field the violation is about, in kubectl's dotted form with indices
+    /// (`spec.data[0].remoteRef.key`, `metadata.labels["app"]`): the first offending one when
+    /// several are. None when it is about the whole object, e.g. who wrote it.
+    pub field: Option<String>,
 }
 
 impl Violation {
@@ -97,7 +102,20 @@ impl Violation {
             rule,
             what: what.into(),
             fix: fix.into(),
+            field: None,
         }
+    }
+
+    /// Points the violation at `field`, a path as [`Violation::field`] describes.
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// [`Violation::at`] when there is a field.
+    pub(crate) fn at_opt(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
     }
 
     /// One line for a kubectl `Warning:` (kept short: the apiserver truncates long warnings).

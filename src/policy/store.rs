@@ -37,7 +37,7 @@ pub fn check_store(
             &rules::FORBIDDEN_PROVIDER,
             format!("{obj} uses the provider {}", forbidden.join(", ")),
             "read secrets from Vault through ClusterSecretStore/vault-backend; to share a value across namespaces, PushSecret it to Vault",
-        ));
+        ).at_opt(forbidden.first().map(|p| format!("spec.provider.{p}"))));
     }
     let vault = store.spec.provider.get("vault");
     // Only Kubernetes auth with the store's own service account is allowed: every other method
@@ -60,14 +60,15 @@ pub fn check_store(
         })
         .unwrap_or_default();
     if !static_methods.is_empty() {
+        let auth = "spec.provider.vault.auth";
         out.push(Violation::new(
             &rules::VAULT_ROOT_TOKEN,
             format!(
-                "{obj} authenticates to Vault with spec.provider.vault.auth.{} (a credential kept in a Kubernetes Secret)",
+                "{obj} authenticates to Vault with {auth}.{} (a credential kept in a Kubernetes Secret)",
                 static_methods.join(", auth.")
             ),
             "use auth.kubernetes {mountPath: kubernetes, role: external-secrets, serviceAccountRef: {name: external-secrets, namespace: external-secrets}}",
-        ));
+        ).at_opt(static_methods.first().map(|m| format!("{auth}.{m}"))));
     }
     let ns = review.namespace.unwrap_or("");
     if kind == "SecretStore"
@@ -78,7 +79,7 @@ pub fn check_store(
             &rules::NAMESPACED_VAULT_STORE,
             format!("{obj} gives namespace {ns:?} its own Vault store"),
             "reference the platform ClusterSecretStore/vault-backend from your ExternalSecrets instead",
-        ));
+        ).at("spec.provider.vault"));
     }
     if policy
         .stores
@@ -87,17 +88,20 @@ pub fn check_store(
         .any(|s| s.kind == kind && s.name == review.name)
         && (vault.is_none() || providers.len() != 1)
     {
-        out.push(Violation::new(
-            &rules::APPROVED_STORE_NOT_VAULT,
-            format!(
-                "{obj} is the approved store name but its provider is {}",
-                if providers.is_empty() {
-                    "missing".to_owned()
-                } else {
-                    providers.join(", ")
-                }
-            ),
-            "the approved store must have exactly one provider: vault",
-        ));
+        out.push(
+            Violation::new(
+                &rules::APPROVED_STORE_NOT_VAULT,
+                format!(
+                    "{obj} is the approved store name but its provider is {}",
+                    if providers.is_empty() {
+                        "missing".to_owned()
+                    } else {
+                        providers.join(", ")
+                    }
+                ),
+                "the approved store must have exactly one provider: vault",
+            )
+            .at("spec.provider"),
+        );
     }
 }

@@ -98,6 +98,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::field::Problems;
 use lex::{Item, lex};
 use scan::{Scan, scan, scan_items};
 
@@ -192,13 +193,13 @@ pub(crate) enum Inputs<'a> {
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Findings {
     /// `templateFrom` entries that read a ConfigMap or another Secret.
-    pub sources: Vec<String>,
+    pub sources: Problems,
     /// Template text that adds a value of its own or reads no input.
-    pub values: Vec<String>,
+    pub values: Problems,
     /// A Secret type Kubernetes or Helm writes itself.
-    pub types: Vec<String>,
+    pub types: Problems,
     /// Known fields spelled in another case.
-    pub spelling: Vec<String>,
+    pub spelling: Problems,
 }
 
 /// Secret types only Kubernetes (the token controller, bootstrap tokens) or Helm (its release
@@ -224,13 +225,15 @@ pub(crate) fn misspelled(
     path: &str,
     unknown: &BTreeMap<String, Value>,
     known: &[&str],
-    out: &mut Vec<String>,
+    out: &mut Problems,
 ) {
     for key in unknown.keys() {
         if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(key)) {
-            out.push(format!(
-                "{path}.{key} is not a field (field names are case-sensitive: {k})"
-            ));
+            let field = format!("{path}.{key}");
+            out.push(
+                &field,
+                format!("{field} is not a field (field names are case-sensitive: {k})"),
+            );
         }
     }
 }
@@ -245,7 +248,8 @@ impl Template {
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(t.trim()))
         {
-            f.types.push(format!("{path}.type {t:?}"));
+            let field = format!("{path}.type");
+            f.types.push(&field, format!("{field} {t:?}"));
         }
         for (key, value) in &self.data {
             let at = format!("{path}.data[{key:?}]");
@@ -254,23 +258,28 @@ impl Template {
                 Value::Null => {}
                 _ => f
                     .values
-                    .push(format!("{at}: is not a string, so it is a constant")),
+                    .push(&at, format!("{at}: is not a string, so it is a constant")),
             }
         }
         for (i, from) in self.template_from.iter().enumerate() {
             let at = format!("{path}.templateFrom[{i}]");
             misspelled(&at, &from.unknown, &TEMPLATE_FROM_FIELDS, &mut f.spelling);
             if let Some(c) = &from.config_map {
-                f.sources.push(format!(
-                    "{at}.configMap reads ConfigMap {:?} (from Git, not Vault)",
-                    c.name
-                ));
+                let field = format!("{at}.configMap");
+                f.sources.push(
+                    &field,
+                    format!("{field} reads ConfigMap {:?} (from Git, not Vault)", c.name),
+                );
             }
             if let Some(s) = &from.secret {
-                f.sources.push(format!(
-                    "{at}.secret reads Secret {:?} (another Secret, not Vault)",
-                    s.name
-                ));
+                let field = format!("{at}.secret");
+                f.sources.push(
+                    &field,
+                    format!(
+                        "{field} reads Secret {:?} (another Secret, not Vault)",
+                        s.name
+                    ),
+                );
             }
             if let Some(text) = &from.literal {
                 let at = format!("{at}.literal");
@@ -296,7 +305,7 @@ fn value_problems(
     text: &str,
     needs_input: bool,
     inputs: &Inputs<'_>,
-    out: &mut Vec<String>,
+    out: &mut Problems,
 ) {
     if text.trim().is_empty() {
         return;
@@ -306,31 +315,38 @@ fn value_problems(
 
 /// A `templateFrom[].literal` for `Data`: ESO reads its output as a YAML map, so each
 /// top-level key is a value of its own and is held to the rule on its own.
-fn literal_problems(at: &str, text: &str, inputs: &Inputs<'_>, out: &mut Vec<String>) {
+fn literal_problems(at: &str, text: &str, inputs: &Inputs<'_>, out: &mut Problems) {
     if text.trim().is_empty() {
         return;
     }
     let items = match lex(text) {
         Ok(items) => items,
         Err((what, off)) => {
-            out.push(format!(
-                "{at}: does not parse as a Go template ({what}) at character {}",
-                chars(text, off)
-            ));
+            out.push(
+                at,
+                format!(
+                    "{at}: does not parse as a Go template ({what}) at character {}",
+                    chars(text, off)
+                ),
+            );
             return;
         }
     };
     let (entries, problems) = yaml::entries(text, &items);
     for (off, what) in problems {
-        out.push(format!("{at}: {what} at character {}", chars(text, off)));
+        out.push(
+            at,
+            format!("{at}: {what} at character {}", chars(text, off)),
+        );
     }
     for e in entries {
         let n = chars(text, e.at);
         let label = match &e.key {
             Some(k) if text::reads_like_credential(k) => {
-                out.push(format!(
-                    "{at}: a key that reads like a credential at character {n}"
-                ));
+                out.push(
+                    at,
+                    format!("{at}: a key that reads like a credential at character {n}"),
+                );
                 format!("{at}[key at character {n}]")
             }
             Some(k) => format!("{at}[{k:?}]"),
@@ -357,34 +373,40 @@ fn empty(items: &[Item<'_>]) -> bool {
 
 /// Reports a scan at `at`: its problems, references to keys that are not fetched, and (when
 /// `needs_input`) a value that references none.
-fn report(at: &str, s: Scan, needs_input: bool, inputs: &Inputs<'_>, out: &mut Vec<String>) {
+fn report(at: &str, s: Scan, needs_input: bool, inputs: &Inputs<'_>, out: &mut Problems) {
     for p in &s.problems {
-        out.push(format!("{at}: {p}"));
+        out.push(at, format!("{at}: {p}"));
     }
     let mut known = Vec::new();
     for r in &s.refs {
         match inputs {
             Inputs::Fetched { keys, open: false } if !keys.contains(&r.as_str()) => {
-                out.push(format!(
-                    "{at}: references {r:?}, which no spec.data[].secretKey fetches (fetched: {})",
-                    if keys.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        keys.join(", ")
-                    }
-                ));
+                out.push(
+                    at,
+                    format!(
+                        "{at}: references {r:?}, which no spec.data[].secretKey fetches (fetched: {})",
+                        if keys.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            keys.join(", ")
+                        }
+                    ),
+                );
             }
             _ => known.push(r),
         }
     }
     if needs_input && known.is_empty() && !s.whole {
-        out.push(format!(
-            "{at}: references no {} key, so its value is text from Git",
-            match inputs {
-                Inputs::Fetched { .. } => "fetched",
-                Inputs::Source => "source Secret",
-            }
-        ));
+        out.push(
+            at,
+            format!(
+                "{at}: references no {} key, so its value is text from Git",
+                match inputs {
+                    Inputs::Fetched { .. } => "fetched",
+                    Inputs::Source => "source Secret",
+                }
+            ),
+        );
     }
 }
 
@@ -481,7 +503,7 @@ mod tests {
         for (what, t, expect) in cases {
             for inputs in [fetched(&["password"]), Inputs::Source] {
                 let f = template(t.clone()).check("spec.target.template", &inputs);
-                let all = f.values.join("; ");
+                let all = f.values.list.join("; ");
                 assert!(all.contains(expect), "{what}: {all}");
                 for leak in ["Xk9", "550e8400", "x67", "ghp"] {
                     assert!(!all.contains(leak), "{what}: {all}");
@@ -527,6 +549,7 @@ mod tests {
             template(json!({ "templateFrom": [{ "literal": literal }] }))
                 .check("t", &fetched(&["password"]))
                 .values
+                .list
         };
         assert_eq!(
             check("a: {{ .password }}\nb: \"{{ .password | b64enc }}\""),
@@ -560,9 +583,13 @@ mod tests {
             { "secret": { "name": "other" } }
         ]}));
         let f = t.check("spec.target.template", &fetched(&["password"]));
-        assert_eq!(f.sources.len(), 2);
-        assert!(f.sources[0].starts_with("spec.target.template.templateFrom[0].configMap"));
-        assert!(f.sources[1].starts_with("spec.target.template.templateFrom[1].secret"));
+        assert_eq!(f.sources.list.len(), 2);
+        assert!(f.sources.list[0].starts_with("spec.target.template.templateFrom[0].configMap"));
+        assert!(f.sources.list[1].starts_with("spec.target.template.templateFrom[1].secret"));
+        assert_eq!(
+            f.sources.field.as_deref(),
+            Some("spec.target.template.templateFrom[0].configMap")
+        );
     }
 
     #[test]
@@ -578,12 +605,19 @@ mod tests {
         ] {
             let t = template(json!({ "data": { "k": text } }));
             let f = t.check("spec.target.template", &fetched(&["password"]));
-            assert!(!f.values.is_empty(), "{text}");
-            assert!(f.values[0].starts_with("spec.target.template.data[\"k\"]: "));
-            assert!(f.values.iter().all(|v| !v.contains("hunter2")));
+            assert!(!f.values.list.is_empty(), "{text}");
+            assert!(f.values.list[0].starts_with("spec.target.template.data[\"k\"]: "));
+            assert!(f.values.list.iter().all(|v| !v.contains("hunter2")));
+            assert_eq!(
+                f.values.field.as_deref(),
+                Some("spec.target.template.data[\"k\"]")
+            );
         }
         let number = template(json!({ "data": { "k": 5432 } }));
-        assert_eq!(number.check("t", &fetched(&["password"])).values.len(), 1);
+        assert_eq!(
+            number.check("t", &fetched(&["password"])).values.list.len(),
+            1
+        );
     }
 
     #[test]
@@ -596,7 +630,7 @@ mod tests {
         assert_eq!(t.check("t", &open), Findings::default());
         assert_eq!(t.check("t", &Inputs::Source), Findings::default());
         let constant = template(json!({ "data": { "k": "static" } }));
-        assert_eq!(constant.check("t", &Inputs::Source).values.len(), 1);
+        assert_eq!(constant.check("t", &Inputs::Source).values.list.len(), 1);
     }
 
     #[test]
@@ -607,7 +641,7 @@ mod tests {
             " helm.sh/release.v1",
         ] {
             let t = template(json!({ "type": ty }));
-            assert_eq!(t.check("t", &fetched(&[])).types.len(), 1, "{ty}");
+            assert_eq!(t.check("t", &fetched(&[])).types.list.len(), 1, "{ty}");
         }
     }
 
@@ -617,8 +651,9 @@ mod tests {
             json!({ "TemplateFrom": [], "templateFrom": [{ "ConfigMap": { "name": "x" } }] }),
         );
         let f = t.check("t", &fetched(&[]));
-        assert_eq!(f.spelling.len(), 2, "{f:?}");
-        assert!(f.spelling[0].contains("t.TemplateFrom"));
-        assert!(f.spelling[1].contains("t.templateFrom[0].ConfigMap"));
+        assert_eq!(f.spelling.list.len(), 2, "{f:?}");
+        assert!(f.spelling.list[0].contains("t.TemplateFrom"));
+        assert!(f.spelling.list[1].contains("t.templateFrom[0].ConfigMap"));
+        assert_eq!(f.spelling.field.as_deref(), Some("t.TemplateFrom"));
     }
 }

@@ -89,6 +89,10 @@ fn rejects_two_namespaces_publishing_one_path() {
         .unwrap();
     assert_eq!(hijack["allowed"], false);
     assert_eq!(hijack["violations"][0]["rule"], "VG308");
+    assert_eq!(
+        hijack["violations"][0]["field"],
+        "spec.data[0].match.remoteRef.remoteKey"
+    );
     assert!(
         hijack["violations"][0]["message"]
             .as_str()
@@ -140,6 +144,51 @@ fn reads_standard_input() {
         "{text}"
     );
     assert!(!text.contains("hunter2"), "a value leaked into the output");
+}
+
+#[test]
+fn json_names_the_field_each_finding_is_about() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .args(["check", "--as", "alice", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            serde_json::json!({
+                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": { "name": "db", "namespace": "payments" },
+                "spec": {
+                    "refreshInterval": "1h",
+                    "secretStoreRef": { "kind": "ClusterSecretStore", "name": "vault-backend" },
+                    "target": { "name": "db" },
+                    "data": [{ "secretKey": "password", "remoteRef": {
+                        "key": "platform-data/postgres/billing", "property": "password" } }]
+                }
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+    let violations = report["results"][0]["violations"]
+        .as_array()
+        .expect("violations");
+    let by_rule = |id: &str| {
+        violations
+            .iter()
+            .find(|v| v["rule"] == id)
+            .unwrap_or_else(|| panic!("{id} in {violations:?}"))
+    };
+    assert_eq!(by_rule("VG203")["field"], "spec.data[0].remoteRef.key");
+    // A writer rule is about the whole object: no `field` at all, not null.
+    assert!(by_rule("VG209").get("field").is_none(), "{violations:?}");
 }
 
 #[test]

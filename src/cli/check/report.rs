@@ -32,6 +32,9 @@ pub struct Finding {
     pub mode: &'static str,
     pub message: String,
     pub fix: String,
+    /// The field the finding is about (`spec.data[0].remoteRef.key`), when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl Finding {
@@ -43,6 +46,7 @@ impl Finding {
             mode,
             message: v.what.clone(),
             fix: v.fix.clone(),
+            field: v.field.clone(),
         }
     }
 }

@@ -31,7 +31,7 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
                 "decrypt bootstrap secrets only into a bootstrap namespace; applications read the value from Vault through an ExternalSecret ({})",
                 fix::data_path(&fix::datasource_hint(review.name), ns)
             ),
-        ));
+        ).at("metadata.namespace"));
     }
     if writer.handover {
         return;

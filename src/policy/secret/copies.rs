@@ -6,7 +6,7 @@ use crate::policy::view::ClusterView;
 use crate::policy::{
     Policy, Review, Violation,
     classify::{Class, Provenance},
-    fix,
+    field, fix,
     objects::SecretObject,
     rules,
 };
@@ -47,6 +47,14 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
         }
     }
     let markers = found;
+    // The first marker's field: a label when the Secret has it as one, else an annotation.
+    let at = markers.first().map(|m| {
+        let key = m.split_once('=').map_or(*m, |(k, _)| k);
+        match secret.label(key) {
+            Some(_) => field::label(key),
+            None => field::annotation(key),
+        }
+    });
     let what = match (writer.copier, markers.is_empty()) {
         (false, true) => return,
         (false, false) => format!(
@@ -66,11 +74,18 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
             markers.join(", ")
         ),
     };
-    out.push(Violation::new(
-        &rules::COPY_MARKER,
-        what,
-        fix::distribute_through_vault(review.name, review.namespace.unwrap_or("default"), policy),
-    ));
+    out.push(
+        Violation::new(
+            &rules::COPY_MARKER,
+            what,
+            fix::distribute_through_vault(
+                review.name,
+                review.namespace.unwrap_or("default"),
+                policy,
+            ),
+        )
+        .at_opt(at),
+    );
 }
 
 /// The copy-tool markers a Secret carries (keys, or `key=value` for a marker value).
@@ -161,13 +176,16 @@ pub fn content_copy(
     if copies.is_empty() {
         return;
     }
-    out.push(Violation::new(
-        &rules::CONTENT_COPY,
-        format!(
-            "Secret {:?} holds a value already held by Secret {} in another namespace",
-            target(review),
-            copies.join(", ")
-        ),
-        fix::distribute_through_vault(review.name, ns, policy),
-    ));
+    out.push(
+        Violation::new(
+            &rules::CONTENT_COPY,
+            format!(
+                "Secret {:?} holds a value already held by Secret {} in another namespace",
+                target(review),
+                copies.join(", ")
+            ),
+            fix::distribute_through_vault(review.name, ns, policy),
+        )
+        .at("data"),
+    );
 }

@@ -6,7 +6,7 @@
 
 use super::{Write, target};
 use crate::policy::{
-    Violation,
+    Violation, field,
     handover::{self, Settings},
     paths, rules,
 };
@@ -32,6 +32,7 @@ pub(super) fn handover_target(write: Write<'_>, out: &mut Vec<Violation>) {
     let keys: Vec<&str> = secret.keys().collect();
     let problems = handover::target_problems(path, &keys, policy, &settings);
     let obj = format!("Secret {:?} annotation {key}", target(review));
+    let at = field::annotation(&key);
     let example = format!(
         "platform-data/<datasource>/{}",
         review.namespace.unwrap_or("<consumer>")
@@ -43,7 +44,7 @@ pub(super) fn handover_target(write: Write<'_>, out: &mut Vec<Violation>) {
             format!(
                 "declare a §5a.5 path: {example} for secrets, platform-config/<datasource>/<instance> for configuration"
             ),
-        ));
+        ).at(&at));
     }
     if !problems.properties.is_empty() {
         out.push(Violation::new(
@@ -53,16 +54,19 @@ pub(super) fn handover_target(write: Write<'_>, out: &mut Vec<Violation>) {
                 "name the Secret's keys after the properties they become ({}), in the encrypted source in Git",
                 policy.vault.properties.join(", ")
             ),
-        ));
+        ).at(&at));
     }
     if !problems.secret_in_config.is_empty() {
-        out.push(Violation::new(
-            &rules::SECRET_IN_CONFIG,
-            format!("{obj}={path:?}: {}", problems.secret_in_config.join("; ")),
-            format!(
-                "hand secrets over to platform-data/{}",
-                path.split_once('/').map_or("", |(_, rest)| rest)
-            ),
-        ));
+        out.push(
+            Violation::new(
+                &rules::SECRET_IN_CONFIG,
+                format!("{obj}={path:?}: {}", problems.secret_in_config.join("; ")),
+                format!(
+                    "hand secrets over to platform-data/{}",
+                    path.split_once('/').map_or("", |(_, rest)| rest)
+                ),
+            )
+            .at(at),
+        );
     }
 }

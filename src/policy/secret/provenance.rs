@@ -7,6 +7,7 @@ use super::{HANDOVER_OWNED, Write, target};
 use crate::policy::{
     Operation, Violation,
     classify::Class,
+    field::{self, Problems},
     mutate::{StampMap, stamps},
     rules, view,
 };
@@ -30,7 +31,7 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         view,
         ..
     } = write;
-    let mut forged: Vec<String> = Vec::new();
+    let mut forged = Problems::default();
     let empty = BTreeMap::new();
     let labels = secret.metadata.labels.as_ref().unwrap_or(&empty);
     let annotations = secret.metadata.annotations.as_ref().unwrap_or(&empty);
@@ -78,23 +79,36 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
         .filter(|o| !owners_now.contains(&identity(o)))
     {
         if controller_of(&removed.api_version, &removed.kind) == Some(false) {
-            forged.push(format!(
-                "removes ownerReference {} {:?} (only its controller changes it)",
-                removed.kind, removed.name
-            ));
+            forged.push(
+                "metadata.ownerReferences",
+                format!(
+                    "removes ownerReference {} {:?} (only its controller changes it)",
+                    removed.kind, removed.name
+                ),
+            );
         }
     }
 
-    for owner in secret.metadata.owner_references.iter().flatten() {
+    for (i, owner) in secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .enumerate()
+    {
         let Some(allowed) = controller_of(&owner.api_version, &owner.kind) else {
             continue;
         };
         let kept = old_owners.contains(&identity(owner));
+        let at = || format!("metadata.ownerReferences[{i}]");
         if !allowed && !kept {
-            forged.push(format!(
-                "ownerReference {} {:?} (only its controller sets it)",
-                owner.kind, owner.name
-            ));
+            forged.push(
+                &at(),
+                format!(
+                    "ownerReference {} {:?} (only its controller sets it)",
+                    owner.kind, owner.name
+                ),
+            );
         } else if view.owner_exists(
             review.namespace.unwrap_or(""),
             &owner.kind,
@@ -102,37 +116,50 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
             &owner.uid,
         ) == Some(false)
         {
-            forged.push(format!(
-                "ownerReference {} {:?} uid {:?} matches no such object",
-                owner.kind, owner.name, owner.uid
-            ));
+            forged.push(
+                &at(),
+                format!(
+                    "ownerReference {} {:?} uid {:?} matches no such object",
+                    owner.kind, owner.name, owner.uid
+                ),
+            );
         }
     }
     if !writer.eso {
-        for (key, map, old_map) in labels.keys().map(|k| (k, labels, old_labels)).chain(
-            annotations
-                .keys()
-                .map(|k| (k, annotations, old_annotations)),
-        ) {
+        for (key, map, old_map, kind) in labels
+            .keys()
+            .map(|k| (k, labels, old_labels, "label"))
+            .chain(
+                annotations
+                    .keys()
+                    .map(|k| (k, annotations, old_annotations, "annotation")),
+            )
+        {
             if key.starts_with("reconcile.external-secrets.io/") && changed(key, map, old_map) {
-                forged.push(format!("{key} (set only by External Secrets)"));
+                forged.push(
+                    &field::metadata(kind, key),
+                    format!("{key} (set only by External Secrets)"),
+                );
             }
         }
-        for key in old_labels
+        for (key, kind) in old_labels
             .into_iter()
             .flatten()
-            .map(|(k, _)| k)
-            .filter(|k| !labels.contains_key(*k))
+            .map(|(k, _)| (k, "label"))
+            .filter(|(k, _)| !labels.contains_key(*k))
             .chain(
                 old_annotations
                     .into_iter()
                     .flatten()
-                    .map(|(k, _)| k)
-                    .filter(|k| !annotations.contains_key(*k)),
+                    .map(|(k, _)| (k, "annotation"))
+                    .filter(|(k, _)| !annotations.contains_key(*k)),
             )
-            .filter(|k| k.starts_with("reconcile.external-secrets.io/"))
+            .filter(|(k, _)| k.starts_with("reconcile.external-secrets.io/"))
         {
-            forged.push(format!("removes {key} (set only by External Secrets)"));
+            forged.push(
+                &field::metadata(kind, key),
+                format!("removes {key} (set only by External Secrets)"),
+            );
         }
     }
     let is_bootstrap = provenance.class == Some(Class::Bootstrap);
@@ -151,44 +178,57 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
             continue;
         }
         if changed(key, labels, old_labels) {
-            forged.push(format!("label {key} (owned by the handover controller)"));
+            forged.push(
+                &field::label(key),
+                format!("label {key} (owned by the handover controller)"),
+            );
         }
         if changed(key, annotations, old_annotations) {
-            forged.push(format!(
-                "annotation {key} (owned by the handover controller)"
-            ));
+            forged.push(
+                &field::annotation(key),
+                format!("annotation {key} (owned by the handover controller)"),
+            );
         }
     }
     let handover_to = policy.key("handover-to");
     if changed(&handover_to, annotations, old_annotations)
         && !(writer.gitops || writer.decrypter.is_some())
     {
-        forged.push(format!("annotation {handover_to} (declared in Git only)"));
+        forged.push(
+            &field::annotation(&handover_to),
+            format!("annotation {handover_to} (declared in Git only)"),
+        );
     }
     let class_key = policy.key("secret-class");
     if let Some(claimed) = labels.get(&class_key) {
         let actual = provenance.class.map(Class::as_str);
         let unchanged = old_labels.and_then(|l| l.get(&class_key)) == Some(claimed);
         if actual != Some(claimed.as_str()) && !unchanged {
-            forged.push(format!(
-                "label {class_key}={claimed} (this write classifies as {})",
-                actual.unwrap_or("unclassified")
-            ));
+            forged.push(
+                &field::label(&class_key),
+                format!(
+                    "label {class_key}={claimed} (this write classifies as {})",
+                    actual.unwrap_or("unclassified")
+                ),
+            );
         }
     }
     if forged.is_empty() {
         return;
     }
-    out.push(Violation::new(
-        &rules::FORGED_PROVENANCE,
-        format!(
-            "Secret {:?} written by {:?} sets provenance markers it does not own: {}",
-            target(review),
-            writer.username,
-            forged.join("; ")
-        ),
-        "remove these markers from the manifest; the controller that owns each one sets it",
-    ));
+    out.push(
+        Violation::new(
+            &rules::FORGED_PROVENANCE,
+            format!(
+                "Secret {:?} written by {:?} sets provenance markers it does not own: {}",
+                target(review),
+                writer.username,
+                forged.join("; ")
+            ),
+            "remove these markers from the manifest; the controller that owns each one sets it",
+        )
+        .at_opt(forged.field),
+    );
 }
 
 /// The audit stamps (`STAMPED`): on CREATE they must be the values vaultgate computes for this
@@ -197,7 +237,7 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
 /// stamped late with this request's values when the stored Secret had none. The time and the
 /// mutating call's uid cannot be recomputed here (every webhook call of a request has its own
 /// uid), so those two are only held to "set by a stamper, never changed once stored".
-fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
+fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Problems) {
     let Write {
         secret,
         review,
@@ -219,7 +259,10 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
             StampMap::Annotation => (secret.label(&key), old.and_then(|o| o.label(&key)), "label"),
         };
         if other.is_some() && other != other_before {
-            forged.push(format!("{other_where} {key}"));
+            forged.push(
+                &field::metadata(other_where, &key),
+                format!("{other_where} {key}"),
+            );
         }
         let (now, before) = match stamp.map {
             StampMap::Label => (secret.label(&key), old.and_then(|o| o.label(&key))),
@@ -237,16 +280,19 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Vec<String>) {
             StampMap::Annotation => "annotation",
         };
         let computed = stamp.per_call || stamp.value.as_deref() == Some(now);
+        let at = || field::metadata(where_, &key);
         if !stamper {
-            forged.push(format!("{where_} {key}"));
+            forged.push(&at(), format!("{where_} {key}"));
         } else if before.is_some() {
-            forged.push(format!(
-                "{where_} {key} (an audit stamp: it keeps its stored value)"
-            ));
+            forged.push(
+                &at(),
+                format!("{where_} {key} (an audit stamp: it keeps its stored value)"),
+            );
         } else if !computed {
-            forged.push(format!(
-                "{where_} {key}={now:?} (vaultgate stamps it for this request)"
-            ));
+            forged.push(
+                &at(),
+                format!("{where_} {key}={now:?} (vaultgate stamps it for this request)"),
+            );
         }
     }
 }
@@ -283,5 +329,5 @@ pub(super) fn class_label_change(write: Write<'_>, out: &mut Vec<Violation>) {
         &rules::CLASS_LABEL_CHANGE,
         format!("this UPDATE by {:?} {what} on Secret {:?}", writer.username, target(review)),
         "keep the label as declared; change the classification in Git, where the GitOps controller applies it",
-    ));
+    ).at(field::label(&key)));
 }
