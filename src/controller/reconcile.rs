@@ -194,7 +194,7 @@ async fn fail(
     ctx.metrics.fail(e.metric_reason());
     tracing::warn!(
         namespace = %meta.namespace().unwrap_or_default(), name = %meta.name_any(), uid = %meta.uid().unwrap_or_default(),
-        state = meta.labels().get(&ctx.policy.key("handover-state")).map_or("pending", String::as_str),
+        state = meta.labels().get(&*ctx.policy.reserved_key("handover-state")).map_or("pending", String::as_str),
         reason = e.metric_reason(), error = %e,
         "handover failed; the bootstrap Secret stays authoritative, retrying with backoff"
     );
@@ -372,7 +372,7 @@ async fn step(ctx: &Ctx, api: &Api<Secret>, secret: &Secret) -> Result<Action, E
         Plan::Retire(r) => {
             let path = facts
                 .annotations
-                .get(&ctx.policy.key("handover-to"))
+                .get(&*ctx.policy.reserved_key("handover-to"))
                 .cloned()
                 .unwrap_or_default();
             transition(ctx, api, secret, &r, None, &path, "consumed").await

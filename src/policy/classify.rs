@@ -160,7 +160,7 @@ pub fn classify<'a>(
         };
     }
     let declared = secret
-        .label(&policy.key("secret-class"))
+        .label(&policy.reserved_key("secret-class"))
         .and_then(Class::parse);
 
     if writer.eso && secret.is_materialized() {
@@ -183,7 +183,7 @@ pub fn classify<'a>(
             o.metadata()
                 .labels
                 .as_ref()?
-                .get(&policy.key("secret-class"))
+                .get(&*policy.reserved_key("secret-class"))
                 .cloned()
         });
         if old_class.as_deref() == Some("bootstrap") {

@@ -211,12 +211,12 @@ fn bootstrap_target(
     policy: &Policy,
 ) -> Option<std::sync::Arc<SecretMeta>> {
     view.secret(ns, name)
-        .filter(|m| m.label(&policy.key("secret-class")) == Some("bootstrap"))
+        .filter(|m| m.label(&policy.reserved_key("secret-class")) == Some("bootstrap"))
 }
 
 /// "a bootstrap Secret (handover-state copied)".
 fn bootstrap_text(meta: &SecretMeta, policy: &Policy) -> String {
-    match meta.label(&policy.key("handover-state")) {
+    match meta.label(&policy.reserved_key("handover-state")) {
         Some(state) => format!("a bootstrap Secret (handover-state {state})"),
         None => "a bootstrap Secret (handover not started)".to_owned(),
     }
@@ -275,7 +275,7 @@ fn adoption_rule(
     // Bootstrap and sealed targets are the single-writer rule's (their producer is known).
     let Some(ns) = ns else { return };
     if let Some(existing) = view.secret(ns, target) {
-        let class = existing.label(&policy.key("secret-class"));
+        let class = existing.label(&policy.reserved_key("secret-class"));
         let bootstrap = class == Some("bootstrap") || existing.is_sealed();
         if !existing.is_materialized() && !bootstrap {
             out.push(Violation::new(

@@ -201,7 +201,7 @@ impl<'a> Writer<'a> {
 /// and the writer is allowed to use it.
 pub fn break_glass(review: &Review<'_>, writer: &Writer<'_>, policy: &Policy) -> Option<String> {
     let annotations = review.object.metadata().annotations.as_ref()?;
-    let value = annotations.get(&policy.key("break-glass"))?;
+    let value = annotations.get(&*policy.reserved_key("break-glass"))?;
     let (ticket, reason) = value.split_once(':')?;
     if ticket.trim().is_empty() || reason.trim().is_empty() {
         return None;

@@ -149,7 +149,9 @@ pub fn desired_metadata(
     };
     set(&mut d.labels, "secret-class", class.as_str());
     if class == Class::Bootstrap {
-        if d.annotations.contains_key(&policy.key("handover-to")) {
+        if d.annotations
+            .contains_key(&*policy.reserved_key("handover-to"))
+        {
             set(&mut d.labels, "handover-state", "pending");
         }
         let call = Call {

@@ -145,23 +145,28 @@ pub fn target_problems(
 pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Plan {
     if facts
         .labels
-        .get(&policy.key("secret-class"))
+        .get(&*policy.reserved_key("secret-class"))
         .map(String::as_str)
         != Some("bootstrap")
-        || !facts.labels.contains_key(&policy.key("bootstrap-source"))
+        || !facts
+            .labels
+            .contains_key(&*policy.reserved_key("bootstrap-source"))
     {
         return Plan::NotBootstrap;
     }
     let state = match State::parse(
         facts
             .labels
-            .get(&policy.key("handover-state"))
+            .get(&*policy.reserved_key("handover-state"))
             .map(String::as_str),
     ) {
         Ok(state) => state,
         Err(problem) => return Plan::InvalidSource { problem },
     };
-    let mode = match facts.annotations.get(&policy.key("handover-retire")) {
+    let mode = match facts
+        .annotations
+        .get(&*policy.reserved_key("handover-retire"))
+    {
         None => settings.default_retire,
         Some(m) => match m.parse::<Retire>() {
             Ok(mode) => mode,
@@ -172,7 +177,7 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
             }
         },
     };
-    let target = facts.annotations.get(&policy.key("handover-to"));
+    let target = facts.annotations.get(&*policy.reserved_key("handover-to"));
     match state {
         State::Consumed | State::Superseded => {
             let unretired = match mode {
@@ -193,7 +198,7 @@ pub fn plan(facts: &SecretFacts<'_>, policy: &Policy, settings: &Settings) -> Pl
         State::Copied => {
             let recorded = facts
                 .annotations
-                .get(&policy.key("content-digest"))
+                .get(&*policy.reserved_key("content-digest"))
                 .map(String::as_str);
             // Emptied data after `copied` can only be an interrupted retirement (the webhook lets
             // no one but the controller empty a bootstrap Secret).
@@ -377,10 +382,10 @@ pub fn gauge_state(
 ) -> &'static str {
     match State::parse(
         labels
-            .get(&policy.key("handover-state"))
+            .get(&*policy.reserved_key("handover-state"))
             .map(String::as_str),
     ) {
-        Ok(State::Pending) if !annotations.contains_key(&policy.key("handover-to")) => {
+        Ok(State::Pending) if !annotations.contains_key(&*policy.reserved_key("handover-to")) => {
             "pending-without-target"
         }
         Ok(state) => state.as_str(),

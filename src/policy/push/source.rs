@@ -13,7 +13,7 @@ pub(super) fn push_source_rule(
     policy: &Policy,
     out: &mut Vec<Violation>,
 ) {
-    let class = meta.label(&policy.key("secret-class"));
+    let class = meta.label(&policy.reserved_key("secret-class"));
     let generic = "publish only Secrets an in-cluster operator generates; values that originate elsewhere are written to Vault directly";
     // The class label is the only operator signal trusted here: vaultgate stamps it when a
     // registered operator writes the Secret, and VG104 refuses it from anyone else. An owner
@@ -23,10 +23,12 @@ pub(super) fn push_source_rule(
     let (problem, fix) = if meta.is_materialized() {
         ("is materialized from Vault by an ExternalSecret; pushing it back inverts the authority".to_owned(), generic.to_owned())
     } else if class == Some("bootstrap") || meta.is_sealed() {
-        let state = meta.label(&policy.key("handover-state")).map_or_else(
-            || "handover not started".to_owned(),
-            |s| format!("handover-state {s}"),
-        );
+        let state = meta
+            .label(&policy.reserved_key("handover-state"))
+            .map_or_else(
+                || "handover not started".to_owned(),
+                |s| format!("handover-state {s}"),
+            );
         let update = ps.spec.update_policy.as_deref().unwrap_or("Replace");
         let every = match ps.spec.refresh_interval.as_deref() {
             Some(i) => format!("every refresh (refreshInterval {i})"),

@@ -16,7 +16,8 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
         ..
     } = write;
     let ns = review.namespace.unwrap_or("");
-    let declared_bootstrap = secret.label(&policy.key("secret-class")) == Some("bootstrap");
+    let declared_bootstrap =
+        secret.label(&policy.reserved_key("secret-class")) == Some("bootstrap");
     if (provenance.class == Some(Class::Bootstrap) || declared_bootstrap)
         && !policy.namespaces.bootstrap.iter().any(|b| b == ns)
     {
@@ -41,7 +42,7 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
     let state_key = policy.key("handover-state");
     if let Some(o) = old
         && review.operation == Operation::Update
-        && o.label(&policy.key("secret-class")) == Some("bootstrap")
+        && o.label(&policy.reserved_key("secret-class")) == Some("bootstrap")
         && writer.decrypter.is_none()
         && provenance.class.is_some()
         && !matches!(o.label(&state_key), Some("consumed" | "superseded"))
@@ -57,7 +58,8 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
         Operation::Update => match old {
             Some(o) if retired(o.label(&state_key)) => (
                 o.label(&state_key).map(str::to_owned),
-                o.annotation(&policy.key("handover-to")).map(str::to_owned),
+                o.annotation(&policy.reserved_key("handover-to"))
+                    .map(str::to_owned),
             ),
             _ => return,
         },
@@ -65,7 +67,7 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
             Some(meta) if retired(meta.label(&state_key)) => (
                 meta.label(&state_key).map(str::to_owned),
                 meta.annotations
-                    .get(&policy.key("handover-to"))
+                    .get(&policy.reserved_key("handover-to"))
                     .map(str::to_owned),
             ),
             _ => return,

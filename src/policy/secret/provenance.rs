@@ -165,10 +165,8 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
     let is_bootstrap = provenance.class == Some(Class::Bootstrap);
     let stamper = is_bootstrap && (writer.decrypter.is_some() || writer.handover);
     forged_stamps(write, stamper, &mut forged);
-    // One buffer for the owned keys below: they are looked up on every Secret review.
-    let mut buf = String::new();
     for name in HANDOVER_OWNED {
-        let key = policy.key_in(&mut buf, name);
+        let key = &*policy.reserved_key(name);
         // The mutating webhook stamps `handover-state=pending` on a declared bootstrap CREATE.
         let pending_on_create = review.operation == Operation::Create
             && is_bootstrap
@@ -199,13 +197,13 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
             format!("annotation {handover_to} (declared in Git only)"),
         );
     }
-    let class_key = policy.key("secret-class");
-    if let Some(claimed) = labels.get(&class_key) {
+    let class_key = &*policy.reserved_key("secret-class");
+    if let Some(claimed) = labels.get(class_key) {
         let actual = provenance.class.map(Class::as_str);
-        let unchanged = old_labels.and_then(|l| l.get(&class_key)) == Some(claimed);
+        let unchanged = old_labels.and_then(|l| l.get(class_key)) == Some(claimed);
         if actual != Some(claimed.as_str()) && !unchanged {
             forged.push(
-                &field::label(&class_key),
+                &field::label(class_key),
                 format!(
                     "label {class_key}={claimed} (this write classifies as {})",
                     actual.unwrap_or("unclassified")
