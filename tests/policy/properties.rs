@@ -12,14 +12,15 @@
 //!
 //! Cases are generated from a fixed seed per run by proptest (no regression files are written);
 //! a failure prints the minimal input, which then becomes a test in tests/policy/regressions.rs.
+//! The review and mutation invariants are tests/support/invariants.rs, shared with the fuzz
+//! targets.
 
 use std::sync::{Arc, OnceLock};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use proptest::{prelude::*, test_runner::Config};
 use serde_json::{Map, Value, json};
 use vaultgate::{
-    admission::{BadReview, Route, Webhook},
+    admission::{Route, Webhook},
     cli::check,
     cluster::MemoryView,
     metrics::Metrics,
@@ -28,6 +29,8 @@ use vaultgate::{
         objects::Kind,
     },
 };
+
+use crate::support::invariants::{check_answer, check_mutation, webhook};
 
 const USERS: &[&str] = &[
     "alice",
@@ -50,15 +53,6 @@ fn config(cases: u32) -> Config {
     }
 }
 
-fn webhook() -> &'static Webhook {
-    static HOOK: OnceLock<Webhook> = OnceLock::new();
-    HOOK.get_or_init(|| {
-        let policy = Policy::default();
-        let view = MemoryView::from_policy(&policy);
-        Webhook::new(Arc::new(policy), Arc::new(view), Arc::new(Metrics::new()))
-    })
-}
-
 fn fixtures() -> &'static [(String, Value)] {
     static FIXTURES: OnceLock<Vec<(String, Value)>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
@@ -76,155 +70,6 @@ fn fixtures() -> &'static [(String, Value)] {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     })
-}
-
-/// A well-formed AdmissionReview echoing `uid` (when given), or a one-line error.
-fn check_answer(result: &Result<Vec<u8>, BadReview>, uid: Option<&str>) -> Option<Value> {
-    match result {
-        Ok(out) => {
-            let v: Value = serde_json::from_slice(out).expect("the answer is JSON");
-            assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
-            assert_eq!(v["kind"], "AdmissionReview");
-            let response = &v["response"];
-            assert!(response["uid"].is_string());
-            if let Some(uid) = uid {
-                assert_eq!(response["uid"], uid);
-            }
-            if !response["allowed"].as_bool().expect("allowed is a bool") {
-                assert!(response["status"]["message"].is_string());
-                assert!(response.get("patch").is_none(), "a denial carries no patch");
-            }
-            Some(response.clone())
-        }
-        Err(e) => {
-            assert!(
-                !e.message.is_empty() && !e.message.contains('\n'),
-                "one-line error: {:?}",
-                e.message
-            );
-            None
-        }
-    }
-}
-
-fn review_of(
-    operation: &str,
-    namespace: &Value,
-    user: &str,
-    object: &Value,
-    old: &Value,
-) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "prop-uid",
-            "kind": { "group": "", "version": "v1", "kind": "Secret" },
-            "namespace": namespace,
-            "operation": operation,
-            "userInfo": { "username": user, "groups": ["system:authenticated"] },
-            "object": object,
-            "oldObject": old,
-        }
-    }))
-    .expect("encode")
-}
-
-/// vaultgate's audit stamps: computed per request, never taken from the client (CREATE
-/// overwrites or removes what the manifest carried, UPDATE restores the stored value; README
-/// "Mutation"), so the patch may change them.
-const AUDIT_STAMPS: [&str; 5] = [
-    "platform.pnats.cloud/bootstrap-source",
-    "platform.pnats.cloud/first-seen",
-    "platform.pnats.cloud/created-by",
-    "platform.pnats.cloud/admission-uid",
-    "platform.pnats.cloud/git-source",
-];
-
-/// Whether a JSON Pointer names an audit stamp label or annotation.
-fn is_stamp_pointer(pointer: &str) -> bool {
-    ["/metadata/labels/", "/metadata/annotations/"]
-        .iter()
-        .filter_map(|field| pointer.strip_prefix(field))
-        .any(|key| AUDIT_STAMPS.contains(&key.replace("~1", "/").as_str()))
-}
-
-/// The mutation invariants for one Secret write (see the module doc). Returns whether a patch
-/// was produced (so the generator's coverage can be checked).
-fn check_mutation(
-    namespace: &Value,
-    user: &str,
-    operation: &str,
-    object: &Value,
-    old: &Value,
-) -> bool {
-    let hook = webhook();
-    let first = hook.review(
-        Route::Mutate,
-        &review_of(operation, namespace, user, object, old),
-    );
-    let Some(response) = check_answer(&first, Some("prop-uid")) else {
-        return false;
-    };
-    assert_eq!(response["allowed"], true, "the mutating route never denies");
-    let Some(encoded) = response["patch"].as_str() else {
-        return false;
-    };
-    assert_eq!(response["patchType"], "JSONPatch");
-    let patch: json_patch::Patch =
-        serde_json::from_slice(&STANDARD.decode(encoded).expect("base64")).expect("a JSON Patch");
-    assert!(!patch.0.is_empty(), "an empty patch is never sent");
-    for op in &patch.0 {
-        let path = match op {
-            json_patch::PatchOperation::Add(o) => o.path.to_string(),
-            json_patch::PatchOperation::Replace(o) => o.path.to_string(),
-            // A stamp the client sent but vaultgate does not compute (a forged `git-source`).
-            json_patch::PatchOperation::Remove(o) if is_stamp_pointer(&o.path.to_string()) => {
-                o.path.to_string()
-            }
-            other => panic!(
-                "vaultgate only adds or replaces, and removes only its audit stamps: {other:?}"
-            ),
-        };
-        assert!(
-            path == "/metadata/labels"
-                || path == "/metadata/annotations"
-                || path.starts_with("/metadata/labels/")
-                || path.starts_with("/metadata/annotations/"),
-            "patch touches {path}"
-        );
-    }
-    let mut patched = object.clone();
-    json_patch::patch(&mut patched, &patch).unwrap_or_else(|e| {
-        panic!("the patch does not apply: {e}\nobject: {object}\npatch: {patch:?}")
-    });
-    assert_eq!(patched.get("data"), object.get("data"), "data changed");
-    assert_eq!(
-        patched.get("stringData"),
-        object.get("stringData"),
-        "stringData changed"
-    );
-    // Every key the object carried keeps its value, except vaultgate's audit stamps.
-    for field in ["labels", "annotations"] {
-        if let Some(before) = object["metadata"][field].as_object() {
-            for (k, v) in before {
-                if !AUDIT_STAMPS.contains(&k.as_str()) {
-                    assert_eq!(&patched["metadata"][field][k], v, "{field}.{k} changed");
-                }
-            }
-        }
-    }
-    let again = hook.review(
-        Route::Mutate,
-        &review_of(operation, namespace, user, &patched, old),
-    );
-    let response =
-        check_answer(&again, Some("prop-uid")).expect("the patched object is still a valid review");
-    assert!(
-        response.get("patch").is_none(),
-        "re-mutation is not empty: {response}\npatched: {patched}"
-    );
-    true
 }
 
 // ------------------------------------------------------------------------------------------------

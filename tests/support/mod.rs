@@ -37,6 +37,8 @@ use vaultgate::{
 
 use crate::common::tls::{TestServer, client_builder, mint_localhost};
 
+pub mod invariants;
+
 pub const HUMAN: &str = "alice";
 pub const CI: &str = "system:serviceaccount:tekton-pipelines:default";
 pub const ESO: &str = "system:serviceaccount:external-secrets:external-secrets";
