@@ -36,7 +36,7 @@ impl Trace {
         }: Call,
         req: &RequestIn<'_>,
         user: &Identity,
-        decision: &'static str,
+        decision: super::Outcome,
         elapsed: std::time::Duration,
     ) {
         macro_rules! review_event {
@@ -51,7 +51,7 @@ impl Trace {
                     operation = operation.as_str(),
                     user = user.username.as_str(),
                     dry_run = req.dry_run.unwrap_or(false),
-                    decision,
+                    decision = decision.as_str(),
                     rules = self.rules.as_str(),
                     class = self.class,
                     duration_us = elapsed.as_micros() as u64,
@@ -59,7 +59,7 @@ impl Trace {
                 )
             };
         }
-        if decision == "allowed" {
+        if decision == super::Outcome::Allowed {
             review_event!(tracing::Level::DEBUG);
         } else {
             review_event!(tracing::Level::INFO);

@@ -43,6 +43,31 @@ impl Route {
     }
 }
 
+/// What a review came to: the `decision` of the review metrics and the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    /// Allowed with warnings (warn mode or break-glass).
+    Warned,
+    Denied,
+    /// Allowed with a patch (the mutating route).
+    Patched,
+}
+
+impl Outcome {
+    /// Every outcome, in the order the metrics cache slots them.
+    pub const ALL: [Outcome; 4] = [Self::Allowed, Self::Warned, Self::Denied, Self::Patched];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Warned => "warned",
+            Self::Denied => "denied",
+            Self::Patched => "patched",
+        }
+    }
+}
+
 /// The webhook: policy, cluster view and metrics, shared by every request.
 pub struct Webhook {
     policy: Arc<Policy>,
@@ -159,7 +184,7 @@ impl Webhook {
                 &mut trace,
             )?
         } else {
-            "allowed"
+            Outcome::Allowed
         };
         let out = serde_json::to_vec(&response.into_review())
             .map_err(|_| BadReview::new("encode", "the response could not be encoded"))?;
@@ -183,7 +208,7 @@ impl Webhook {
         user: &Identity,
         response: &mut ResponseOut<'r>,
         trace: &mut Trace,
-    ) -> Result<&'static str, BadReview> {
+    ) -> Result<Outcome, BadReview> {
         let decoded = |payload: Payload<'_>, field: &str| match payload {
             Payload::Decoded(object) => Ok(Some(object)),
             Payload::Raw(raw) => Object::from_json(kind, raw.get())
@@ -283,7 +308,7 @@ impl Webhook {
         evidence: &policy::Evidence,
         response: &mut ResponseOut<'_>,
         trace: &mut Trace,
-    ) -> &'static str {
+    ) -> Outcome {
         let decision: Decision =
             policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
@@ -315,7 +340,9 @@ impl Webhook {
             response.audit_annotations.insert("rules", rules);
         }
         if let Some(why) = decision.exempt {
-            response.audit_annotations.insert("exempt", why.to_owned());
+            response
+                .audit_annotations
+                .insert("exempt", why.as_str().to_owned());
         }
         response.warnings = decision.warned.iter().map(|v| v.warning()).collect();
         if let Some(ticket) = &decision.break_glass {
@@ -331,9 +358,9 @@ impl Webhook {
         }
         if decision.allowed() {
             return if decision.warned.is_empty() {
-                "allowed"
+                Outcome::Allowed
             } else {
-                "warned"
+                Outcome::Warned
             };
         }
         response.allowed = false;
@@ -342,7 +369,7 @@ impl Webhook {
             reason: "Forbidden",
             message: decision.message(review.object.kind().as_str(), review.namespace, review.name),
         });
-        "denied"
+        Outcome::Denied
     }
 
     fn mutate(
@@ -350,13 +377,13 @@ impl Webhook {
         review: &Review<'_>,
         response: &mut ResponseOut<'_>,
         trace: &mut Trace,
-    ) -> &'static str {
+    ) -> Outcome {
         let Object::Secret(secret) = review.object else {
-            return "allowed";
+            return Outcome::Allowed;
         };
         let writer = Writer::of(review.user, &self.policy);
         if policy::exemption(review, &writer, &self.policy).is_some() {
-            return "allowed";
+            return Outcome::Allowed;
         }
         let provenance =
             classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
@@ -374,15 +401,15 @@ impl Webhook {
         let Some(desired) =
             mutate::desired_metadata(secret, review, &provenance, &self.policy, &now)
         else {
-            return "allowed";
+            return Outcome::Allowed;
         };
         match patch::metadata_patch(secret, &desired) {
             Some(p) => {
                 response.patch = Some(patch::encode(&p));
                 response.patch_type = Some("JSONPatch");
-                "patched"
+                Outcome::Patched
             }
-            None => "allowed",
+            None => Outcome::Allowed,
         }
     }
 }

@@ -8,14 +8,14 @@ use std::{sync::OnceLock, time::Duration};
 
 use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
 
-use super::{Route, log::Call};
+use super::{Outcome, Route, log::Call};
 use crate::{
     metrics::{Metrics, ReviewLabels},
     policy::{Operation, objects::Kind},
 };
 
 /// Every decision a review is counted under.
-const DECISIONS: [&str; 4] = ["allowed", "warned", "denied", "patched"];
+const DECISIONS: [Outcome; 4] = Outcome::ALL;
 const ROUTES: usize = 2;
 const KINDS: usize = Kind::ALL.len();
 const OPERATIONS: usize = 4;
@@ -34,16 +34,16 @@ impl Tally {
     }
 
     /// Counts one review and observes its duration.
-    pub fn record(&self, metrics: &Metrics, call: Call, decision: &'static str, elapsed: Duration) {
+    pub fn record(&self, metrics: &Metrics, call: Call, decision: Outcome, elapsed: Duration) {
         let labels = || ReviewLabels {
             route: call.route.as_str(),
             kind: call.kind.as_str(),
             operation: call.operation.as_str(),
-            decision,
+            decision: decision.as_str(),
         };
         let seconds = elapsed.as_secs_f64();
-        let Some(slot) = slot(call, decision).and_then(|i| self.slots.get(i)) else {
-            // A decision outside the table: correct, just not cached.
+        let Some(slot) = self.slots.get(slot(call, decision)) else {
+            // Unreachable (the table has a slot for every call and outcome); correct, not cached.
             metrics.reviews.get_or_create(&labels()).inc();
             metrics.duration.get_or_create(&labels()).observe(seconds);
             return;
@@ -60,7 +60,7 @@ impl Tally {
     }
 }
 
-fn slot(call: Call, decision: &str) -> Option<usize> {
+fn slot(call: Call, decision: Outcome) -> usize {
     let route = match call.route {
         Route::Validate => 0,
         Route::Mutate => 1,
@@ -80,8 +80,13 @@ fn slot(call: Call, decision: &str) -> Option<usize> {
         Operation::Delete => 2,
         Operation::Connect => 3,
     };
-    let decision = DECISIONS.iter().position(|d| *d == decision)?;
-    Some(((route * KINDS + kind) * OPERATIONS + operation) * DECISIONS.len() + decision)
+    let decision = match decision {
+        Outcome::Allowed => 0,
+        Outcome::Warned => 1,
+        Outcome::Denied => 2,
+        Outcome::Patched => 3,
+    };
+    ((route * KINDS + kind) * OPERATIONS + operation) * DECISIONS.len() + decision
 }
 
 #[cfg(test)]
@@ -113,7 +118,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for call in calls() {
             for decision in DECISIONS {
-                let i = slot(call, decision).expect("slot");
+                let i = slot(call, decision);
                 assert!(i < ROUTES * KINDS * OPERATIONS * DECISIONS.len());
                 assert!(seen.insert(i), "two label sets share slot {i}");
             }
@@ -127,15 +132,15 @@ mod tests {
         let tally = Tally::new();
         let call = calls().next().expect("a call");
         for _ in 0..3 {
-            tally.record(&metrics, call, "denied", Duration::from_micros(50));
+            tally.record(&metrics, call, Outcome::Denied, Duration::from_micros(50));
         }
-        tally.record(&metrics, call, "break-glass?", Duration::from_micros(50));
+        tally.record(&metrics, call, Outcome::Warned, Duration::from_micros(50));
         let text = metrics.encode();
         assert!(
             text.contains(r#"vaultgate_admission_reviews_total{route="validate",kind="Secret",operation="CREATE",decision="denied"} 3"#),
             "{text}"
         );
-        assert!(text.contains(r#"decision="break-glass?"} 1"#), "{text}");
+        assert!(text.contains(r#"decision="warned"} 1"#), "{text}");
         assert!(
             text.contains(r#"vaultgate_admission_duration_seconds_count{route="validate",kind="Secret",operation="CREATE",decision="denied"} 3"#),
             "{text}"

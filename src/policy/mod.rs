@@ -153,7 +153,7 @@ pub struct Decision {
     /// The break-glass ticket when one was honoured.
     pub break_glass: Option<String>,
     /// Why nothing was evaluated (exempt namespace or identity), for the audit trail.
-    pub exempt: Option<&'static str>,
+    pub exempt: Option<Exemption>,
 }
 
 impl Decision {
@@ -199,21 +199,39 @@ pub struct Evidence {
     pub value_digests: Vec<String>,
 }
 
-/// Why a review is not evaluated at all, if it is not: an exempt namespace, or an exempt
-/// identity (see [`identity::Writer::is_exempt`]). The one definition for the validating and
-/// the mutating route.
+/// Why a review is not evaluated at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exemption {
+    /// The namespace is on `namespaces.exempt`.
+    Namespace,
+    /// The writer is exempt (see [`identity::Writer::is_exempt`]).
+    Identity,
+}
+
+impl Exemption {
+    /// The audit annotation value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Namespace => "namespace",
+            Self::Identity => "identity",
+        }
+    }
+}
+
+/// Why a review is not evaluated at all, if it is not. The one definition for the validating
+/// and the mutating route.
 pub fn exemption(
     review: &Review<'_>,
     writer: &identity::Writer<'_>,
     policy: &Policy,
-) -> Option<&'static str> {
+) -> Option<Exemption> {
     if review
         .namespace
         .is_some_and(|ns| policy.namespaces.exempt.iter().any(|e| e == ns))
     {
-        return Some("namespace");
+        return Some(Exemption::Namespace);
     }
-    writer.is_exempt().then_some("identity")
+    writer.is_exempt().then_some(Exemption::Identity)
 }
 
 /// Evaluates one review against the policy. The single entry point for every caller.
