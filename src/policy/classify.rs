@@ -72,8 +72,9 @@ const SA_TOKEN_KEYS: [&str; 3] = ["token", "ca.crt", "namespace"];
 
 /// Whether a Secret is Helm's release storage record as Helm's storage driver writes it: named
 /// `sh.helm.release.v1.<release>.v<N>`, labelled `owner=helm`, `name=<release>`,
-/// `version=<N>` and a `status`, with no owner and none of the labels Flux puts on the objects
-/// it renders from a chart (so a chart template shaped like a record is not one).
+/// `version=<N>` and a `status`, with no owner, no annotations (Helm's storage driver writes
+/// none; a chart hook carries `helm.sh/hook`) and none of the labels Flux puts on the objects it
+/// renders from a chart (so a chart template or hook shaped like a record is not one).
 fn is_helm_release_record(secret: &SecretObject, name: &str) -> bool {
     let Some((release, version)) = name
         .strip_prefix("sh.helm.release.v1.")
@@ -94,6 +95,13 @@ fn is_helm_release_record(secret: &SecretObject, name: &str) -> bool {
         || secret
             .metadata
             .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .is_some()
+        || secret
+            .metadata
+            .annotations
             .iter()
             .flatten()
             .next()
@@ -503,6 +511,13 @@ mod tests {
                 "{l}"
             );
         }
+        let mut hook = helm_release(labels(&[]), release.clone());
+        hook["metadata"]["annotations"] = serde_json::json!({"helm.sh/hook": "post-install"});
+        assert_eq!(
+            classify_named(HELM, "payments", RELEASE, hook),
+            None,
+            "chart hook"
+        );
         let mut owned = helm_release(labels(&[]), release);
         owned["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1", "controller": true}]);
         assert_eq!(classify_named(HELM, "payments", RELEASE, owned), None);

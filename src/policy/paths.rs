@@ -191,7 +191,13 @@ pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
 pub fn publishers_of<'p>(path: &str, policy: &'p Policy) -> Option<&'p [String]> {
     let mut segments = path.split('/');
     let prefix = segments.next()?;
-    if !policy.vault.push_prefixes.iter().any(|p| p == prefix) {
+    if !policy
+        .vault
+        .push_prefixes
+        .iter()
+        .chain(&policy.vault.extra_push_prefixes)
+        .any(|p| p == prefix)
+    {
         return None;
     }
     policy
@@ -274,6 +280,11 @@ mod tests {
         assert!(publishers_of("platform-config/postgres/main", &p).is_some());
         assert_eq!(publishers_of("platform-data/redis/payments", &p), None);
         assert_eq!(publishers_of("other/postgres/payments", &p), None);
+        let extra = Policy::from_yaml(
+            "vault:\n  extraPushPrefixes: [applications]\n  publishers:\n    postgres: [postgres-operator]\n",
+        )
+        .unwrap();
+        assert!(publishers_of("applications/postgres/payments", &extra).is_some());
     }
 
     #[test]
