@@ -28,5 +28,6 @@ mod live_context;
 mod mutation;
 mod no_leak;
 mod properties;
+mod purity;
 mod readme;
 mod rules;
