@@ -30,20 +30,7 @@ use vaultgate::{
     },
 };
 
-use crate::support::invariants::{check_answer, check_mutation, webhook};
-
-const USERS: &[&str] = &[
-    "alice",
-    "system:serviceaccount:tekton-pipelines:default",
-    "system:serviceaccount:external-secrets:external-secrets",
-    "system:serviceaccount:kube-system:sealed-secrets-controller",
-    "system:serviceaccount:argocd:argocd-application-controller",
-    "system:serviceaccount:flux-system:kustomize-controller",
-    "system:serviceaccount:cert-manager:cert-manager",
-    "system:serviceaccount:vaultgate-system:vaultgate",
-    "system:serviceaccount:reflector:reflector",
-    "system:serviceaccount:kube-system:replicaset-controller",
-];
+use crate::support::invariants::{USERS, check_answer, check_mutation, webhook};
 
 fn config(cases: u32) -> Config {
     Config {

@@ -14,6 +14,21 @@ use vaultgate::{
     policy::Policy,
 };
 
+/// A human, CI, every producer role of the default policy, a copier and an exempt identity:
+/// the writers every generated object is reviewed as.
+pub const USERS: &[&str] = &[
+    "alice",
+    "system:serviceaccount:tekton-pipelines:default",
+    "system:serviceaccount:external-secrets:external-secrets",
+    "system:serviceaccount:kube-system:sealed-secrets-controller",
+    "system:serviceaccount:argocd:argocd-application-controller",
+    "system:serviceaccount:flux-system:kustomize-controller",
+    "system:serviceaccount:cert-manager:cert-manager",
+    "system:serviceaccount:vaultgate-system:vaultgate",
+    "system:serviceaccount:reflector:reflector",
+    "system:serviceaccount:kube-system:replicaset-controller",
+];
+
 /// The uid of the reviews built here.
 pub const UID: &str = "invariant-uid";
 
