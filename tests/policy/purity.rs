@@ -57,5 +57,9 @@ fn the_policy_module_imports_nothing_from_the_edge_and_does_no_io() {
             }
         }
     }
-    assert!(found.is_empty(), "policy is not pure:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "policy is not pure:\n{}",
+        found.join("\n")
+    );
 }
