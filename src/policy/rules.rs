@@ -86,7 +86,7 @@ rules! {
         "a Secret that is both a PushSecret source and an ExternalSecret target, whatever the Vault paths";
     TEMPLATE_SOURCE = "VG210", "template-source", 48, "§2.4 Inv 5, §2.2.2",
         "a Secret's values come from Vault; a template only formats fetched values and never adds one from Git, a ConfigMap or another Secret",
-        "templateFrom configMap/secret; template values (and each key of a templateFrom literal, read as YAML) that do not print fetched keys: functions off the formatting allowlist, control flow, variables, printed constants, credential-shaped literal text; and Secret types Kubernetes or Helm write";
+        "templateFrom configMap/secret; template values (and each key of a templateFrom literal, read as strict YAML) that do not print fetched keys: functions off the formatting allowlist, control flow, variables, the whole input as a value, printed constants, credential-shaped literal text; and Secret types Kubernetes or Helm write";
     PUSH_STORE = "VG301", "push-store", 50, "§5a.3.2, §5a.7.1",
         "PushSecrets publish only to the approved Vault ClusterSecretStore",
         "PushSecrets to SecretStores, other stores or label-selected stores";
@@ -113,7 +113,7 @@ rules! {
         "PushSecrets writing a path another namespace publishes, and ClusterPushSecret fan-out";
     PUSH_TEMPLATE = "VG309", "push-template", 58, "§5.5, §2.4 Inv 5",
         "a PushSecret publishes what its operator generated: its template reads the selected source Secret and nothing else",
-        "PushSecret templates reading ConfigMaps or other Secrets, and template values (each key of a literal too) that do not print source keys: functions off the formatting allowlist, control flow, variables, printed constants, credential-shaped literal text";
+        "PushSecret templates reading ConfigMaps or other Secrets, and template values (each key of a literal too) that do not print source keys: functions off the formatting allowlist, control flow, variables, the whole input as a value, printed constants, credential-shaped literal text";
     FORBIDDEN_PROVIDER = "VG401", "forbidden-provider", 60, "§8.10, §2.4 Inv 5",
         "Kubernetes is never the authority: no Kubernetes (or other forbidden) provider stores",
         "SecretStores/ClusterSecretStores with kubernetes, fake or webhook providers";

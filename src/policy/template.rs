@@ -9,8 +9,11 @@
 //!   template (with `templateAs: KeysAndValues`, its keys too) comes from a ConfigMap in Git or
 //!   from another Secret, not from Vault.
 //! - **Inputs.** Every `data` value and every key of a `Data` literal (below) must reference an
-//!   input key: `.key`, `$.key`, `index . "key"`, or the whole input (`.`/`$`, as in
-//!   `toJson .`). An ExternalSecret's input is the keys `spec.data[].secretKey` fetches,
+//!   input key: `.key`, `$.key`, `index . "key"`, `get . "key"` or `dig "key" ... "" .`. The
+//!   whole input (`.`/`$`) is never a value otherwise (not printed, not a function's argument,
+//!   not `toJson .`): its key names (`spec.data[].secretKey`, `rewrite` targets) are chosen in
+//!   Git, and `print .` or `toJson .` cut by `split`/`index` prints one exactly. An
+//!   ExternalSecret's input is the keys `spec.data[].secretKey` fetches,
 //!   matched by exact name; with `spec.dataFrom` the names are Vault's, so any name counts. A
 //!   PushSecret's input is its source Secret, whose keys vaultgate does not hold, so any name
 //!   counts. An empty value (or `""`) carries nothing and is allowed.
@@ -21,7 +24,7 @@
 //!   `b64dec`, `b32enc`/`b32dec`, `upper`, `lower`, `title`, `trim`, `quote`, `squote`,
 //!   `toJson` and kin, `fromJson`, `toYaml`, `fromYaml`, `urlquery`, `html`, `js`, `print`,
 //!   `println`, `cat`), selection and layout (`index`, `get`, `dig`, `trimPrefix`,
-//!   `trimSuffix`, `trimAll`, `split`, `splitList`, `replace`, `join`, `indent`, `nindent`),
+//!   `trimSuffix`, `split`, `splitList`, `replace`, `join`, `indent`, `nindent`),
 //!   ESO's certificate helpers (`filterPEM`, `filterCertChain`, `pkcs12key`, `pkcs12cert`,
 //!   `pkcs12keyPass`, `pkcs12certPass`, `pemToPkcs12`, `pemToPkcs12Pass`, `fullPemToPkcs12`,
 //!   `fullPemToPkcs12Pass`, `pemTruststoreToPKCS12`, `pemTruststoreToPKCS12Pass`,
@@ -29,50 +32,65 @@
 //!   generators (`randAlphaNum`, `uuidv4`, `htpasswd`, `now`), readers (`env`, `getSecretKey`,
 //!   `getHostByName`), fallbacks (`default`, `or`, `ternary`), and everything that computes
 //!   (`len`, `repeat`, `trunc`, `substr`, arithmetic, comparisons, hashes) — numbers and
-//!   character constants become characters through those.
+//!   character constants become characters through those — and cutsets (`trimAll`,
+//!   `trimLeft`, `trimRight`), which erase any value.
 //! - **Constants inside actions** are allowed only where an allowed function takes a
 //!   parameter, each by role: *keys* (`index`/`get`/`dig` keys, the PEM type) are never
-//!   printed, any constant or value; *patterns* (`trimPrefix`, `trimSuffix`, `trimAll`,
-//!   `split`, `replace`'s old text) are never printed, string constants only (a value there
+//!   printed, any constant or value; *patterns* (`trimPrefix`, `trimSuffix`, `split`,
+//!   `replace`'s old text) are never printed, string constants only (a value there
 //!   could cancel the value out); *separators* (`join`, `replace`'s new text) are printed:
 //!   string constants of at most 4 whitespace or ASCII punctuation characters; *widths*
 //!   (`indent`, `nindent`) are decimal integers up to 64; `dig`'s default is `""`. A `printf`
 //!   format is `%s`, `%v`, `%q` and `%%` with at most 4 separator characters between verbs, one
 //!   verb per argument, and every argument is a value. Every other argument (a PKCS#12
 //!   password included) is a value. An action that prints a constant is denied, except one
-//!   that prints only whitespace (`{{ "\n" }}`). So everything an action prints is a function
-//!   of fetched values, plus separators and whitespace: by construction, not by heuristic.
+//!   that prints only ASCII whitespace (`{{ "\n" }}`; space, tab, `\r`, `\n`, not the other
+//!   Unicode spaces). So everything an action prints is a function of fetched values (never of
+//!   their key names), plus separators and whitespace: by construction, not by heuristic. An
+//!   action may still print nothing (`index` of a `split` piece that is not there prints
+//!   `""`), so the literal text is judged as if every action printed nothing.
 //! - **Literal text** (outside actions) is scaffolding: URL and DSN syntax, hostnames, ports,
 //!   words, identifiers, config-file structure. It is the one channel left for a value from
 //!   Git, and it is held to a heuristic (`text`), read across actions (each a hole that may
-//!   print nothing) so a token cut into pieces is still one run. Denied: a run of letters,
-//!   digits and `_` of 24+ characters (unless a snake-case identifier of short single-case
-//!   parts), of 12+ mixing letters and digits, or of 8+ mixing lower case, upper case and
-//!   digits (both unless a name: letters then 1-4 digits, at most 16 characters, as
-//!   `Cluster0`); a token (split at whitespace and `/:=&?,;.'"()[]{}<>|` and backquote) of 12+
-//!   characters with a symbol, mixing 3 of lower case, upper case, digits, symbols (`%XX`
-//!   counts as one symbol; `-` and `_` are not symbols); a GUID (8-4-4-4-12 hex) unless it is
-//!   a setting's value (right after `=`, `:` or `/`, optionally quoted) with no action next
-//!   to it; and a setting named like a credential (`password`, `*_password`, `secret`,
-//!   `client_secret`, `token`, `*apikey`, `*privatekey`, ...) given literal text rather than an
-//!   action (`${VAR}`, `true`/`false`/`null` and block indicators excepted). The residue is
-//!   accepted and documented in the README ("What a webhook cannot stop"): short or
-//!   word-shaped text (`hunter2`, `Summer2024`, a passphrase of words) outside a
-//!   credential-named setting, a labelled GUID, and what an allowed selection prints when it
-//!   misses (`dig`'s `""`, `index`'s `<no value>`, a `trimPrefix` that removes a whole value
-//!   Vault happens to hold).
+//!   print nothing) so a token cut into pieces is still one run. First, at most 512 literal
+//!   characters per value (a template formats values; a file belongs in a ConfigMap); `%XX`
+//!   escapes are decoded, and one of a letter, digit or non-printable byte is denied, as is a
+//!   backslash escape (`\x67`, `\u0067`, `\147`). Then, denied: a run of letters, digits and
+//!   `_` of 24+ characters (unless a snake-case identifier of short single-case parts), of 12+
+//!   mixing letters and digits, or of 8+ mixing lower case, upper case and digits (both unless
+//!   a name: letters then 1-4 digits, at most 16 characters, as `Cluster0`); a token (split at
+//!   whitespace and `/:=&?,;.'"()[]{}<>|` and backquote) of 12+ characters with a symbol,
+//!   mixing 3 of lower case, upper case, digits, symbols (`-` and `_` are not symbols); more
+//!   than 7 switches between letters and digits or from lower to upper case in any 20
+//!   consecutive literal letters and digits, read across all punctuation and actions (so
+//!   `Xk9mQ2p-L7vB4zR` or `XkmQpLvBzRaQ` is read whole; scaffolding such as `k8s.io/v1beta1`
+//!   peaks at 6); a run of more than 5 consonants in a row (`y` a vowel; `https` has 5); a GUID
+//!   (8-4-4-4-12 hex) unless it is a setting's value (right after `=`, `:` or `/`, optionally
+//!   quoted) with no action next to it; and a setting named like a credential (`password`,
+//!   `*_password`, `secret`, `client_secret`, `token`, `*apikey`, `*privatekey`, ...) given
+//!   literal text rather than an action (`${VAR}`, `true`/`false`/`null` and block indicators
+//!   excepted). The residue is accepted and documented in the README ("What a webhook cannot
+//!   stop"): short or word-shaped text (`hunter2`, `Summer2024`, a passphrase of words,
+//!   lower-case pieces joined by punctuation, numbers) outside a credential-named setting, up
+//!   to the 512-character bound; a labelled GUID; and what an allowed selection prints when it
+//!   misses (`dig`'s `""`, `index`'s `<no value>`, a missing `split` piece, a `trimPrefix` that
+//!   removes a whole value Vault happens to hold).
 //! - **`templateFrom[].literal`** with target `Data` (or anything but `Labels`/`Annotations`)
 //!   is rendered and then read by ESO as a YAML map (`mapScopeApply`), one Secret key per
-//!   top-level key, so `yaml` splits it into `key: value` entries as written and each value is
-//!   held to the rules above on its own. Denied: backslash escapes in double-quoted values
-//!   (they decode to any bytes), tags (`!!binary`), anchors and aliases, flow collections,
-//!   comments inside plain values or holding actions, keys built by actions, literal text
-//!   after an action that starts a line, and anything that is not a `key: value` line. A line
-//!   an action starts (`{{ .config | fromJson | toYaml }}`) writes keys and values from Vault.
-//!   A key that reads like a credential is denied. Vault data that itself holds line breaks
-//!   can shift the YAML it lands in; that is data from Vault. A literal with target `Labels`
-//!   or `Annotations` is metadata, like `template.metadata`: it is held to the action and
-//!   literal-text rules but need not reference a key.
+//!   top-level key. YAML has many ways to change what a line means, and a reader that differs
+//!   from ESO's lets a second key or a decoded value through, so `yaml` reads only a strict
+//!   subset and denies everything else: no control character but `\n` (no tab, `\r`, U+0085),
+//!   no U+2028/U+2029/U+FEFF, whitespace actions of spaces and `\n` only (`{{ "" }}` prints
+//!   nothing); every non-blank line is `<key>: <value>` with a literal key of
+//!   `[A-Za-z0-9_.-]` at column 0 (no action before the `:`, no indentation or continuation
+//!   lines, no block scalars, comments, document markers or directives); a value's literal text
+//!   holds no `"`, `'`, `\` or `#` (quote in an action: `| quote`, `| toJson`) and does not
+//!   start with a YAML indicator (tags, anchors, aliases, flow collections); a value written as
+//!   `""` is empty. Each value is then held to the rules above on its own, like a `data`
+//!   value, and a key that reads like a credential is denied. A value an action prints that
+//!   holds a line break can still shift the YAML it lands in; that is data from Vault. A
+//!   literal with target `Labels` or `Annotations` is metadata, like `template.metadata`: it
+//!   is held to the action and literal-text rules but need not reference a key.
 //! - ExternalSecret only: `template.type` may not be a type Kubernetes or Helm writes itself
 //!   (`kubernetes.io/service-account-token`, `bootstrap.kubernetes.io/token`,
 //!   `helm.sh/release.v1`), compared ignoring case and surrounding space.
@@ -99,7 +117,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::field::Problems;
-use lex::{Item, lex};
+use lex::lex;
 use scan::{Scan, scan, scan_items};
 
 /// Treats an explicit `null` like an absent field, as the object decoders do.
@@ -341,34 +359,20 @@ fn literal_problems(at: &str, text: &str, inputs: &Inputs<'_>, out: &mut Problem
     }
     for e in entries {
         let n = chars(text, e.at);
-        let label = match &e.key {
-            Some(k) if text::reads_like_credential(k) => {
-                out.push(
-                    at,
-                    format!("{at}: a key that reads like a credential at character {n}"),
-                );
-                format!("{at}[key at character {n}]")
-            }
-            Some(k) => format!("{at}[{k:?}]"),
-            None => format!("{at}[line at character {n}]"),
+        let label = if text::reads_like_credential(&e.key) {
+            out.push(
+                at,
+                format!("{at}: a key that reads like a credential at character {n}"),
+            );
+            format!("{at}[key at character {n}]")
+        } else {
+            format!("{at}[{:?}]", e.key)
         };
-        if empty(&e.items) {
+        if e.empty {
             continue;
         }
         report(&label, scan_items(text, &e.items), true, inputs, out);
     }
-}
-
-/// A value that writes nothing: whitespace, or an empty quoted string.
-fn empty(items: &[Item<'_>]) -> bool {
-    let mut literal = String::new();
-    for item in items {
-        match item {
-            Item::Text(t, _) => literal.push_str(t),
-            Item::Action(..) => return false,
-        }
-    }
-    matches!(literal.trim(), "" | "\"\"" | "''")
 }
 
 /// Reports a scan at `at`: its problems, references to keys that are not fetched, and (when
@@ -396,7 +400,7 @@ fn report(at: &str, s: Scan, needs_input: bool, inputs: &Inputs<'_>, out: &mut P
             _ => known.push(r),
         }
     }
-    if needs_input && known.is_empty() && !s.whole {
+    if needs_input && known.is_empty() {
         out.push(
             at,
             format!(
@@ -472,11 +476,11 @@ mod tests {
             (
                 "literal escapes",
                 json!({ "templateFrom": [{ "literal": "password: {{ .password }}\ntoken: \"\\x67\\x68\\x70\"" }] }),
-                "literal: a backslash escape in a double-quoted YAML value",
+                "literal: a quote or backslash in a literal YAML value",
             ),
             (
                 "literal constant key",
-                json!({ "templateFrom": [{ "literal": "password: {{ .password }}\ntoken: Xk9#mQ2$pL7!vB4@zR8%" }] }),
+                json!({ "templateFrom": [{ "literal": "password: {{ .password }}\ntoken: Xk9mQ2$pL7!vB4@zR8%" }] }),
                 "literal[\"token\"]: references no ",
             ),
             (
@@ -536,11 +540,55 @@ mod tests {
             assert_eq!(f, Findings::default(), "{what}");
         }
         let t = template(json!({ "templateFrom": [{ "literal":
-            "dsn: mongodb+srv://{{ .username }}:{{ .password }}@cluster0.abcde.mongodb.net/?appName=Cluster0\nconfig.ini: |\n  # tenant\n  tenant=72f988bf-86f1-41af-91ab-2d7cd011db47\n  password={{ .password }}\nempty: \"\"\n" }] }));
+            "dsn: mongodb+srv://{{ .username }}:{{ .password }}@cluster0.abcde.mongodb.net/?appName=Cluster0\nconfig.ini: {{ .password | fromJson | dig \"ini\" \"\" | quote }}\nempty: \"\"\n" }] }));
         assert_eq!(
             t.check("t", &fetched(&["username", "password"])),
             Findings::default()
         );
+    }
+
+    /// Second attack pass, findings 1, 2, 3 and 7: each was admitted; none is quoted back.
+    #[test]
+    fn attack_pass_two_is_denied_without_quoting_it() {
+        let all: String = (' '..='~').collect();
+        let all = serde_json::to_string(&all).unwrap();
+        let erase = format!("{{{{ .password | trimAll {all} }}}}");
+        let cont = "\\\n  \\x70\\x5f\\\n  16C7e42\\\n  F292c69\\\n  a\"";
+        let cases = [
+            json!({ "data": { "k": "{{ index (split \":\" (print .)) \"_0\" | trimPrefix \"map[\" }}" } }),
+            json!({ "data": { "k": "{{ index (splitList \"\\\"\" (toJson $)) 1 }}" } }),
+            json!({ "data": { "k": format!("{erase}XkmQpLvBzRaQwErTyUiOpAs") } }),
+            json!({ "data": { "k": "{{ .password | trimPrefix \"x\" }}Xk9mQ2p-L7vB4zR-8aQw3Er" } }),
+            json!({ "data": { "k": "{{ .password }}%4B%6D%51%70%4C%76%42%7A%52%61%51%77" } }),
+            json!({ "data": { "k": "{{ .password }}xkmqplvbzraq_XKMQPLVBZRAQ_wertyuiopasd" } }),
+            json!({ "data": { "k": "{{ .password }}{{ \"\\u2000\\u3000\\u00a0\" }}" } }),
+            json!({ "templateFrom": [{ "literal": format!("password: {{{{ .password | toJson }}}}\n{{{{ \"\" }}}}token: \"{{{{ .password }}}}\\x67\\x68{cont}") }] }),
+            json!({ "templateFrom": [{ "literal": format!("token: {{{{ \" \" }}}}\"{{{{ .password }}}}\\x67\\x68{cont}") }] }),
+            json!({ "templateFrom": [{ "literal": "password: {{ .password }}\rvalue: gh" }] }),
+            json!({ "templateFrom": [{ "literal": "value: {{ \" \" }}!!binary Z2hw{{ .password }}" }] }),
+        ];
+        for (i, t) in cases.into_iter().enumerate() {
+            for inputs in [fetched(&["password"]), Inputs::Source] {
+                let f = template(t.clone()).check("spec.target.template", &inputs);
+                let all = f.values.list.join("; ");
+                assert!(!all.is_empty(), "case {i}");
+                for leak in ["Xk", "xkmq", "4B%", "x67", "16C7", "Z2hw", "map["] {
+                    assert!(!all.contains(leak), "case {i}: {all}");
+                }
+            }
+        }
+        // Controls: the same shapes with fetched values only.
+        for ok in [
+            json!({ "data": { "k": "{{ index . \"password\" }}{{ \"\\n\" }}" } }),
+            json!({ "data": { "k": "{{ get . \"password\" | trimPrefix \"Bearer \" }}" } }),
+            json!({ "templateFrom": [{ "literal": "password: {{ .password | toJson }}\n{{ \"\" }}token: {{ .password | quote }}" }] }),
+        ] {
+            assert_eq!(
+                template(ok.clone()).check("t", &fetched(&["password"])),
+                Findings::default(),
+                "{ok}"
+            );
+        }
     }
 
     #[test]
@@ -552,14 +600,12 @@ mod tests {
                 .list
         };
         assert_eq!(
-            check("a: {{ .password }}\nb: \"{{ .password | b64enc }}\""),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            check("{{ .password | fromJson | toYaml }}"),
+            check("a: {{ .password }}\nb: {{ .password | b64enc | quote }}"),
             Vec::<String>::new()
         );
         for bad in [
+            "{{ .password | fromJson | toYaml }}",
+            "b: \"{{ .password | b64enc }}\"",
             "a: {{ .password }}{{ \"\\n\" }}b: hunter2",
             "a: {{ .password }}\nb: !!binary aHVudGVyMg==",
             "a: {{ .password }} # {{ .password }}\nb: x",

@@ -11,7 +11,8 @@ pub(super) enum Arg {
     /// printed.
     Key,
     /// What to cut from the value (`trimPrefix`, `replace`'s old text, `split`'s separator):
-    /// a string constant. Never printed; a value here could cancel the value out.
+    /// a string constant that must match as a whole (never a cutset, so `trimAll` is off the
+    /// list). Never printed; a value here could cancel the value out.
     Pattern,
     /// Printed between or in place of pieces of the value (`join`, `replace`'s new text): a
     /// string constant of at most [`SEP_MAX`] whitespace or ASCII punctuation characters.
@@ -65,7 +66,7 @@ const ALLOWED: &[(&str, Shape)] = &[
     // Selection and layout.
     ("index", Shape::Index), ("dig", Shape::Dig), ("get", Shape::Fixed(&[Value, Key])),
     ("trimPrefix", Shape::Fixed(&[Pattern, Value])), ("trimSuffix", Shape::Fixed(&[Pattern, Value])),
-    ("trimAll", Shape::Fixed(&[Pattern, Value])), ("split", Shape::Fixed(&[Pattern, Value])),
+    ("split", Shape::Fixed(&[Pattern, Value])),
     ("splitList", Shape::Fixed(&[Pattern, Value])),
     ("replace", Shape::Fixed(&[Pattern, Sep, Value])), ("join", Shape::Fixed(&[Sep, Value])),
     ("indent", Shape::Fixed(&[Width, Value])), ("nindent", Shape::Fixed(&[Width, Value])),
@@ -112,6 +113,9 @@ pub(super) fn why_not(f: &str) -> &'static str {
         | "date"
         | "dateInZone"
         | "unixEpoch" => "makes a value up instead of reading it",
+        "trimAll" | "trimLeft" | "trimRight" => {
+            "takes a cutset that can erase any value, leaving only the template's own text"
+        }
         "env" | "expandenv" | "getHostByName" | "getSecretKey" => {
             "reads something other than the fetched keys"
         }
@@ -248,9 +252,12 @@ mod tests {
             "getSecretKey",
             "default",
             "env",
+            "trimAll",
+            "trimLeft",
         ] {
             assert_eq!(shape(f).is_some(), f == "printf", "{f}");
         }
+        assert!(why_not("trimAll").contains("cutset"));
         assert_eq!(
             why_not("getSecretKey"),
             "reads something other than the fetched keys"

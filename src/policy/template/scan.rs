@@ -14,10 +14,9 @@ use super::{
 /// What a template reads and what is wrong with it.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Scan {
-    /// Root keys referenced (`.key`, `$.key`, `index . "key"`), in order of appearance.
+    /// Root keys referenced (`.key`, `$.key`, `index . "key"`, `get . "key"`,
+    /// `dig "key" ... "" .`), in order of appearance.
     pub refs: Vec<String>,
-    /// Whether it reads the whole input (`.` or `$` at the root, as in `toJson .`).
-    pub whole: bool,
     pub problems: Vec<String>,
 }
 
@@ -104,12 +103,18 @@ pub(super) fn scan_items(text: &str, items: &[Item<'_>]) -> Scan {
 }
 
 /// Whether an action is a bare whitespace constant (`{{ "\n" }}`): it prints layout only.
+/// ASCII whitespace only (space, tab, `\r`, `\n`): the other Unicode spaces are characters a
+/// Git constant could be spelled in.
 pub(super) fn whitespace_action<'t>(toks: Toks<'t, '_>) -> Option<&'t str> {
     match toks {
-        [(Tok::Str(s), _)] if s.chars().all(char::is_whitespace) => Some(s),
+        [(Tok::Str(s), _)] if s.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) => Some(s),
         _ => None,
     }
 }
+
+/// What the whole input is denied as: its key names (`spec.data[].secretKey`, `rewrite`
+/// targets) are chosen in Git, and `print .`, `toJson .` print them.
+const WHOLE_INPUT: &str = "uses the whole input (. or $) as a value: it prints the input's key names, which are chosen in Git (write .key or index . \"key\")";
 
 impl<'s> Scanner<'s> {
     fn new(text: &'s str) -> Self {
@@ -241,8 +246,8 @@ impl<'s> Scanner<'s> {
             [(Tok::Ident("true" | "false" | "nil"), _)] => Kind::Const,
             [(Tok::Ident(f), _)] => self.call(f, at, &[], None),
             [(Tok::Dot, _)] => {
-                self.out.whole = true;
-                Kind::Value
+                self.problem(at, WHOLE_INPUT);
+                Kind::Bad
             }
             [(Tok::Field(chain), _)] => {
                 if let Some(k) = chain.first() {
@@ -250,13 +255,16 @@ impl<'s> Scanner<'s> {
                 }
                 Kind::Value
             }
-            [(Tok::Var("$", chain), _)] => {
-                match chain.first() {
-                    Some(k) => self.out.refs.push((*k).to_owned()),
-                    None => self.out.whole = true,
+            [(Tok::Var("$", chain), _)] => match chain.first() {
+                Some(k) => {
+                    self.out.refs.push((*k).to_owned());
+                    Kind::Value
                 }
-                Kind::Value
-            }
+                None => {
+                    self.problem(at, WHOLE_INPUT);
+                    Kind::Bad
+                }
+            },
             _ => {
                 self.problem(at, "does not parse as a Go template (an unexpected token)");
                 Kind::Bad
@@ -292,6 +300,28 @@ impl<'s> Scanner<'s> {
             args.push(ArgOf::Piped(*p_at));
         }
         let n = args.len();
+        // `get . "key"` and `dig "key" ... "" .`: a reference to that key, the one way besides
+        // `index . "key"` the whole input may be named.
+        let root_at = match shape {
+            Shape::Fixed(_) if f == "get" && n == 2 => Some((0, 1)),
+            Shape::Dig if n >= 3 => Some((n - 1, 0)),
+            _ => None,
+        };
+        if let Some((root, key)) = root_at
+            && let (ArgOf::Op([r], _), Some(k)) = (args[root], args[key].string())
+            && is_root(r)
+        {
+            self.out.refs.push(k.to_owned());
+            for (i, &arg) in args.iter().enumerate() {
+                let role = match (f, i) {
+                    _ if i == root || i == key => continue,
+                    ("dig", i) if i == n - 2 => Arg::Empty,
+                    _ => Arg::Key,
+                };
+                self.arg(f, role, arg, &piped);
+            }
+            return Kind::Value;
+        }
         let roles: Vec<Arg> = match shape {
             Shape::Fixed(spec) => {
                 if n != spec.len() {
@@ -468,7 +498,31 @@ mod tests {
             refs("{{ pemToPkcs12Pass .crt .key .pass }}"),
             ["crt", "key", "pass"]
         );
-        assert!(scan("{{ . | toJson }}").whole);
+        assert_eq!(refs("{{ get . \"password\" }}"), ["password"]);
+        assert_eq!(refs("{{ dig \"config\" \"\" $ }}"), ["config"]);
+    }
+
+    /// Second attack pass, finding 1: the input's key names are Git text.
+    #[test]
+    fn the_whole_input_is_never_a_value() {
+        for t in [
+            "{{ . | toJson }}",
+            "{{ toJson $ }}",
+            "{{ index (split \":\" (print .)) \"_0\" | trimPrefix \"map[\" }}",
+            "{{ index (split \"\\\"\" (toJson .)) \"_1\" }}",
+            "{{ index (splitList \"\\\"\" (toJson $)) 1 }}",
+            "{{ . }}",
+            "{{ index . .password }}",
+            "{{ .password | index . }}",
+            "{{ get . .password }}",
+            "{{ dig \"a\" \"\" (toJson .) }}",
+        ] {
+            let p = problems(t);
+            assert!(
+                p.iter().any(|m| m.contains("the whole input")),
+                "{t}: {p:?}"
+            );
+        }
     }
 
     #[test]
@@ -495,6 +549,10 @@ mod tests {
             "{{ .p | join \"-----\" }}",
             "{{ pemToPkcs12Pass .crt .key \"changeit\" }}",
             "{{ .p | printf }}",
+            "{{ .p | trimAll \"abc\" }}",
+            "{{ \"\\u2000\" }}",
+            "{{ \"\\u00a0\" }}",
+            "{{ dig \"a\" \"x\" . }}",
         ] {
             assert!(!problems(t).is_empty(), "{t}");
         }

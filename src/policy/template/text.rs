@@ -5,6 +5,26 @@
 //! as a hole (`None`). Holes join what is on either side of them (an action may print nothing,
 //! so a token cut into pieces by actions is still one run), but a hole next to a GUID or
 //! after a setting's name counts as a value there.
+//!
+//! Since any selection can print nothing (`index` of a missing `split` piece prints `""`),
+//! the text is judged as if every action printed nothing, and on its own terms: a bounded
+//! length ([`LITERAL_MAX`]), percent and backslash escapes decoded or denied, and two rules
+//! that read across punctuation and actions, so `Xk9mQ2p-L7vB4zR` or `xkmq.plvb` cut into
+//! short pieces are still read whole: the density of case and letter/digit switches, and runs
+//! of consonants.
+
+/// The most literal characters (whitespace included) one value may hold: a template formats
+/// values, it is not a file kept in Git.
+pub(super) const LITERAL_MAX: usize = 512;
+/// The density rule: in any [`WINDOW`] consecutive literal ASCII letters and digits (other
+/// characters and actions skipped), more than [`SWITCHES_MAX`] switches between letters and
+/// digits or from lower to upper case read like a random string (`Xk9mQ2p`, about 8.5 in 20
+/// for random letters and digits). Scaffolding peaks at 6 (`k8s.io/v1beta1` then a word).
+const WINDOW: usize = 20;
+const SWITCHES_MAX: usize = 7;
+/// More consecutive consonants than this (`y` a vowel) in a run of letters read like a random
+/// string, not a word (`https` has 5).
+const CONSONANTS_MAX: usize = 5;
 
 /// One element of a skeleton: a literal character or a hole, and its byte offset in the
 /// template.
@@ -70,6 +90,19 @@ struct Token {
 /// What in a skeleton reads like a credential, as (byte offset, description).
 pub(super) fn literal_problems(s: &Skel) -> Vec<(usize, String)> {
     let mut out = Vec::new();
+    let length = s.iter().filter(|(c, _)| c.is_some()).count();
+    if length > LITERAL_MAX
+        && let Some((_, at)) = s.iter().find(|(c, _)| c.is_some())
+    {
+        out.push((
+            *at,
+            format!(
+                "{length} characters of literal text (at most {LITERAL_MAX} per value: a template formats fetched values, a file belongs in a ConfigMap)"
+            ),
+        ));
+    }
+    let decoded = decode(s, &mut out);
+    let s = &decoded[..];
     let tokens = tokens(s, |_, c| !is_sep(c));
     let mut quiet: Vec<(usize, usize)> = Vec::new();
     for t in &tokens {
@@ -112,15 +145,131 @@ pub(super) fn literal_problems(s: &Skel) -> Vec<(usize, String)> {
             || (!is_name(&text)
                 && ((len >= 12 && letter && digit) || (len >= 8 && lower && upper && digit)))
         {
+            quiet.push((first, last));
             out.push((
                 s[first].1,
                 format!("a {len}-character literal run that reads like a credential"),
             ));
         }
     }
+    let loud = |i: usize| !quiet.iter().any(|&(a, b)| a <= i && i <= b);
+    density(s, &loud, &mut out);
+    consonants(s, &loud, &mut out);
     settings(s, &mut out);
     out.sort_by_key(|(at, _)| *at);
     out
+}
+
+/// The skeleton with `%XX` escapes of punctuation or space decoded to that character (one
+/// element, at the `%`). An escape of a letter, a digit or a byte that is not printable ASCII
+/// spells text this check would not read, and is a problem; so is a backslash escape
+/// (`\x67`, `\u0067`, `\U00000067`, `\147`), which decodes to any character where the value
+/// is read (JSON, YAML, shells).
+fn decode(s: &Skel, out: &mut Vec<(usize, String)>) -> Vec<(Option<char>, usize)> {
+    let lit = |i: usize| s.get(i).and_then(|(c, _)| *c);
+    let hex = |from: usize, n: usize| {
+        (from..from + n).all(|j| lit(j).is_some_and(|c| c.is_ascii_hexdigit()))
+    };
+    let mut res = Vec::with_capacity(s.len());
+    let (mut percent, mut backslash) = (false, false);
+    let mut i = 0;
+    while i < s.len() {
+        let (c, at) = s[i];
+        if c == Some('%') && hex(i + 1, 2) {
+            let byte = (1..3)
+                .filter_map(|j| lit(i + j).and_then(|c| c.to_digit(16)))
+                .fold(0, |b, d| b * 16 + d);
+            let ch = char::from_u32(byte).filter(|c| *c == ' ' || c.is_ascii_punctuation());
+            if ch.is_none() && !percent {
+                percent = true;
+                out.push((
+                    at,
+                    "a percent escape of a letter, digit or non-printable byte (it spells text this check cannot read)".to_owned(),
+                ));
+            }
+            res.push((Some(ch.unwrap_or('%')), at));
+            i += 3;
+            continue;
+        }
+        if c == Some('\\') && !backslash {
+            let escape = match lit(i + 1) {
+                Some('x') => hex(i + 2, 2),
+                Some('u') => hex(i + 2, 4),
+                Some('U') => hex(i + 2, 8),
+                Some('0'..='7') => {
+                    (i + 1..i + 4).all(|j| lit(j).is_some_and(|c| ('0'..='7').contains(&c)))
+                }
+                _ => false,
+            };
+            if escape {
+                backslash = true;
+                out.push((
+                    at,
+                    "a backslash escape in literal text (it decodes to any character where the value is read)".to_owned(),
+                ));
+            }
+        }
+        res.push((c, at));
+        i += 1;
+    }
+    res
+}
+
+/// The density rule ([`WINDOW`], [`SWITCHES_MAX`]) over the literal ASCII letters and digits
+/// `loud` keeps, read across everything else.
+fn density(s: &Skel, loud: &impl Fn(usize) -> bool, out: &mut Vec<(usize, String)>) {
+    let stream: Vec<(char, usize)> = s
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (c, at))| {
+            c.filter(|c| c.is_ascii_alphanumeric() && loud(i))
+                .map(|c| (c, *at))
+        })
+        .collect();
+    let switch = |a: char, b: char| {
+        usize::from(
+            a.is_ascii_digit() != b.is_ascii_digit()
+                || (a.is_ascii_lowercase() && b.is_ascii_uppercase()),
+        )
+    };
+    let switches: Vec<usize> = stream.windows(2).map(|p| switch(p[0].0, p[1].0)).collect();
+    let width = (WINDOW - 1).min(switches.len()).max(1);
+    for (start, w) in switches.windows(width).enumerate() {
+        let n: usize = w.iter().sum();
+        if n > SWITCHES_MAX {
+            out.push((
+                stream[start].1,
+                format!(
+                    "literal text that switches case or between letters and digits {n} times in {WINDOW} characters (it reads like a credential, read across punctuation and actions)"
+                ),
+            ));
+            return;
+        }
+    }
+}
+
+/// Runs of letters (across actions) with more than [`CONSONANTS_MAX`] consonants in a row.
+fn consonants(s: &Skel, loud: &impl Fn(usize) -> bool, out: &mut Vec<(usize, String)>) {
+    for t in tokens(s, |_, c| c.is_ascii_alphabetic()) {
+        let mut run = 0;
+        for &i in &t.chars {
+            let c = s[i].0.map(|c| c.to_ascii_lowercase());
+            if loud(i) && c.is_some_and(|c| !"aeiouy".contains(c)) {
+                run += 1;
+            } else {
+                run = 0;
+            }
+            if run > CONSONANTS_MAX {
+                out.push((
+                    s[t.chars[0]].1,
+                    format!(
+                        "a run of more than {CONSONANTS_MAX} consonants in literal text (it reads like a random string, not a word)"
+                    ),
+                ));
+                return;
+            }
+        }
+    }
 }
 
 /// Whether a literal (a key) reads like a credential by itself.
@@ -160,44 +309,22 @@ fn tokens(s: &Skel, keep: impl Fn(usize, char) -> bool) -> Vec<Token> {
     out
 }
 
-/// Runs of letters, digits and `_` (the hex digits of a `%XX` escape are not part of one).
+/// Runs of letters, digits and `_` (`%XX` escapes are decoded before).
 fn tokens_of_words(s: &Skel) -> Vec<Token> {
-    let lit = |i: usize| s.get(i).and_then(|(c, _)| *c);
-    let mut escape = vec![false; s.len()];
-    for i in 0..s.len() {
-        if lit(i) == Some('%')
-            && lit(i + 1).is_some_and(|c| c.is_ascii_hexdigit())
-            && lit(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
-        {
-            escape[i..i + 3].fill(true);
-        }
-    }
-    tokens(s, |i, c| (c.is_alphanumeric() || c == '_') && !escape[i])
+    tokens(s, |_, c| c.is_alphanumeric() || c == '_')
 }
 
-/// Length in characters (a `%XX` escape is one symbol) and which of lower case, upper case,
-/// digits and symbols (not `-`, `_`) occur.
+/// Length in characters and which of lower case, upper case, digits and symbols (not `-`,
+/// `_`) occur.
 fn classes(text: &str) -> (usize, [bool; 4]) {
-    let chars: Vec<char> = text.chars().collect();
     let mut len = 0;
     let mut c = [false; 4];
-    let mut i = 0;
-    while let Some(&ch) = chars.get(i) {
+    for ch in text.chars() {
         len += 1;
-        let escape = ch == '%'
-            && chars
-                .get(i + 1..i + 3)
-                .is_some_and(|h| h.iter().all(char::is_ascii_hexdigit));
-        if escape {
-            c[3] = true;
-            i += 3;
-            continue;
-        }
         c[0] |= ch.is_lowercase();
         c[1] |= ch.is_uppercase();
         c[2] |= ch.is_numeric();
         c[3] |= !(ch.is_alphanumeric() || ch == '-' || ch == '_');
-        i += 1;
     }
     (len, c)
 }
@@ -376,5 +503,33 @@ mod tests {
         assert_eq!(problems("admin_password = hunter2"), [17]);
         assert_eq!(problems("\"client_secret\": \"x\""), [18]);
         assert_eq!(problems("$2y$10$abcdefghijklmnopqrstuv"), [0]);
+    }
+
+    /// Second attack pass, finding 2: credentials the run rules let through, read whole.
+    #[test]
+    fn credentials_cut_by_punctuation_or_escaped_are_problems() {
+        for bad in [
+            "\u{1}XkmQpLvBzRaQwErTyUiOpAs",
+            "\u{1}Xk9mQ2p-L7vB4zR-8aQw3Er-T5yU7iO",
+            "\u{1}Xk9mQ2p.L7vB4zR.8aQw3Er",
+            "\u{1}Xk9,mQ2 p;L7v B4z(R8a)Qw3",
+            "\u{1}%4B%6D%51%70%4C%76%42%7A%52%61%51%77%45%72%54%79",
+            "\u{1}xkmqplvbzraq_XKMQPLVBZRAQ_wertyuiopasd",
+            "\u{1}\\x67\\x68\\x70",
+            "\u{1}\\u0067hp",
+        ] {
+            assert!(!problems(bad).is_empty(), "{bad}");
+        }
+        let long = format!("\u{1}{}", "word ".repeat(103));
+        assert!(!problems(&long).is_empty());
+        assert!(problems(&"word ".repeat(102)).is_empty());
+        // Scaffolding at the edge of the density rule, and escapes of punctuation.
+        for ok in [
+            "apiVersion: rbac.authorization.k8s.io/v1beta1\nuser: \u{1}",
+            "ip-10-0-1-23.ec2.internal us-east-1 TLSv1.2 sha256",
+            "jdbc:postgresql://\u{1}:5432/app?options=-c%20search_path%3Dapp",
+        ] {
+            assert_eq!(problems(ok), Vec::<usize>::new(), "{ok}");
+        }
     }
 }

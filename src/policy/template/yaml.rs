@@ -1,64 +1,59 @@
 //! A `templateFrom[].literal` with target `Data` is rendered, then read by ESO as a YAML map
 //! of keys to values (`mapScopeApply`): each top-level key is a Secret key of its own. This
-//! splits the template into those entries as written, so each value can be held to the rule
-//! on its own.
+//! splits the template into those entries, so each value can be held to the rule on its own.
 //!
-//! Only the YAML a literal needs is read: `key: value` lines at column 0 (keys plain or
-//! quoted without escapes), values plain, quoted or block (`|`, `>`), continued on indented
-//! lines, and `#` comment lines without actions. A line an action starts belongs to that
-//! action's output (keys and values from Vault) and may not be followed by indented text.
-//! Everything else that could change what ESO reads is denied: backslash escapes in
-//! double-quoted values (they decode to any bytes), tags (`!!binary`), anchors and aliases,
-//! flow collections, comments inside plain values, documents and directives.
+//! YAML has many ways to change what a line means (indentation, continuation lines, block
+//! scalars, quoted scalars with escapes, `\`-newline joins, tags, anchors, comments, line
+//! breaks other than `\n`), and a splitter that reads it differently from ESO's parser lets a
+//! second key or a decoded value through. So only a strict subset is read and everything else
+//! is denied:
+//!
+//! - The literal holds no control character but `\n` (no tab, no `\r`, no U+0085), no U+2028,
+//!   U+2029 or U+FEFF; whitespace actions print only spaces and `\n`. An empty whitespace
+//!   action (`{{ "" }}`) prints nothing and is read as nothing.
+//! - Every line that is not blank is `<key>: <value>` (or `<key>:` for an empty value) with
+//!   the key at column 0, literal, of `[A-Za-z0-9_.-]` and not starting with `-` or `..`. No
+//!   indentation, no line an action starts, no key an action builds, no comment lines, no
+//!   document markers or directives.
+//! - A value's literal text holds no `"`, `'`, `\` or `#`, and its first literal character
+//!   (actions before it may print nothing) is not a YAML indicator (`!&*{}[]|>%@` and
+//!   backquote, or `-`, `?`, `:` before a space). Quoting belongs in an action (`| quote`,
+//!   `| toJson`). A value written as exactly `""` or `''` is empty.
+//!
+//! A value an action prints that holds a line break can still shift the YAML it lands in;
+//! that is data from Vault.
 
 use super::{lex::Item, scan::whitespace_action};
 
 /// One top-level entry.
 pub(super) struct Entry<'a> {
-    /// The key as written; `None` for a line an action starts.
-    pub key: Option<String>,
-    /// Byte offset of the key (or of the line).
+    /// The key as written.
+    pub key: String,
+    /// Byte offset of the key.
     pub at: usize,
-    /// The value's template.
+    /// The value's template (whitespace actions left out: they print layout only).
     pub items: Vec<Item<'a>>,
+    /// Written as `""` or `''`, or nothing: an empty value.
+    pub empty: bool,
 }
 
-/// A rendered character of literal text, or an action.
+/// A rendered character of the literal: literal text, a character a whitespace action prints
+/// (with the action's offset), or an action that prints a value.
 #[derive(Clone, Copy)]
-enum Atom<'t> {
+enum Atom {
     Ch(char, usize),
-    /// An action; its whitespace when it prints only whitespace.
-    Act(usize, Option<&'t str>),
+    Ws(char, usize),
+    Act(usize),
 }
 
-impl Atom<'_> {
-    fn ch(self) -> Option<char> {
-        match self {
-            Atom::Ch(c, _) => Some(c),
-            Atom::Act(..) => None,
-        }
-    }
-
-    /// Whether it prints only whitespace.
-    fn blank(self) -> bool {
-        match self {
-            Atom::Ch(c, _) => c.is_whitespace(),
-            Atom::Act(_, space) => space.is_some(),
-        }
-    }
-
-    /// Whether a line ends in it, and whether the next line then starts at column 0.
-    fn newline(self) -> Option<bool> {
-        match self {
-            Atom::Ch('\n', _) => Some(true),
-            Atom::Act(_, Some(space)) if space.contains('\n') => Some(space.ends_with('\n')),
-            _ => None,
-        }
-    }
+/// Characters a literal may not hold anywhere: YAML reads them as line breaks (`\r`, U+0085,
+/// U+2028, U+2029) or as something other than text (other controls, U+FEFF).
+fn forbidden(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
 /// Splits a literal's items into entries, with the problems that stop it, as (byte offset,
-/// description).
+/// description). Any problem stops the split: the rest cannot be read with confidence.
 pub(super) fn entries<'a>(
     text: &'a str,
     items: &[Item<'a>],
@@ -67,333 +62,184 @@ pub(super) fn entries<'a>(
     for (i, item) in items.iter().enumerate() {
         match item {
             Item::Text(t, at) => atoms.extend(t.char_indices().map(|(j, c)| Atom::Ch(c, at + j))),
-            Item::Action(toks, _) => atoms.push(Atom::Act(i, whitespace_action(toks))),
-        }
-    }
-    let mut s = Splitter {
-        text,
-        items,
-        atoms: &atoms,
-        out: Vec::new(),
-        problems: Vec::new(),
-    };
-    s.run();
-    (s.out, s.problems)
-}
-
-struct Splitter<'a, 'x> {
-    text: &'a str,
-    items: &'x [Item<'a>],
-    atoms: &'x [Atom<'x>],
-    out: Vec<Entry<'a>>,
-    problems: Vec<(usize, &'static str)>,
-}
-
-/// The entry being read: its key, where its value starts, and whether an action started it.
-struct Open {
-    key: Option<String>,
-    at: usize,
-    from: usize,
-}
-
-impl<'a> Splitter<'a, '_> {
-    fn at(&self, k: usize) -> usize {
-        match self.atoms.get(k) {
-            Some(Atom::Ch(_, at)) => *at,
-            Some(Atom::Act(i, _)) => match self.items.get(*i) {
-                Some(Item::Action(_, at) | Item::Text(_, at)) => *at,
-                None => self.text.len(),
+            Item::Action(toks, at) => match whitespace_action(toks) {
+                Some(space) => atoms.extend(space.chars().map(|c| Atom::Ws(c, *at))),
+                None => atoms.push(Atom::Act(i)),
             },
-            None => self.text.len(),
         }
     }
-
-    /// Whether the line after a line that ends just before atom `end` starts at column 0.
-    fn next_col0(&self, end: usize) -> bool {
-        end.checked_sub(1)
-            .and_then(|j| self.atoms.get(j))
-            .and_then(|a| a.newline())
-            .unwrap_or(true)
-    }
-
-    /// The atom index just past the end of the line `k` is on.
-    fn line_end(&self, k: usize) -> usize {
-        (k..self.atoms.len())
-            .find(|&j| self.atoms[j].newline().is_some())
-            .map_or(self.atoms.len(), |j| j + 1)
-    }
-
-    fn run(&mut self) {
-        let n = self.atoms.len();
-        let mut open: Option<Open> = None;
-        let mut col0 = true;
-        let mut k = 0;
-        while k < n {
-            let atom = self.atoms[k];
-            if !col0 {
-                if let Some(next) = atom.newline() {
-                    col0 = next;
-                } else if !atom.blank() {
-                    match &open {
-                        None => {
-                            self.problems
-                                .push((self.at(k), "indented text before the first YAML key"));
-                            return;
-                        }
-                        Some(o) if o.key.is_none() => {
-                            self.problems.push((
-                                self.at(k),
-                                "indented text after a line an action starts (it would continue a key or value the action prints)",
-                            ));
-                            return;
-                        }
-                        Some(_) => {}
-                    }
-                }
-                k += 1;
-                continue;
-            }
-            // Column 0.
-            match atom {
-                Atom::Ch(c, _) if c.is_whitespace() => {
-                    col0 = c == '\n';
-                    k += 1;
-                }
-                Atom::Act(_, Some(_)) => {
-                    col0 = atom.newline().unwrap_or(false);
-                    k += 1;
-                }
-                Atom::Ch('#', _) => {
-                    self.close(open.take(), k);
-                    let end = self.line_end(k);
-                    if self.atoms[k..end]
-                        .iter()
-                        .any(|a| !a.blank() && a.ch().is_none())
-                    {
-                        self.problems
-                            .push((self.at(k), "an action inside a YAML comment line"));
-                        return;
-                    }
-                    col0 = self.next_col0(end);
-                    k = end;
-                }
-                Atom::Act(_, None) => {
-                    self.close(open.take(), k);
-                    let end = self.line_end(k);
-                    if self.atoms[k..end]
-                        .iter()
-                        .any(|a| a.ch().is_some_and(|c| !c.is_whitespace()))
-                    {
-                        self.problems.push((
-                            self.at(k),
-                            "an action at the start of a line followed by literal text (the action would print the key)",
-                        ));
-                        return;
-                    }
-                    open = Some(Open {
-                        key: None,
-                        at: self.at(k),
-                        from: k,
-                    });
-                    col0 = self.next_col0(end);
-                    k = end;
-                }
-                Atom::Ch(..) => {
-                    self.close(open.take(), k);
-                    match self.key(k) {
-                        Ok((key, from)) => {
-                            open = Some(Open {
-                                key: Some(key),
-                                at: self.at(k),
-                                from,
-                            });
-                            col0 = false;
-                            k = from;
-                        }
-                        Err((at, what)) => {
-                            self.problems.push((at, what));
-                            return;
-                        }
-                    }
-                }
-            }
+    let mut out = Vec::new();
+    for a in &atoms {
+        let bad = match *a {
+            Atom::Ch(c, at) => forbidden(c).then_some(at),
+            Atom::Ws(c, at) => (c != ' ' && c != '\n').then_some(at),
+            Atom::Act(_) => None,
+        };
+        if let Some(at) = bad {
+            return (
+                out,
+                vec![(
+                    at,
+                    "a tab, carriage return, Unicode line break or other control character (a literal is read as YAML: only spaces and \\n lay it out)",
+                )],
+            );
         }
-        self.close(open, n);
     }
-
-    /// Reads a key at `k`; returns it and where its value starts.
-    fn key(&self, k: usize) -> Result<(String, usize), (usize, &'static str)> {
-        let not_a_key = (
-            self.at(k),
-            "a line that is not a YAML `key: value` (ESO reads a literal as a map of keys to values)",
-        );
-        let ch = |j: usize| self.atoms.get(j).and_then(|a| a.ch());
-        let first = ch(k).ok_or(not_a_key)?;
-        let mut key = String::new();
-        let mut j = k;
-        if first == '"' || first == '\'' {
-            j += 1;
-            loop {
-                match self.atoms.get(j) {
-                    Some(Atom::Ch(c, _)) if *c == first => break,
-                    Some(Atom::Ch('\\' | '\n', _)) | None => return Err(not_a_key),
-                    Some(Atom::Ch(c, _)) => key.push(*c),
-                    Some(Atom::Act(..)) => {
-                        return Err((self.at(j), "a YAML key built by an action"));
-                    }
-                }
-                j += 1;
-            }
-            j += 1;
-            if ch(j) != Some(':') {
-                return Err(not_a_key);
-            }
-        } else {
-            if "-?{[!&*%@`|>\"'".contains(first) {
-                return Err(not_a_key);
-            }
-            loop {
-                match self.atoms.get(j) {
-                    Some(Atom::Ch(':', _)) if self.atoms.get(j + 1).is_none_or(|a| a.blank()) => {
-                        break;
-                    }
-                    Some(Atom::Ch('\n', _)) | None => return Err(not_a_key),
-                    Some(Atom::Ch(c, _)) => key.push(*c),
-                    Some(Atom::Act(..)) => {
-                        return Err((self.at(j), "a YAML key built by an action"));
-                    }
-                }
-                j += 1;
-            }
-            key = key.trim_end().to_owned();
+    let offset = |a: &Atom| match *a {
+        Atom::Ch(_, at) | Atom::Ws(_, at) => at,
+        Atom::Act(i) => match items.get(i) {
+            Some(Item::Action(_, at) | Item::Text(_, at)) => *at,
+            None => text.len(),
+        },
+    };
+    let ch = |a: &Atom| match *a {
+        Atom::Ch(c, _) | Atom::Ws(c, _) => Some(c),
+        Atom::Act(_) => None,
+    };
+    for line in atoms.split(|a| ch(a) == Some('\n')) {
+        if line.iter().all(|a| ch(a) == Some(' ')) {
+            continue;
         }
-        Ok((key, j + 1))
+        match entry(text, items, line, &offset) {
+            Ok(e) => out.push(e),
+            Err(p) => return (out, vec![p]),
+        }
     }
+    (out, Vec::new())
+}
 
-    /// Ends the open entry before atom `end`, checking its value's style.
-    fn close(&mut self, open: Option<Open>, end: usize) {
-        let Some(o) = open else { return };
-        let value = &self.atoms[o.from..end];
-        if o.key.is_some()
-            && let Err((k, what)) = style(value)
-        {
-            self.problems.push((self.at(o.from + k), what));
-            return;
+/// Reads one line as `<key>: <value>`.
+fn entry<'a>(
+    text: &'a str,
+    items: &[Item<'a>],
+    line: &[Atom],
+    offset: &impl Fn(&Atom) -> usize,
+) -> Result<Entry<'a>, (usize, &'static str)> {
+    let at = offset(&line[0]);
+    let not_a_key = (
+        at,
+        "a line that is not `key: value` with a literal key at column 0 (ESO reads a literal as YAML; only that form is read)",
+    );
+    let mut key = String::new();
+    let mut k = 0;
+    loop {
+        match line.get(k) {
+            Some(Atom::Ch(':', _)) => break,
+            Some(Atom::Ch(c, _)) if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') => {
+                key.push(*c);
+            }
+            Some(a @ Atom::Act(_)) => {
+                return Err((
+                    offset(a),
+                    "an action before a YAML key's `:` (the action would print the key)",
+                ));
+            }
+            _ => return Err(not_a_key),
         }
-        let items = self.items_of(o.from, end);
-        self.out.push(Entry {
-            key: o.key,
-            at: o.at,
-            items,
+        k += 1;
+    }
+    if key.is_empty() || key.starts_with('-') || key.starts_with("..") {
+        return Err(not_a_key);
+    }
+    let value = &line[k + 1..];
+    match value.first() {
+        None => {
+            return Ok(Entry {
+                key,
+                at,
+                items: Vec::new(),
+                empty: true,
+            });
+        }
+        Some(Atom::Ch(' ', _) | Atom::Ws(' ', _)) => {}
+        Some(_) => return Err(not_a_key),
+    }
+    let literal: String = value
+        .iter()
+        .filter_map(|a| match a {
+            Atom::Ch(c, _) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    let acts = value.iter().any(|a| matches!(a, Atom::Act(_)));
+    if !acts && matches!(literal.trim(), "" | "\"\"" | "''") {
+        return Ok(Entry {
+            key,
+            at,
+            items: Vec::new(),
+            empty: true,
         });
     }
-
-    /// The items atoms `from..end` were made of, text cut to them.
-    fn items_of(&self, from: usize, end: usize) -> Vec<Item<'a>> {
-        let mut out = Vec::new();
-        let mut k = from;
-        while k < end {
-            match self.atoms[k] {
-                Atom::Act(i, _) => {
-                    if let Some(item) = self.items.get(i) {
-                        out.push(item.clone());
-                    }
-                    k += 1;
-                }
-                Atom::Ch(_, start) => {
-                    let mut stop = k;
-                    while stop < end && matches!(self.atoms[stop], Atom::Ch(..)) {
-                        stop += 1;
-                    }
-                    let last = match self.atoms[stop - 1] {
-                        Atom::Ch(c, at) => at + c.len_utf8(),
-                        Atom::Act(..) => start,
-                    };
-                    // Consecutive characters of one text item are contiguous; two text items
-                    // are never adjacent (an action or comment lies between them), but a
-                    // comment may, so split where the offsets jump.
-                    let mut seg = start;
-                    let mut prev_end = start;
-                    for a in &self.atoms[k..stop] {
-                        if let Atom::Ch(c, at) = a {
-                            if *at != prev_end {
-                                out.push(Item::Text(
-                                    self.text.get(seg..prev_end).unwrap_or(""),
-                                    seg,
-                                ));
-                                seg = *at;
-                            }
-                            prev_end = at + c.len_utf8();
-                        }
-                    }
-                    debug_assert_eq!(prev_end, last);
-                    out.push(Item::Text(self.text.get(seg..prev_end).unwrap_or(""), seg));
-                    k = stop;
-                }
-            }
+    for a in value {
+        if let Atom::Ch(c @ ('"' | '\'' | '\\' | '#'), at) = a {
+            return Err((
+                *at,
+                if *c == '#' {
+                    "a # in a literal YAML value (YAML may read a comment)"
+                } else {
+                    "a quote or backslash in a literal YAML value (YAML decodes quoted values; quote in an action: | quote, | toJson)"
+                },
+            ));
         }
-        out
     }
+    let lits: Vec<(usize, char, usize)> = value
+        .iter()
+        .enumerate()
+        .filter_map(|(j, a)| match a {
+            Atom::Ch(c, at) if *c != ' ' => Some((j, *c, *at)),
+            _ => None,
+        })
+        .collect();
+    if let Some(&(j, c, at)) = lits.first() {
+        let spaced = || {
+            value
+                .get(j + 1)
+                .is_none_or(|a| matches!(a, Atom::Ch(' ', _) | Atom::Ws(' ', _)))
+        };
+        if "!&*{}[]|>%@`".contains(c) || ("-?:".contains(c) && spaced()) {
+            return Err((
+                at,
+                "a literal YAML value starting with an indicator (a tag, anchor, alias, flow collection or block scalar)",
+            ));
+        }
+    }
+    Ok(Entry {
+        key,
+        at,
+        items: items_of(text, items, value),
+        empty: false,
+    })
 }
 
-/// What in a value's style changes the bytes ESO writes, as (atom index in the value,
-/// description).
-fn style(value: &[Atom<'_>]) -> Result<(), (usize, &'static str)> {
-    let Some(start) = value
-        .iter()
-        .position(|a| a.ch().is_none_or(|c| !matches!(c, ' ' | '\t')))
-    else {
-        return Ok(());
+/// The items a value's atoms were made of, text cut to them; whitespace actions left out.
+fn items_of<'a>(text: &'a str, items: &[Item<'a>], value: &[Atom]) -> Vec<Item<'a>> {
+    let mut out = Vec::new();
+    let mut seg: Option<(usize, usize)> = None;
+    let flush = |seg: &mut Option<(usize, usize)>, out: &mut Vec<Item<'a>>| {
+        if let Some((from, to)) = seg.take() {
+            out.push(Item::Text(text.get(from..to).unwrap_or(""), from));
+        }
     };
-    let last = value.iter().rposition(|a| !a.blank()).unwrap_or(start);
-    match value[start].ch() {
-        Some('!') => Err((start, "a YAML tag (such as !!binary) in a value")),
-        Some('&' | '*') => Err((start, "a YAML anchor or alias in a value")),
-        Some('{' | '[') => Err((start, "a YAML flow collection in a value")),
-        Some('@' | '`' | '%') => Err((start, "a value starting with a character YAML reserves")),
-        Some(q @ ('"' | '\'')) => {
-            if q == '"'
-                && let Some(k) = value.iter().position(|a| a.ch() == Some('\\'))
-            {
-                return Err((
-                    k,
-                    "a backslash escape in a double-quoted YAML value (YAML escapes decode to any bytes)",
-                ));
-            }
-            if last == start || value[last].ch() != Some(q) {
-                return Err((
-                    start,
-                    "a quoted YAML value with text after its closing quote",
-                ));
-            }
-            Ok(())
-        }
-        Some('|' | '>') => {
-            let header: String = value[start + 1..]
-                .iter()
-                .map_while(|a| a.ch().filter(|c| *c != '\n'))
-                .collect();
-            if header
-                .trim_end()
-                .chars()
-                .all(|c| matches!(c, '+' | '-' | '1'..='9'))
-                && header.trim_end().len() <= 2
-            {
-                Ok(())
-            } else {
-                Err((start, "a block scalar header vaultgate does not read"))
-            }
-        }
-        _ => {
-            // A plain value: ` #` starts a comment, and what follows is not written.
-            for (k, pair) in value.windows(2).enumerate() {
-                if pair[1].ch() == Some('#') && pair[0].ch().is_some_and(char::is_whitespace) {
-                    return Err((k + 1, "a YAML comment inside a plain value"));
+    for a in value {
+        match *a {
+            Atom::Ch(c, at) => match &mut seg {
+                Some((_, to)) if *to == at => *to = at + c.len_utf8(),
+                _ => {
+                    flush(&mut seg, &mut out);
+                    seg = Some((at, at + c.len_utf8()));
+                }
+            },
+            Atom::Ws(..) => flush(&mut seg, &mut out),
+            Atom::Act(i) => {
+                flush(&mut seg, &mut out);
+                if let Some(item) = items.get(i) {
+                    out.push(item.clone());
                 }
             }
-            Ok(())
         }
     }
+    flush(&mut seg, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -402,7 +248,7 @@ mod tests {
     use super::*;
 
     /// Each entry's key and action count, or the problems.
-    type Split = Result<Vec<(Option<String>, usize)>, Vec<(usize, &'static str)>>;
+    type Split = Result<Vec<(String, usize)>, Vec<(usize, &'static str)>>;
 
     fn split(text: &str) -> Split {
         let items = lex(text).unwrap();
@@ -424,29 +270,41 @@ mod tests {
         }
     }
 
-    fn key(k: &str, actions: usize) -> (Option<String>, usize) {
-        (Some(k.to_owned()), actions)
+    fn key(k: &str, actions: usize) -> (String, usize) {
+        (k.to_owned(), actions)
     }
 
     #[test]
     fn splits_top_level_keys() {
         assert_eq!(
             split("password: {{ .password }}\ntoken: Xk9#mQ2\n"),
-            Ok(vec![key("password", 1), key("token", 0)])
+            Err(vec![(
+                36,
+                "a # in a literal YAML value (YAML may read a comment)"
+            )])
         );
         assert_eq!(
             split(
-                "config.yaml: |\n  # settings\n  user: {{ .u }}\n\n  pass: {{ .p }}\n# c\n\"k 2\": '{{ .x }}'"
+                "password: {{ .password }}\n\n.dockerconfigjson: {{ .c | toJson }}\nempty: \"\"\nnone:\n"
             ),
-            Ok(vec![key("config.yaml", 2), key("k 2", 1)])
+            Ok(vec![
+                key("password", 1),
+                key(".dockerconfigjson", 1),
+                key("empty", 0),
+                key("none", 0)
+            ])
         );
         assert_eq!(
             split("a: {{ .a }}{{ \"\\n\" }}b: x"),
-            Ok(vec![key("a", 2), key("b", 0)])
+            Ok(vec![key("a", 1), key("b", 0)])
         );
         assert_eq!(
-            split("{{ .yaml }}\n{{- \"\\n\" }}c: {{ .c }}"),
-            Ok(vec![(None, 2), key("c", 1)])
+            split("{{- \"\\n\" }}c: {{ .c }}\n{{ \"\" }}d: {{ .d }}"),
+            Ok(vec![key("c", 1), key("d", 1)])
+        );
+        assert_eq!(
+            split("dsn: postgres://{{ .u }}:{{ .p }}@{{ .h }}:5432/app?sslmode=require&x=%20"),
+            Ok(vec![key("dsn", 3)])
         );
     }
 
@@ -454,22 +312,58 @@ mod tests {
     fn denies_what_changes_the_bytes_or_keys_eso_reads() {
         for bad in [
             "t: \"\\x67\\x68\\x70\"",
+            "t: \"{{ .p }}\"",
+            "t: '{{ .p }}'",
+            "t: {{ \" \" }}\"x\"",
             "t: !!binary aGVsbG8=",
+            "t: {{ .p }}!!binary aGVsbG8=",
             "t: &a {{ .p }}\nu: *a",
             "t: {{ .p }} # {{ .q }}",
             "t: {a: b}",
-            "t: \"{{ .p }}\" x",
+            "t: [a]",
+            "t: |\n  {{ .p }}",
+            "t: >-\n  {{ .p }}",
+            "t: - a",
             "{{ .k }}: hunter2",
+            "{{ .yaml }}",
             "{{ .k }}\n  hunter2",
             "t{{ .k }}: v",
             "  t: v",
+            "t: {{ .p }}\n  v",
+            "t: {{ .p }}\\\n  v",
             "- a",
-            "# {{ .p }}\nt: v",
+            "# c\nt: v",
             "---\nt: v",
+            "...\nt: v",
+            "%YAML 1.1\nt: v",
             "just text",
-            "t: |x\n  a",
+            "\"k\": v",
+            "k:v",
+            "t: {{ .p }}\rv: x",
+            "t: {{ .p }}{{ \"\\r\" }}v: x",
+            "t: {{ .p }}\u{2028}v: x",
+            "t: {{ .p }}\u{2029}v: x",
+            "t: {{ .p }}\u{85}v: x",
+            "t:\t{{ .p }}",
+            "t: {{ .p }}{{ \"\\t\" }}",
         ] {
             assert!(split(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Second attack pass, finding 3: each of these hid a key or a decoded value.
+    #[test]
+    fn denies_the_attack_pass_differentials() {
+        let cont = "\\\n  \\x70\\x5f\\\n  16C7e42\\\n  a\"";
+        for bad in [
+            format!(
+                "password: {{{{ .password | toJson }}}}\n{{{{ \"\" }}}}token: \"{{{{ .password }}}}\\x67\\x68{cont}"
+            ),
+            format!("token: {{{{ \" \" }}}}\"{{{{ .password }}}}\\x67\\x68{cont}"),
+            "password: {{ .username }}\rvalue: \"\\x67\\x68\"".to_owned(),
+            "value: {{ \" \" }}!!binary Z2hw{{ .password }}".to_owned(),
+        ] {
+            assert!(split(&bad).is_err(), "{bad}");
         }
     }
 }

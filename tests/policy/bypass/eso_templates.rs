@@ -53,7 +53,7 @@ fn allows_formatting_only_templates() {
         ),
         (
             "literal",
-            json!({ "templateFrom": [{ "literal": "config.yaml: |\n  user: {{ .username }}\n  password: {{ index . \"password\" }}" }] }),
+            json!({ "templateFrom": [{ "literal": "user: {{ .username }}\npassword: {{ index . \"password\" | quote }}\ndsn: postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app" }] }),
         ),
     ] {
         assert_allowed(&judge(templated(template)), what);
@@ -317,11 +317,11 @@ fn rejects_a_literal_whose_second_key_is_text_from_git() {
         (
             "YAML escapes",
             "password: {{ .password }}\ntoken: \"\\x67\\x68\\x70\\x5f\\x31\\x36\"",
-            "backslash escape",
+            "a quote or backslash in a literal YAML value",
         ),
         (
             "constant key",
-            "password: {{ .password }}\ntoken: Xk9#mQ2$pL7!vB4@zR8%",
+            "password: {{ .password }}\ntoken: Xk9mQ2$pL7!vB4@zR8%",
             "literal[\"token\"]: references no fetched key",
         ),
         (
@@ -332,7 +332,7 @@ fn rejects_a_literal_whose_second_key_is_text_from_git() {
         (
             "binary tag",
             "password: {{ .password }}\ntoken: !!binary aHVudGVyMg==",
-            "YAML tag",
+            "starting with an indicator (a tag",
         ),
     ] {
         let d = judge(templated(
@@ -344,7 +344,7 @@ fn rejects_a_literal_whose_second_key_is_text_from_git() {
         assert_denied_quietly(&d, "VG309", what, &["Xk9", "x67", "hunter2", "aHVudGVy"]);
     }
     let control = json!({ "templateFrom": [{ "literal":
-        "password: {{ .password }}\ndsn: \"postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app\"\nconfig.ini: |\n  # payments\n  user={{ .username }}\n" }] });
+        "password: {{ .password }}\ndsn: postgres://{{ .username }}:{{ .password }}@{{ .host }}:5432/app\nuser: {{ .username | quote }}\n" }] });
     assert_allowed(
         &judge(templated(control.clone())),
         "one fetched value per key",
@@ -403,6 +403,183 @@ fn allows_selection_connection_strings_guids_and_layout() {
             what,
         );
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Second attack pass (findings 1, 2, 3, 7). Each "Was a bypass" write was admitted, and Go renders
+// it to a Git constant; the same literals in a PushSecret pushed that constant to Vault.
+
+/// Denied as an ExternalSecret (VG210) and as a PushSecret (VG309), never quoting `secrets`.
+#[track_caller]
+fn assert_denied_both(template: Value, what: &str, expect: &str, secrets: &[&str]) {
+    let d = judge(templated(template.clone()));
+    assert_denied_quietly(&d, "VG210", what, secrets);
+    assert!(message(&d).contains(expect), "{what}: {}", message(&d));
+    assert_denied_quietly(&push_templated(template), "VG309", what, secrets);
+}
+
+#[test]
+fn rejects_printing_the_input_key_names() {
+    // Was a bypass (finding 1): spec.data[].secretKey is chosen in Git, and printing the whole
+    // input prints it; split/index/trimPrefix then cut the name out exactly.
+    let mut es = templated(json!({ "data": { "token":
+        "{{ index (split \":\" (print .)) \"_0\" | trimPrefix \"map[\" }}" } }));
+    es["spec"]["data"] = json!([{ "secretKey": "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "remoteRef": { "key": FETCHED, "property": "password" } }]);
+    let d = judge(es);
+    assert_denied_quietly(&d, "VG210", "print .", &["ghp_", "16C7"]);
+    assert!(message(&d).contains("the whole input"), "{}", message(&d));
+    for text in [
+        "{{ index (split \"\\\"\" (toJson .)) \"_1\" }}",
+        "{{ index (splitList \"\\\"\" (toJson $)) 1 }}",
+        "{{ . | toYaml }}",
+    ] {
+        assert_denied_both(
+            json!({ "data": { "token": text } }),
+            text,
+            "the whole input",
+            &["ghp_"],
+        );
+    }
+    // Control: naming one key through the input is a reference to it.
+    assert_allowed(
+        &judge(templated(json!({ "data": {
+            "a": "{{ index . \"password\" }}",
+            "b": "{{ get . \"password\" }}",
+            "c": "{{ dig \"password\" \"\" . }}"
+        } }))),
+        "index/get/dig of one key",
+    );
+}
+
+#[test]
+fn rejects_a_reference_that_prints_nothing_next_to_a_credential() {
+    // Was a bypass (finding 2): trimAll with every printable character erased any value, and
+    // the literal rules missed mixed-case letters, `-`/`.`-joined pieces, %XX hex and snake case.
+    let all: String = (' '..='~').collect();
+    let erase = format!(
+        "{{{{ .password | trimAll {} }}}}",
+        serde_json::to_string(&all).expect("json")
+    );
+    assert_denied_both(
+        json!({ "data": { "token": format!("{erase}x") } }),
+        "trimAll",
+        "calls trimAll",
+        &[],
+    );
+    let nothing = "{{ index (split \"\\u0000\" .password) \"_9\" }}";
+    for (what, tail) in [
+        ("mixed-case letters", "XkmQpLvBzRaQwErTyUiOpAs"),
+        ("dash-joined", "Xk9mQ2p-L7vB4zR-8aQw3Er-T5yU7iO"),
+        ("dot-joined", "Xk9mQ2p.L7vB4zR.8aQw3Er"),
+        (
+            "percent-encoded",
+            "%4B%6D%51%70%4C%76%42%7A%52%61%51%77%45%72%54%79",
+        ),
+        ("snake case", "xkmqplvbzraq_XKMQPLVBZRAQ_wertyuiopasd"),
+    ] {
+        assert_denied_both(
+            json!({ "data": { "token": format!("{nothing}{tail}") } }),
+            what,
+            "spec",
+            &["Xk", "xkmq", "%4B"],
+        );
+    }
+    assert_denied_both(
+        json!({ "data": { "config": format!("{nothing}{}", "setting = on\n".repeat(40)) } }),
+        "more literal text than a template needs",
+        "characters of literal text",
+        &[],
+    );
+    // Controls: layout and scaffolding around fetched values.
+    for text in [
+        "{{ .password | trimPrefix \"Bearer \" }}{{ \"\\n\" }}",
+        "jdbc:postgresql://{{ .host }}:5432/app?options=-c%20search_path%3Dapp&user={{ .username }}",
+        "apiVersion: rbac.authorization.k8s.io/v1beta1\nuser: {{ .username }}",
+    ] {
+        assert_allowed(
+            &judge(templated(json!({ "data": { "token": text } }))),
+            text,
+        );
+    }
+}
+
+#[test]
+fn rejects_yaml_a_literal_splitter_reads_differently_from_eso() {
+    // Was a bypass (finding 3): an empty action at column 0, a blank action before a quoted
+    // value, \r and Unicode line breaks, and \-newline joins hid a key or a decoded value.
+    let cont = "\\\n  \\x70\\x5f\\\n  16C7e42\\\n  F292c69\\\n  a\"";
+    for (what, literal) in [
+        (
+            "empty action at column 0",
+            format!(
+                "password: {{{{ .password | toJson }}}}\n{{{{ \"\" }}}}token: \"{{{{ .password }}}}\\x67\\x68{cont}"
+            ),
+        ),
+        (
+            "blank action before a quote",
+            format!("token: {{{{ \" \" }}}}\"{{{{ .password }}}}\\x67\\x68{cont}"),
+        ),
+        (
+            "carriage return",
+            "password: {{ .username }}\rvalue: gh".to_owned(),
+        ),
+        (
+            "printed carriage return",
+            "password: {{ .username }}{{ \"\\r\" }}value: gh".to_owned(),
+        ),
+        (
+            "line separator",
+            "password: {{ .username }}\u{2028}value: gh".to_owned(),
+        ),
+        (
+            "next line",
+            "password: {{ .username }}\u{85}value: gh".to_owned(),
+        ),
+        (
+            "tag after a blank action",
+            "value: {{ \" \" }}!!binary Z2hw{{ .password }}".to_owned(),
+        ),
+        (
+            "block scalar",
+            "config: |\n  user={{ .username }}\n  token=gh".to_owned(),
+        ),
+        (
+            "line an action starts",
+            "{{ .password | fromJson | toYaml }}".to_owned(),
+        ),
+    ] {
+        assert_denied_both(
+            json!({ "templateFrom": [{ "literal": literal }] }),
+            what,
+            "templateFrom[0].literal",
+            &["x67", "16C7", "Z2hw", "gh"],
+        );
+    }
+    let control = json!({ "templateFrom": [{ "literal":
+        "password: {{ .password | toJson }}\n{{ \"\" }}token: {{ .password | quote }}{{ \"\\n\" }}user: {{ .username }}\nempty: \"\"" }] });
+    assert_allowed(
+        &judge(templated(control.clone())),
+        "strict key: value lines",
+    );
+    assert_allowed(&push_templated(control), "push: strict key: value lines");
+}
+
+#[test]
+fn rejects_unicode_whitespace_printed_by_an_action() {
+    // Was a bypass (finding 7): a whitespace constant could be any of ~25 Unicode spaces.
+    assert_denied_both(
+        json!({ "data": { "token": "{{ .password }}{{ \"\\u2000\\u2005\\u3000\\u00a0\\u2009\" }}" } }),
+        "Unicode spaces",
+        "prints a constant",
+        &[],
+    );
+    assert_allowed(
+        &judge(templated(
+            json!({ "data": { "token": "{{ .password }}{{ \"\\r\\n\" }}" } }),
+        )),
+        "ASCII line break",
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
