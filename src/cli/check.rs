@@ -51,8 +51,9 @@ pub struct CheckArgs {
     pub policy: Option<PathBuf>,
 }
 
-/// The standard groups the apiserver gives a service account.
-fn default_groups(user: &str) -> Vec<String> {
+/// The standard groups the apiserver gives a user: a service account's, or only
+/// `system:authenticated`.
+pub fn default_groups(user: &str) -> Vec<String> {
     match user
         .strip_prefix("system:serviceaccount:")
         .and_then(|rest| rest.split_once(':'))

@@ -372,17 +372,7 @@ pub fn groups(user: &str) -> Vec<String> {
     if user == CLUSTER_ADMIN {
         return vec!["system:masters".into(), "system:authenticated".into()];
     }
-    match user
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|r| r.split_once(':'))
-    {
-        Some((ns, _)) => vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{ns}"),
-            "system:authenticated".into(),
-        ],
-        None => vec!["system:authenticated".into()],
-    }
+    vaultgate::cli::check::default_groups(user)
 }
 
 pub fn denied(d: &Decision) -> Vec<&'static str> {
