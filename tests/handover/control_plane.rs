@@ -231,10 +231,15 @@ impl Bao {
         }
     }
 
-    /// A token file holding the root token.
+    /// A token file holding the root token. Written under a temporary name and renamed: tests
+    /// running at once ask for it, and a reader must never see it truncated.
     pub fn root_token_file(&self) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let p = self.dir.path().join("root-token");
-        fs::write(&p, "root\n").unwrap();
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.path().join(format!(".root-token.{n}"));
+        fs::write(&tmp, "root\n").unwrap();
+        fs::rename(&tmp, &p).unwrap();
         p
     }
 
@@ -428,20 +433,20 @@ impl ControlPlane {
         }
     }
 
-    /// A kubeconfig file authenticating with `token`.
-    pub fn kubeconfig(&self, name: &str, token: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("{name}.kubeconfig"));
-        let text = format!(
+    /// A kubeconfig authenticating with `token`, as text. Clients are built from it in memory:
+    /// tests running at once ask for the same identity, and a shared file could be read
+    /// half-written.
+    fn kubeconfig_text(&self, name: &str, token: &str) -> String {
+        format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: t\n  context: {{cluster: t, user: {name}}}\ncurrent-context: t\n",
             self.url,
             self.ca.display()
-        );
-        fs::write(&path, text).unwrap();
-        path
+        )
     }
 
     pub async fn client(&self, name: &str, token: &str) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig(name, token)).unwrap();
+        let kubeconfig =
+            kube::config::Kubeconfig::from_yaml(&self.kubeconfig_text(name, token)).unwrap();
         let config = kube::Config::from_custom_kubeconfig(
             kubeconfig,
             &kube::config::KubeConfigOptions::default(),
