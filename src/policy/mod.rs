@@ -262,17 +262,14 @@ pub fn evaluate_with(
             let provenance = classify::classify(secret, review, &writer, policy, view);
             decision.class = provenance.class;
             secret::check(
-                secret,
                 review,
                 &writer,
                 &provenance,
                 policy,
                 view,
+                evidence,
                 &mut found,
             );
-            if !secret::is_housekeeping(secret, review, policy) {
-                secret::content_copy(review, &provenance, policy, view, evidence, &mut found);
-            }
         }
         Object::ExternalSecret(es) => {
             eso::check_external_secret(es, review, &writer, policy, view, &mut found)

@@ -39,7 +39,7 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
     }
     // VG110: an old bootstrap Secret rewritten by another classified producer (an unclassified
     // writer is already denied by VG101). Otherwise the handover would copy that value to Vault.
-    let state_key = policy.key("handover-state");
+    let state_key = policy.reserved_key("handover-state");
     if let Some(o) = old
         && review.operation == Operation::Update
         && o.label(&policy.reserved_key("secret-class")) == Some("bootstrap")

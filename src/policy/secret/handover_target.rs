@@ -18,7 +18,7 @@ pub(super) fn handover_target(write: Write<'_>, out: &mut Vec<Violation>) {
         policy,
         ..
     } = write;
-    let key = policy.key("handover-to");
+    let key = policy.reserved_key("handover-to");
     let Some(path) = secret.annotation(&key) else {
         return;
     };

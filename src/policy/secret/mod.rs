@@ -19,7 +19,7 @@ use super::{
 };
 use crate::policy::view::ClusterView;
 use bootstrap::bootstrap;
-pub use copies::content_copy;
+use copies::content_copy;
 use copies::copy_markers;
 use handover_target::handover_target;
 use provenance::{class_label_change, forged};
@@ -74,7 +74,7 @@ struct Write<'a> {
 /// so the writer and lifecycle rules (VG101, VG102, VG105-VG107, VG109, VG110) do not apply.
 /// What it may still smuggle in is checked: new copy markers (VG103) and forged provenance
 /// (VG104).
-pub fn is_housekeeping(secret: &SecretObject, review: &Review<'_>, policy: &Policy) -> bool {
+fn is_housekeeping(secret: &SecretObject, review: &Review<'_>, policy: &Policy) -> bool {
     let Some(old) = old_secret(review) else {
         return false;
     };
@@ -98,14 +98,18 @@ pub fn is_housekeeping(secret: &SecretObject, review: &Review<'_>, policy: &Poli
 
 /// Evaluates every Secret rule.
 pub fn check(
-    secret: &SecretObject,
     review: &Review<'_>,
     writer: &Writer<'_>,
     provenance: &Provenance<'_>,
     policy: &Policy,
     view: &dyn ClusterView,
+    evidence: &super::Evidence,
     out: &mut Vec<Violation>,
 ) {
+    // The Secret under review (the caller dispatches on the object's kind).
+    let Object::Secret(secret) = review.object else {
+        return;
+    };
     let write = Write {
         secret,
         review,
@@ -123,6 +127,7 @@ pub fn check(
         authority_loop(write, out);
         handover_target(write, out);
         bootstrap(write, out);
+        content_copy(review, provenance, policy, view, evidence, out);
     }
     copy_markers(write, out);
     forged(write, out);

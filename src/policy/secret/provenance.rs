@@ -41,14 +41,11 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
     );
     // An owner is the same owner only if group, kind, name and uid all are: an owner added
     // under another group and then re-grouped would otherwise pass as kept.
-    let identity = |o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
-        (
-            view::group_of(&o.api_version).to_owned(),
-            o.kind.clone(),
-            o.name.clone(),
-            o.uid.clone(),
-        )
-    };
+    fn identity(
+        o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    ) -> (&str, &str, &str, &str) {
+        (view::group_of(&o.api_version), &o.kind, &o.name, &o.uid)
+    }
     let owners_now: Vec<_> = secret
         .metadata
         .owner_references
@@ -188,7 +185,7 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
             );
         }
     }
-    let handover_to = policy.key("handover-to");
+    let handover_to = policy.reserved_key("handover-to");
     if changed(&handover_to, annotations, old_annotations)
         && !(writer.gitops || writer.decrypter.is_some())
     {
@@ -246,7 +243,7 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Problems) {
     } = write;
     let expected = stamps(secret, review, provenance, None);
     for stamp in &expected {
-        let key = policy.key(stamp.name);
+        let key = policy.reserved_key(stamp.name);
         // The same name in the other map is no stamp of vaultgate's: nobody may add it.
         let (other, other_before, other_where) = match stamp.map {
             StampMap::Label => (
@@ -305,7 +302,7 @@ pub(super) fn class_label_change(write: Write<'_>, out: &mut Vec<Violation>) {
         ..
     } = write;
     let Some(old) = old else { return };
-    let key = policy.key("secret-class");
+    let key = policy.reserved_key("secret-class");
     let (before, after) = (old.label(&key), secret.label(&key));
     if before.is_none() || before == after {
         return;
