@@ -300,3 +300,78 @@ async fn probe_method_not_allowed() -> Response {
         &format!("method not allowed: {PROBE_ROUTES}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! The slot limit decided without timing: a slot held by the test is a review in flight.
+    use std::sync::{Arc, atomic::AtomicBool};
+
+    use axum::{body::Body, http::Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{cluster::MemoryView, metrics::Metrics, policy::Policy};
+
+    fn state() -> AppState {
+        let policy = Policy::default();
+        let view = MemoryView::from_policy(&policy);
+        let webhook = Webhook::new(Arc::new(policy), Arc::new(view), Arc::new(Metrics::new()));
+        let opts = ServeOptions {
+            max_concurrent_reviews: 1,
+            review_timeout: Duration::from_millis(50),
+            ..ServeOptions::default()
+        };
+        app_state(
+            Arc::new(webhook),
+            None,
+            Arc::new(AtomicBool::new(false)),
+            &opts,
+        )
+    }
+
+    fn review() -> Request<Body> {
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "uid-busy", "kind": { "group": "", "version": "v1", "kind": "Secret" },
+                "name": "db", "namespace": "payments", "operation": "CREATE",
+                "userInfo": { "username": "alice" }, "object": { "metadata": { "name": "db" } }
+            }
+        });
+        Request::post("/validate")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_review_that_finds_no_free_slot_before_its_deadline_gets_503_with_retry_after() {
+        let state = state();
+        let held = state.slots.clone().acquire_owned().await.expect("slot");
+        let routes = admission_routes(state.clone());
+
+        let busy = routes.clone().oneshot(review()).await.expect("answer");
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let body = busy.into_body().collect().await.expect("body").to_bytes();
+        let message = String::from_utf8_lossy(&body);
+        assert!(message.contains("--max-concurrent-reviews"), "{message}");
+        assert!(
+            state
+                .webhook
+                .metrics()
+                .encode()
+                .contains(r#"reason="overloaded""#),
+            "the refusal is counted"
+        );
+
+        drop(held);
+        let served = routes.oneshot(review()).await.expect("answer");
+        assert_eq!(
+            served.status(),
+            StatusCode::OK,
+            "the freed slot serves again"
+        );
+    }
+}

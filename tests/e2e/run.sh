@@ -118,7 +118,8 @@ print_tails() {
   for f in "$LOGS"/*.log; do
     [ -f "$f" ] || continue
     echo "=================== last $TAIL lines of $f" >&2
-    tail -n "$TAIL" "$f" >&2 || true
+    # Indented, so a tail of the test log is not read again as the run's own result lines.
+    tail -n "$TAIL" "$f" | sed 's/^/  | /' >&2 || true
   done
 }
 
