@@ -24,6 +24,7 @@ pub mod rules;
 mod secret;
 mod store;
 mod template;
+pub mod vault_material;
 pub mod view;
 
 use std::fmt;
