@@ -8,7 +8,7 @@ use super::{
     Policy, Review, Violation, duration::parse_go_duration, identity::Writer, objects::StoreRef,
     rules, template::Findings,
 };
-use crate::policy::view::ClusterView;
+use crate::policy::view::{ClusterView, Missing};
 
 /// How a denial names the object under review: `Kind "ns/name"`, or `Kind "name"` when
 /// cluster-scoped.
@@ -102,6 +102,18 @@ pub(crate) fn store_problem(
             "store {kind}/{:?} does not exist in this cluster",
             r.name
         )),
+        None => {
+            view.note_missing(Missing {
+                kind: kind.into(),
+                namespace: (kind == "SecretStore").then(|| namespace.unwrap_or_default().into()),
+                name: r.name.clone(),
+                field: None,
+                needed_for:
+                    "its provider, which must be vault (VG201 non-vault-store, VG301 push-store)"
+                        .into(),
+            });
+            None
+        }
         _ => None,
     }
 }

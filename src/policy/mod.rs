@@ -155,11 +155,19 @@ pub struct Decision {
     pub break_glass: Option<String>,
     /// Why nothing was evaluated (exempt namespace or identity), for the audit trail.
     pub exempt: Option<Exemption>,
+    /// Objects rules needed and a view without a cluster did not hold (a PushSecret's source,
+    /// a store): those rules were not judged. Always empty against a live view.
+    pub missing: Vec<view::Missing>,
 }
 
 impl Decision {
     pub fn allowed(&self) -> bool {
         self.denied.is_empty()
+    }
+
+    /// Whether every rule could be judged (nothing [`missing`](Self::missing)).
+    pub fn evaluated(&self) -> bool {
+        self.missing.is_empty()
     }
 
     /// The denial message a developer reads: every violated rule, most fundamental first.
@@ -257,6 +265,9 @@ pub fn evaluate_with(
         return decision;
     }
 
+    // Without a live cluster, rules report what they needed and did not find.
+    let recorder = view::Recorder::new(view);
+    let view: &dyn ClusterView = if view.is_live() { view } else { &recorder };
     let mut found = Vec::new();
     match review.object {
         Object::Secret(secret) => {
@@ -290,6 +301,7 @@ pub fn evaluate_with(
     }
     found.sort_by_key(|v| v.rule.order);
     found.dedup();
+    decision.missing = recorder.into_missing();
 
     let break_glass = identity::break_glass(review, &writer, policy);
     for v in found {

@@ -19,7 +19,7 @@ use super::{
     rules,
     template::Inputs,
 };
-use crate::policy::view::ClusterView;
+use crate::policy::view::{ClusterView, Missing};
 use source::push_source_rule;
 
 fn has_key(value: &Value, key: &str) -> bool {
@@ -255,6 +255,18 @@ pub fn check_push_secret(
                 format!("{obj} publishes Secret \"{ns}/{source}\", which does not exist"),
                 "create the PushSecret after the operator has generated its Secret (e.g. a later sync wave), and check selector.secret.name",
             ).at("spec.selector.secret.name"));
+        } else if meta.is_none() {
+            view.note_missing(Missing {
+                kind: "Secret".into(),
+                namespace: Some(ns.into()),
+                name: source.into(),
+                field: Some("spec.selector.secret.name".into()),
+                needed_for: format!(
+                    "{} {} (what the PushSecret publishes)",
+                    rules::PUSH_SOURCE.id,
+                    rules::PUSH_SOURCE.slug
+                ),
+            });
         }
         if let Some(meta) = meta {
             push_source_rule(ps, &obj, ns, source, &meta, policy, out);

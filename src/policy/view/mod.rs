@@ -6,6 +6,7 @@
 
 mod intern;
 mod meta;
+mod missing;
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ pub use meta::{
     ESO_MANAGED_LABEL, EXTERNAL_SECRET, OwnerRef, Pairs, SEALED_SECRET, SecretMeta, compact_meta,
     group_of, is_owner, materialized,
 };
+pub use missing::Missing;
+pub(crate) use missing::Recorder;
 
 use super::objects::{ExternalSecret, PushSecret, Store};
 
@@ -89,6 +92,10 @@ pub trait ClusterView: Send + Sync {
     fn is_live(&self) -> bool {
         false
     }
+
+    /// Called by a rule, only when the view is not live, for an object it needed and did not
+    /// find; [`crate::policy::evaluate`] collects these into `Decision::missing`. Views ignore it.
+    fn note_missing(&self, _missing: Missing) {}
 
     /// Resolves a store reference. `None` means unknown.
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo>;
