@@ -1,12 +1,19 @@
 //! `vaultgate check PATH…`: evaluates manifests offline with the webhook's engine, as a CREATE
 //! by a given identity (by default the Argo CD sync). Cross-object rules see every object in
 //! the set, so a PushSecret is judged with its source Secret, and two writers of one Secret or
-//! two namespaces claiming one Vault path are caught before they reach a cluster.
+//! two namespaces claiming one Vault path are caught before they reach a cluster. A
+//! SealedSecret is judged as the Secret its decrypter will write. A rule that needs an object
+//! the set does not hold says so (NOT EVALUATED) instead of allowing.
 //!
-//! Exit codes: 0 all allowed, 1 something denied, 2 unreadable input (file and document named).
+//! Exit codes: see [`EXIT_CODES`].
 
+mod kustomize;
+mod layout;
+mod listed;
 mod load;
 mod report;
+mod sealed;
+mod split;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -16,8 +23,14 @@ use crate::{
     cluster::MemoryView,
     policy::{self, Identity, Operation, Review},
 };
-pub use load::{Document, LoadError, load_paths};
-pub use report::{Outcome, Report};
+pub use kustomize::Kustomizer;
+pub use listed::Listed;
+pub use load::{Document, LoadError, Loaded, Options, load, load_paths};
+pub use report::{Outcome, Report, Verdict, WrittenBy};
+pub use sealed::Sealed;
+
+/// The exit codes, as `check --help` prints them.
+pub const EXIT_CODES: &str = "Exit codes: 0 every object evaluated and allowed; 1 something denied; 2 a manifest cannot be read or parsed, a path does not exist, or no Kubernetes object was found; 3 nothing denied but something not evaluated (a rule needed an object the set does not hold), 0 with --allow-partial.";
 
 /// Output format of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,11 +40,15 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct CheckArgs {
-    /// Files or directories (recursive: *.yaml, *.yml, *.json); `-` reads standard input.
+    /// Files or directories (recursive); `-` reads standard input. Files that are not
+    /// Kubernetes manifests (Helm chart files, kustomizations, patches, CI definitions) are
+    /// listed with a hint, not judged.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// The identity that applies the manifests.
+    /// The identity that applies the manifests (a SealedSecret's Secret is judged as written by
+    /// the policy's sealed-secrets decrypter instead).
     #[arg(
         long = "as",
         default_value = "system:serviceaccount:argocd:argocd-application-controller"
@@ -40,7 +57,7 @@ pub struct CheckArgs {
     /// Groups of that identity (repeatable). Service accounts get their standard groups by default.
     #[arg(long = "as-group")]
     pub as_groups: Vec<String>,
-    /// Namespace for namespaced objects that do not set one.
+    /// Namespace for namespaced objects that do not set one (reported as defaulted).
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
     /// Output format.
@@ -49,6 +66,13 @@ pub struct CheckArgs {
     /// Policy file (default: the built-in policy).
     #[arg(long, env = "VAULTGATE_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Exit 0 instead of 3 when nothing is denied but some object could not be evaluated.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Build each kustomization directory (`kustomize build`, else `kubectl kustomize`, from
+    /// PATH) and check its output instead of the files under it.
+    #[arg(long)]
+    pub kustomize: bool,
 }
 
 /// The standard groups the apiserver gives a user: a service account's, or only
@@ -67,24 +91,59 @@ pub fn default_groups(user: &str) -> Vec<String> {
     }
 }
 
+/// The identity that writes a SealedSecret's Secret: the decrypter named `sealed-secrets` in
+/// `identities.bootstrapDecrypters`, else the first one; its first user that is a plain name
+/// (not a `*` pattern).
+pub fn sealed_secrets_writer(policy: &policy::Policy) -> Option<(WrittenBy, Identity)> {
+    let decrypters = &policy.identities.bootstrap_decrypters;
+    let d = decrypters
+        .iter()
+        .find(|d| d.name == "sealed-secrets")
+        .or_else(|| decrypters.first())?;
+    let user = d
+        .users
+        .iter()
+        .map(|u| u.as_str())
+        .find(|u| !u.contains('*'))?;
+    Some((
+        WrittenBy {
+            decrypter: d.name.clone(),
+            user: user.to_owned(),
+        },
+        Identity::new(user, default_groups(user)),
+    ))
+}
+
 /// Evaluates loaded documents. Pure apart from the policy it is given.
 pub fn evaluate(docs: &[Document], user: &Identity, policy: &policy::Policy) -> Report {
     let mut view = MemoryView::from_policy(policy);
     for doc in docs {
-        match &doc.object {
-            Some(object) => view.insert(object, doc.namespace.as_deref()),
-            None => {
-                if let Some((ns, name)) = &doc.sealed_output {
-                    view.insert_sealed_output(ns, name);
-                }
-            }
+        if let Some(object) = &doc.object {
+            view.insert(object, doc.namespace.as_deref());
         }
     }
+    let decrypter = sealed_secrets_writer(policy);
     let mut report = Report::default();
     for doc in docs {
         let Some(object) = &doc.object else {
             report.skipped += 1;
             continue;
+        };
+        let (user, written_by) = match (&doc.sealed, &decrypter) {
+            (Some(_), Some((by, identity))) => (identity, Some(by.clone())),
+            (Some(_), None) => {
+                let mut decision = policy::Decision::default();
+                decision.missing.push(policy::view::Missing {
+                    kind: "bootstrap decrypter identity".into(),
+                    namespace: None,
+                    name: "identities.bootstrapDecrypters".into(),
+                    field: None,
+                    needed_for: "judging the Secret a SealedSecret writes as its decrypter".into(),
+                });
+                report.push(doc, object, decision, None);
+                continue;
+            }
+            (None, _) => (user, None),
         };
         let review = Review {
             uid: "vaultgate-check",
@@ -97,7 +156,7 @@ pub fn evaluate(docs: &[Document], user: &Identity, policy: &policy::Policy) -> 
             dry_run: true,
         };
         let decision = policy::evaluate(&review, policy, &view);
-        report.push(doc, object, decision);
+        report.push(doc, object, decision, written_by);
     }
     report
 }
@@ -110,28 +169,56 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let docs = match load_paths(&args.paths, &args.namespace) {
-        Ok(docs) => docs,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("error: {e}");
+    let kustomize = if args.kustomize {
+        match Kustomizer::find() {
+            Some(k) => Some(k),
+            None => {
+                eprintln!("error: --kustomize needs kustomize or kubectl on PATH");
+                return ExitCode::from(2);
             }
-            return ExitCode::from(2);
         }
+    } else {
+        None
     };
+    let options = Options {
+        namespace: args.namespace.clone(),
+        kustomize,
+    };
+    let loaded = load(&args.paths, &options);
+    if !loaded.errors.is_empty() {
+        for e in &loaded.errors {
+            eprintln!("error: {e}");
+        }
+        return ExitCode::from(2);
+    }
     let groups = if args.as_groups.is_empty() {
         default_groups(&args.as_user)
     } else {
         args.as_groups
     };
     let user = Identity::new(args.as_user, groups);
-    let report = evaluate(&docs, &user, &policy);
+    let mut report = evaluate(&loaded.docs, &user, &policy);
+    report.not_manifests = loaded.listed;
     match args.format {
         Format::Text => print!("{}", report.text()),
         Format::Json => println!("{}", report.json()),
     }
+    if loaded.docs.is_empty() {
+        let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: no Kubernetes objects found in {}; nothing was checked",
+            paths.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     if report.denied > 0 {
         ExitCode::from(1)
+    } else if report.not_evaluated > 0 && !args.allow_partial {
+        eprintln!(
+            "{} object(s) not evaluated: the objects they need are not in the set (add them, or pass --allow-partial)",
+            report.not_evaluated
+        );
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

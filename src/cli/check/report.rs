@@ -1,24 +1,57 @@
-//! `check` output: one line per object (and the denial text under it), a summary line, or
-//! the same as JSON for CI annotations.
+//! `check` output: one line per object (`file:line`, the denial or the missing context under
+//! it), the files and documents listed as not Kubernetes objects, and a summary line; or the
+//! same as JSON for CI annotations.
 
 use serde::Serialize;
 
-use super::Document;
-use crate::policy::{Decision, Object, Violation};
+use super::{Document, listed::Listed, sealed::Sealed};
+use crate::policy::{Decision, Object, Violation, view::Missing};
+
+/// An object's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allowed,
+    Warned,
+    Denied,
+    /// Nothing denied, but a rule needed an object that is not in the set.
+    NotEvaluated,
+}
+
+/// Who writes the object when it is not `--as` (a SealedSecret's output: its decrypter).
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenBy {
+    /// The decrypter's name in `identities.bootstrapDecrypters`.
+    pub decrypter: String,
+    pub user: String,
+}
 
 /// One object's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub file: String,
     pub document: usize,
+    pub line: usize,
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The namespace is `-n`'s: the manifest sets none.
+    pub namespace_defaulted: bool,
     pub name: String,
+    pub outcome: Verdict,
+    /// True when allowed or warned (not when denied or not evaluated).
     pub allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<&'static str>,
     pub violations: Vec<Finding>,
+    /// Objects the rules needed and the set does not hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Missing>,
+    /// For the Secret a SealedSecret writes: the SealedSecret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<Sealed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<WrittenBy>,
     #[serde(skip)]
     pub message: String,
 }
@@ -58,49 +91,78 @@ pub struct Report {
     pub allowed: usize,
     pub denied: usize,
     pub warned: usize,
+    pub not_evaluated: usize,
+    /// Kubernetes objects of kinds vaultgate does not govern.
     pub skipped: usize,
+    /// Files and documents that are not Kubernetes objects, with why and a hint.
+    pub not_manifests: Vec<Listed>,
 }
 
 impl Report {
-    pub fn push(&mut self, doc: &Document, object: &Object, decision: Decision) {
+    pub fn push(
+        &mut self,
+        doc: &Document,
+        object: &Object,
+        decision: Decision,
+        written_by: Option<WrittenBy>,
+    ) {
         let kind = object.kind().as_str();
         let name = object.name().to_owned();
-        let allowed = decision.allowed();
-        if !allowed {
+        let outcome = if !decision.allowed() {
             self.denied += 1;
+            Verdict::Denied
+        } else if !decision.evaluated() {
+            self.not_evaluated += 1;
+            Verdict::NotEvaluated
         } else if !decision.warned.is_empty() {
             self.warned += 1;
+            Verdict::Warned
         } else {
             self.allowed += 1;
-        }
+            Verdict::Allowed
+        };
         let violations = decision
             .denied
             .iter()
             .map(|v| Finding::new(v, "enforce"))
             .chain(decision.warned.iter().map(|v| Finding::new(v, "warn")))
             .collect();
-        let message = if allowed {
-            decision
-                .warned
-                .iter()
-                .map(|v| format!("  warning: {}\n", v.warning()))
-                .collect()
-        } else {
+        let mut message: String = if outcome == Verdict::Denied {
             decision
                 .message(kind, doc.namespace.as_deref(), &name)
                 .lines()
                 .map(|l| format!("  {l}\n"))
                 .collect()
+        } else {
+            decision
+                .warned
+                .iter()
+                .map(|v| format!("  warning: {}\n", v.warning()))
+                .collect()
         };
+        let label = if outcome == Verdict::Denied {
+            "note: also not evaluated, missing"
+        } else {
+            "missing"
+        };
+        for m in &decision.missing {
+            message.push_str(&format!("  {label}: {m}\n"));
+        }
         self.results.push(Outcome {
             file: doc.file.clone(),
             document: doc.index,
+            line: doc.line,
             kind,
             namespace: doc.namespace.clone(),
+            namespace_defaulted: doc.namespace_defaulted,
             name,
-            allowed,
+            outcome,
+            allowed: matches!(outcome, Verdict::Allowed | Verdict::Warned),
             class: decision.class.map(|c| c.as_str()),
             violations,
+            missing: decision.missing,
+            sealed_secret: doc.sealed.clone(),
+            written_by,
             message,
         });
     }
@@ -108,30 +170,54 @@ impl Report {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for r in &self.results {
-            let verdict = if !r.allowed {
-                "DENIED "
-            } else if r.violations.is_empty() {
-                "ALLOWED"
-            } else {
-                "WARNED "
+            let verdict = match r.outcome {
+                Verdict::Denied => "DENIED ",
+                Verdict::NotEvaluated => "NOT EVALUATED",
+                Verdict::Warned => "WARNED ",
+                Verdict::Allowed => "ALLOWED",
             };
-            let target = match &r.namespace {
+            let mut target = match &r.namespace {
                 Some(ns) => format!("{ns}/{}", r.name),
                 None => r.name.clone(),
             };
-            out.push_str(&format!(
-                "{verdict} {} {target} ({}#{})\n",
-                r.kind, r.file, r.document
-            ));
+            if r.namespace_defaulted {
+                target.push_str(" (namespace defaulted by -n)");
+            }
+            let what = match (&r.sealed_secret, &r.written_by) {
+                (Some(s), by) => {
+                    let by = by.as_ref().map_or(String::new(), |b| {
+                        format!(", written by decrypter {} ({})", b.decrypter, b.user)
+                    });
+                    let scope = if s.scope == "strict" {
+                        String::new()
+                    } else {
+                        format!(", scope {}", s.scope)
+                    };
+                    format!(
+                        "SealedSecret {}/{} → {} {target}{by}{scope}",
+                        s.namespace, s.name, r.kind
+                    )
+                }
+                (None, _) => format!("{} {target}", r.kind),
+            };
+            out.push_str(&format!("{verdict} {what} ({}:{})\n", r.file, r.line));
             out.push_str(&r.message);
         }
+        if !self.not_manifests.is_empty() {
+            out.push_str("not Kubernetes objects (listed, not checked):\n");
+            for l in &self.not_manifests {
+                out.push_str(&format!("SKIPPED {}\n", l.text()));
+            }
+        }
         out.push_str(&format!(
-            "checked {} objects: {} allowed, {} denied, {} warned, {} not governed\n",
+            "checked {} objects: {} allowed, {} denied, {} warned, {} not evaluated, {} not governed; {} listed as not Kubernetes objects\n",
             self.results.len(),
             self.allowed,
             self.denied,
             self.warned,
-            self.skipped
+            self.not_evaluated,
+            self.skipped,
+            self.not_manifests.len(),
         ));
         out
     }

@@ -1,10 +1,48 @@
-//! `vaultgate check` as a CI job runs it: the real binary, real files, exit codes 0/1/2, and the
-//! cross-object rules judged within the set of manifests.
+//! `vaultgate check` as a CI job runs it: the real binary, real files, exit codes 0/1/2/3, and
+//! the cross-object rules judged within the set of manifests. `repo` runs it on a whole
+//! platform repository (tests/fixtures/repo); `input` on what a repository may hold that is
+//! awkward to read (separators, binary files, empty sets, kustomize builds).
+
+mod input;
+mod repo;
 
 use std::{
     io::Write,
     process::{Command, Output, Stdio},
 };
+
+pub(super) fn fixture(rel: &str) -> String {
+    format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `vaultgate check ARGS -` with `input` on standard input.
+pub(super) fn check_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+        .arg("check")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vaultgate");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+pub(super) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON report.
+pub(super) fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
 
 fn manifests(rel: &str) -> String {
     format!(
@@ -13,7 +51,7 @@ fn manifests(rel: &str) -> String {
     )
 }
 
-fn check(args: &[&str]) -> Output {
+pub(super) fn check(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vaultgate"))
         .arg("check")
         .args(args)
@@ -21,19 +59,33 @@ fn check(args: &[&str]) -> Output {
         .expect("run vaultgate")
 }
 
-fn stdout(o: &Output) -> String {
+pub(super) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
 fn exits_0_when_every_object_is_allowed() {
-    let out = check(&[&manifests("allowed")]);
+    let out = check(&[&fixture("check/all-allowed.yaml")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("checked 3 objects: 3 allowed, 0 denied"),
+        stdout(&out).contains("checked 2 objects: 2 allowed, 0 denied, 0 warned, 0 not evaluated"),
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn exits_3_when_a_push_source_is_not_in_the_set_and_0_with_allow_partial() {
+    let out = check(&[&manifests("allowed")]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("checked 3 objects: 2 allowed, 0 denied, 0 warned, 1 not evaluated"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("--allow-partial"), "{}", stderr(&out));
+    let partial = check(&["--allow-partial", &manifests("allowed")]);
+    assert_eq!(partial.status.code(), Some(0), "{}", stdout(&partial));
 }
 
 #[test]
