@@ -11,6 +11,7 @@ mod kustomize;
 mod layout;
 mod listed;
 mod load;
+mod parse;
 mod report;
 mod sealed;
 mod split;

@@ -1,0 +1,213 @@
+//! Parsing one file's (or stream's) text: YAML documents or JSON, `kind: List` items, and the
+//! decision whether the file is a manifest (its broken documents are errors) or not (listed).
+//! Governed kinds become typed objects; a SealedSecret becomes the Secret it will write.
+
+use serde_json::Value;
+
+use super::{Document, Loaded, Options, listed, sealed, split::split_documents};
+use crate::policy::objects::{Kind, Object};
+
+/// One parsed document: its first line, the value, and whether its raw text reads like a
+/// Kubernetes object (for documents that are not valid YAML).
+struct Parsed {
+    line: usize,
+    value: Result<Value, String>,
+    looks_like_object: bool,
+    templated: bool,
+}
+
+fn looks_like_object(text: &str) -> bool {
+    let starts = |key: &str| text.lines().any(|l| l.starts_with(key));
+    starts("apiVersion:") && starts("kind:")
+}
+
+fn parse_documents(text: &str, json: bool) -> Vec<Parsed> {
+    if json {
+        let line = text
+            .lines()
+            .position(|l| !l.trim().is_empty())
+            .map_or(1, |i| i + 1);
+        let value = serde_json::from_str::<Value>(text)
+            .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column()));
+        return vec![Parsed {
+            line,
+            value,
+            looks_like_object: text.contains("\"apiVersion\"") && text.contains("\"kind\""),
+            templated: text.contains("{{"),
+        }];
+    }
+    split_documents(text)
+        .into_iter()
+        .map(|chunk| Parsed {
+            line: chunk.line,
+            // The parser's message can quote the input; only the position is kept.
+            value: serde_saphyr::from_str::<Value>(&chunk.text).map_err(|_| {
+                format!(
+                    "invalid YAML in the document starting at line {}",
+                    chunk.line
+                )
+            }),
+            looks_like_object: looks_like_object(&chunk.text),
+            templated: chunk.text.contains("{{"),
+        })
+        .collect()
+}
+
+fn is_object(v: &Value) -> bool {
+    v.get("apiVersion").is_some_and(Value::is_string) && v.get("kind").is_some_and(Value::is_string)
+}
+
+/// Parses one file's (or stream's) text into documents, listing or rejecting what is not an
+/// object. A file is a manifest when one of its documents is an object, or reads like one
+/// without being valid YAML (and is not a template): then a broken document is an error.
+pub fn parse_text(file: &str, text: &str, json: bool, options: &Options, loaded: &mut Loaded) {
+    let parsed = parse_documents(text, json);
+    let values: Vec<&Value> = parsed
+        .iter()
+        .filter_map(|p| p.value.as_ref().ok())
+        .collect();
+    let manifest = values.iter().any(|v| {
+        is_object(v)
+            || v.get("kind").and_then(Value::as_str) == Some("List")
+                && v.get("items").is_some_and(Value::is_array)
+    }) || parsed
+        .iter()
+        .any(|p| p.value.is_err() && p.looks_like_object && !p.templated);
+    if !manifest {
+        if let Some(entry) = listed::not_a_manifest(file, &parsed_summary(&parsed)) {
+            loaded.listed.push(entry);
+        }
+        return;
+    }
+    let mut index = 0;
+    for p in parsed {
+        match p.value {
+            Err(message) => {
+                loaded.error(file, Some(index), message);
+                index += 1;
+            }
+            Ok(Value::Null) => {}
+            Ok(v) if v.get("kind").and_then(Value::as_str) == Some("List") => {
+                let items = match v.get("items") {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => Vec::new(),
+                };
+                for item in items {
+                    push(file, index, p.line, item, options, loaded);
+                    index += 1;
+                }
+            }
+            Ok(v) => {
+                push(file, index, p.line, v, options, loaded);
+                index += 1;
+            }
+        }
+    }
+}
+
+/// What a non-manifest file's documents are, for [`listed::not_a_manifest`].
+fn parsed_summary(parsed: &[Parsed]) -> listed::Summary {
+    let values: Vec<&Value> = parsed
+        .iter()
+        .filter_map(|p| p.value.as_ref().ok())
+        .collect();
+    listed::Summary {
+        documents: parsed.len(),
+        invalid_at: parsed.iter().find(|p| p.value.is_err()).map(|p| p.line),
+        templated: parsed.iter().any(|p| p.templated),
+        json6902: !values.is_empty() && values.iter().all(|v| is_json6902(v)),
+    }
+}
+
+/// A JSON6902 patch: a list of `{op, path, ...}` operations.
+fn is_json6902(v: &Value) -> bool {
+    v.as_array().is_some_and(|ops| {
+        !ops.is_empty()
+            && ops.iter().all(|op| {
+                op.get("op").is_some_and(Value::is_string)
+                    && op.get("path").is_some_and(Value::is_string)
+            })
+    })
+}
+
+fn push(
+    file: &str,
+    index: usize,
+    line: usize,
+    value: Value,
+    options: &Options,
+    loaded: &mut Loaded,
+) {
+    if !is_object(&value) {
+        loaded
+            .listed
+            .push(listed::document_without_kind(file, index, line));
+        return;
+    }
+    let api_version = value["apiVersion"].as_str().unwrap_or_default().to_owned();
+    let kind = value["kind"].as_str().unwrap_or_default().to_owned();
+    let own_namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_owned);
+    let mut doc = Document {
+        file: file.into(),
+        index,
+        line,
+        object: None,
+        namespace: own_namespace.clone(),
+        namespace_defaulted: false,
+        sealed: None,
+    };
+    let defaulted = |doc: &mut Document, ns: Option<String>| match ns {
+        Some(ns) => doc.namespace = Some(ns),
+        None => {
+            doc.namespace = Some(options.namespace.clone());
+            doc.namespace_defaulted = true;
+        }
+    };
+    let (governed, value) = if sealed::is_sealed_secret(&api_version, &kind) {
+        let template_ns = value
+            .pointer("/spec/template/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned);
+        defaulted(&mut doc, own_namespace.or(template_ns));
+        let ns = doc.namespace.clone().unwrap_or_default();
+        let (secret, from) = sealed::output_secret(&value, &ns);
+        doc.sealed = Some(from);
+        (Kind::Secret, secret)
+    } else {
+        let Some(governed) = Kind::from_api_version(&api_version, &kind) else {
+            loaded.docs.push(doc);
+            return;
+        };
+        let cluster_scoped = matches!(
+            governed,
+            Kind::ClusterExternalSecret | Kind::ClusterPushSecret | Kind::ClusterSecretStore
+        );
+        if !cluster_scoped {
+            defaulted(&mut doc, own_namespace);
+        }
+        (governed, value)
+    };
+    match Object::from_value(governed, value) {
+        Ok(object) => {
+            doc.object = Some(object);
+            loaded.docs.push(doc);
+        }
+        // serde's message may quote a value; name the kind and the problem category only.
+        Err(e) => loaded.error(
+            file,
+            Some(index),
+            format!(
+                "{kind} (line {line}) does not match its schema ({})",
+                match e.classify() {
+                    serde_json::error::Category::Data => "a field has the wrong type or shape",
+                    _ => "malformed",
+                }
+            ),
+        ),
+    }
+}
