@@ -6,6 +6,7 @@
 
 mod intern;
 mod meta;
+mod rbac;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub use meta::{
     ESO_MANAGED_LABEL, EXTERNAL_SECRET, OwnerRef, Pairs, SEALED_SECRET, SecretMeta, compact_meta,
     group_of, is_owner, materialized,
 };
+pub use rbac::{BindingInfo, RoleInfo, SubjectInfo};
 
 use super::objects::{ExternalSecret, PushSecret, Store};
 
@@ -128,5 +130,37 @@ pub trait ClusterView: Send + Sync {
     /// cannot tell (no live cluster), which rules treat as "not verifiable", not as forged.
     fn owner_exists(&self, _namespace: &str, _kind: &str, _name: &str, _uid: &str) -> Option<bool> {
         None
+    }
+
+    /// True when the view holds every Role, ClusterRole and binding of the cluster, so a role
+    /// it does not know does not exist. No view does yet: the live view watches no RBAC, and
+    /// the memory view holds only the manifests under evaluation.
+    fn knows_rbac(&self) -> bool {
+        false
+    }
+
+    /// A Role (`namespace` set) or ClusterRole by name.
+    fn role(&self, _kind: &str, _namespace: Option<&str>, _name: &str) -> Option<Arc<RoleInfo>> {
+        None
+    }
+
+    /// Every ClusterRole, to resolve aggregation selectors.
+    fn cluster_roles(&self) -> Vec<Arc<RoleInfo>> {
+        Vec::new()
+    }
+
+    /// Bindings whose `roleRef` is this Role or ClusterRole.
+    fn bindings_to(
+        &self,
+        _kind: &str,
+        _namespace: Option<&str>,
+        _name: &str,
+    ) -> Vec<Arc<BindingInfo>> {
+        Vec::new()
+    }
+
+    /// Bindings with the service account `namespace/name` as a subject.
+    fn bindings_of_service_account(&self, _namespace: &str, _name: &str) -> Vec<Arc<BindingInfo>> {
+        Vec::new()
     }
 }
