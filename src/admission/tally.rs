@@ -73,6 +73,18 @@ fn slot(call: Call, decision: Outcome) -> usize {
         Kind::ClusterPushSecret => 4,
         Kind::SecretStore => 5,
         Kind::ClusterSecretStore => 6,
+        Kind::Role => 7,
+        Kind::ClusterRole => 8,
+        Kind::RoleBinding => 9,
+        Kind::ClusterRoleBinding => 10,
+        Kind::Pod => 11,
+        Kind::Deployment => 12,
+        Kind::StatefulSet => 13,
+        Kind::DaemonSet => 14,
+        Kind::Job => 15,
+        Kind::CronJob => 16,
+        Kind::VaultProviderConfig => 17,
+        Kind::VaultKvSecret => 18,
     };
     let operation = match call.operation {
         Operation::Create => 0,

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use super::{
     ClusterView, ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo, intern,
 };
+use crate::policy::view::{BindingInfo, RoleInfo};
 use crate::policy::{Policy, objects::Object};
 
 /// An in-memory [`ClusterView`].
@@ -16,6 +17,9 @@ pub struct MemoryView {
     secrets: BTreeMap<(String, String), Arc<SecretMeta>>,
     externals: Vec<Arc<ExternalSecretInfo>>,
     pushes: Vec<Arc<PushSecretInfo>>,
+    /// Roles and ClusterRoles, and their bindings (see [`MemoryView::insert_rbac`]).
+    roles: Vec<Arc<RoleInfo>>,
+    bindings: Vec<Arc<BindingInfo>>,
 }
 
 impl MemoryView {
@@ -77,7 +81,33 @@ impl MemoryView {
                 self.stores
                     .insert((kind, store_ns, name), StoreInfo::of(st));
             }
-            Object::ClusterExternalSecret(_) | Object::ClusterPushSecret(_) => {}
+            Object::Role(_)
+            | Object::ClusterRole(_)
+            | Object::RoleBinding(_)
+            | Object::ClusterRoleBinding(_) => self.insert_rbac(object, &ns, &name),
+            Object::ClusterExternalSecret(_)
+            | Object::ClusterPushSecret(_)
+            | Object::Workload(..)
+            | Object::VaultProviderConfig(_)
+            | Object::VaultKvSecret(_) => {}
+        }
+    }
+}
+
+impl MemoryView {
+    /// Records a role or binding. Cluster-scoped kinds ignore `namespace` (`check` hands every
+    /// object its default namespace).
+    fn insert_rbac(&mut self, object: &Object, namespace: &str, name: &str) {
+        let ns = Some(namespace).filter(|_| !object.kind().is_cluster_scoped());
+        let kind = object.kind().as_str();
+        match object {
+            Object::Role(r) | Object::ClusterRole(r) => {
+                self.roles.push(Arc::new(RoleInfo::of(kind, ns, name, r)))
+            }
+            Object::RoleBinding(b) | Object::ClusterRoleBinding(b) => self
+                .bindings
+                .push(Arc::new(BindingInfo::of(kind, ns, name, b))),
+            _ => {}
         }
     }
 }
@@ -143,6 +173,43 @@ impl ClusterView for MemoryView {
             .iter()
             .find(|e| &*e.namespace == namespace && &*e.name == name)
             .cloned()
+    }
+
+    fn role(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Arc<RoleInfo>> {
+        let ns = namespace.filter(|_| kind == "Role");
+        self.roles
+            .iter()
+            .find(|r| r.kind == kind && r.namespace.as_deref() == ns && &*r.name == name)
+            .cloned()
+    }
+
+    fn cluster_roles(&self) -> Vec<Arc<RoleInfo>> {
+        self.roles
+            .iter()
+            .filter(|r| r.kind == "ClusterRole")
+            .cloned()
+            .collect()
+    }
+
+    fn bindings_to(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Vec<Arc<BindingInfo>> {
+        self.bindings
+            .iter()
+            .filter(|b| b.refers_to(kind, namespace, name))
+            .cloned()
+            .collect()
+    }
+
+    fn bindings_of_service_account(&self, namespace: &str, name: &str) -> Vec<Arc<BindingInfo>> {
+        self.bindings
+            .iter()
+            .filter(|b| b.binds_service_account(namespace, name))
+            .cloned()
+            .collect()
     }
 
     fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>> {

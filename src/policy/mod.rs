@@ -8,6 +8,7 @@
 
 pub mod classify;
 pub mod config;
+mod crossplane;
 pub mod duration;
 mod eso;
 mod eso_common;
@@ -20,12 +21,14 @@ pub mod mutate;
 pub mod objects;
 pub mod paths;
 mod push;
+pub mod rbac;
 pub mod rules;
 mod secret;
 mod store;
 mod template;
 pub mod vault_material;
 pub mod view;
+pub mod workload;
 
 use std::fmt;
 
@@ -297,6 +300,19 @@ pub fn evaluate_with(
         }
         Object::SecretStore(s) | Object::ClusterSecretStore(s) => {
             store::check_store(s, review, &writer, policy, &mut found)
+        }
+        Object::Role(r) | Object::ClusterRole(r) => {
+            rbac::check_role(r, review, policy, view, &mut found)
+        }
+        Object::RoleBinding(b) | Object::ClusterRoleBinding(b) => {
+            rbac::check_binding(b, review, policy, view, &mut found)
+        }
+        Object::Workload(_, w) => workload::check_workload(w, review, policy, view, &mut found),
+        Object::VaultProviderConfig(pc) => {
+            crossplane::check_provider_config(pc, review, &mut found)
+        }
+        Object::VaultKvSecret(kv) => {
+            crossplane::check_kv_secret(kv, review, policy, view, &mut found)
         }
     }
     found.sort_by_key(|v| v.rule.order);

@@ -126,6 +126,21 @@ rules! {
     APPROVED_STORE_NOT_VAULT = "VG404", "approved-store-not-vault", 63, "§5a.7.1",
         "the approved store name must resolve to a Vault provider",
         "an approved store name (vault-backend) bound to a non-Vault provider";
+    SECRET_WRITE_GRANT = "VG501", "secret-write-grant", 15, "§2.4 Inv 6, §5.8",
+        "every system that can change secret state is a control plane: only declared producers hold a grant to write Secrets",
+        "Roles and ClusterRoles granting create/update/patch on Secrets, bound to an identity the policy does not declare (judged with the role and its bindings in one set)";
+    CROSS_NAMESPACE_COPIER = "VG502", "cross-namespace-copier", 22, "§2.4 Inv 7, §8.10",
+        "a value another namespace needs is published to Vault and pulled, never written across namespaces by a workload",
+        "Jobs, CronJobs, Helm hooks and other workloads whose script or service account writes Secrets in another namespace";
+    SCRIPT_SECRET_WRITER = "VG503", "script-secret-writer", 16, "§2.4 Inv 6, §8.8",
+        "scripts are not control planes: a Secret is produced by a declared producer, never by a workload's shell",
+        "workload scripts that write Secrets (kubectl create/apply/replace/patch, curl to the Secrets API), including Vault init output and root or unseal material";
+    INLINE_VAULT_VALUE = "VG310", "inline-vault-value", 59, "§5.5, §2.2.2",
+        "values reach Vault from the runtime authority or an operator, never from Git",
+        "Crossplane Vault KV resources with an inline dataJson, or a dataJsonSecretRef to a Secret from Git, a SealedSecret or ESO";
+    CROSSPLANE_VAULT_TOKEN = "VG405", "crossplane-vault-token", 64, "§7.5, §5a.7.2",
+        "a Vault client authenticates with Kubernetes auth and a scoped role, never a token",
+        "Crossplane Vault ProviderConfigs whose credentials are a token from a Secret or the environment";
 }
 
 impl Rule {

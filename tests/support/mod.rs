@@ -167,6 +167,15 @@ fn group_version(kind: Kind, object: &Value) -> (&'static str, String) {
     if kind == Kind::Secret {
         return ("", "v1".to_owned());
     }
+    // The hidden-control-plane kinds (RBAC, workloads, Crossplane's Vault provider).
+    if kind.api_group() != "external-secrets.io" {
+        let version = match kind {
+            Kind::VaultProviderConfig => "v1beta1",
+            Kind::VaultKvSecret => "v1alpha1",
+            _ => "v1",
+        };
+        return (kind.api_group(), version.to_owned());
+    }
     let group = "external-secrets.io";
     let default = match kind {
         Kind::PushSecret | Kind::ClusterPushSecret => "v1alpha1",

@@ -183,10 +183,12 @@ fn push(
             loaded.docs.push(doc);
             return;
         };
-        let cluster_scoped = matches!(
-            governed,
-            Kind::ClusterExternalSecret | Kind::ClusterPushSecret | Kind::ClusterSecretStore
-        );
+        // Crossplane's Vault kinds are cluster-scoped in the v1 groups; the `.m.` groups of
+        // Crossplane v2 are namespaced, except a ClusterProviderConfig.
+        let crossplane_cluster =
+            matches!(governed, Kind::VaultProviderConfig | Kind::VaultKvSecret)
+                && (!api_version.contains(".m.") || kind == "ClusterProviderConfig");
+        let cluster_scoped = governed.is_cluster_scoped() || crossplane_cluster;
         if !cluster_scoped {
             defaulted(&mut doc, own_namespace);
         }

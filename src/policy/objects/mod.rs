@@ -3,9 +3,13 @@
 //! nothing secret is ever held in a `String` that could reach a log.
 //!
 //! This file holds the governed kinds, [`Object`] and the core Secret; the External Secrets
-//! Operator kinds live in `eso` and are re-exported here.
+//! Operator kinds live in `eso`, RBAC in `rbac`, workloads in `workload` and Crossplane's Vault
+//! provider in `crossplane`, all re-exported here.
 
+mod crossplane;
 mod eso;
+mod rbac;
+mod workload;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,15 @@ pub use eso::{
     PushMatch, PushRemoteRef, PushSecret, PushSecretSpec, PushSelector, PushSelectorSecret,
     RemoteRef, SourceRef, Store, StoreRef, StoreSpec, Target,
 };
+
+pub use crossplane::{
+    Credentials, KvParameters, KvSpec, ProviderConfigSpec, SecretKeySelector, VaultKvSecret,
+    VaultProviderConfig,
+};
+pub use rbac::{
+    AggregationRule, Binding, LabelSelector, PolicyRule, Role, RoleRef, SECRET_WRITE_VERBS, Subject,
+};
+pub use workload::{Container, EnvVar, PodSpec, Workload, pod_spec_path};
 
 /// Treats an explicit `null` like an absent field (CRDs with preserved unknown fields keep nulls).
 fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -91,7 +104,10 @@ impl<'de> Deserialize<'de> for ValueDigest {
     }
 }
 
-/// The kinds vaultgate governs.
+/// The kinds vaultgate governs. The first seven are what the base webhook registration sends;
+/// the hidden-control-plane kinds (RBAC, workloads, Crossplane's Vault provider) reach the
+/// webhook only through the opt-in registration (README "Hidden control planes"), and `check`
+/// judges them in any set of manifests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Secret,
@@ -101,11 +117,25 @@ pub enum Kind {
     ClusterPushSecret,
     SecretStore,
     ClusterSecretStore,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    /// ProviderConfig or ClusterProviderConfig of a Crossplane Vault provider.
+    VaultProviderConfig,
+    /// A Crossplane Vault KV resource (SecretV2, Secret) that writes a value into Vault.
+    VaultKvSecret,
 }
 
 impl Kind {
     /// Every governed kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 19] = [
         Self::Secret,
         Self::ExternalSecret,
         Self::ClusterExternalSecret,
@@ -113,6 +143,18 @@ impl Kind {
         Self::ClusterPushSecret,
         Self::SecretStore,
         Self::ClusterSecretStore,
+        Self::Role,
+        Self::ClusterRole,
+        Self::RoleBinding,
+        Self::ClusterRoleBinding,
+        Self::Pod,
+        Self::Deployment,
+        Self::StatefulSet,
+        Self::DaemonSet,
+        Self::Job,
+        Self::CronJob,
+        Self::VaultProviderConfig,
+        Self::VaultKvSecret,
     ];
 
     /// Resolves an API group + kind (any served version) to a governed kind.
@@ -125,8 +167,76 @@ impl Kind {
             ("external-secrets.io", "ClusterPushSecret") => Some(Self::ClusterPushSecret),
             ("external-secrets.io", "SecretStore") => Some(Self::SecretStore),
             ("external-secrets.io", "ClusterSecretStore") => Some(Self::ClusterSecretStore),
+            ("rbac.authorization.k8s.io", "Role") => Some(Self::Role),
+            ("rbac.authorization.k8s.io", "ClusterRole") => Some(Self::ClusterRole),
+            ("rbac.authorization.k8s.io", "RoleBinding") => Some(Self::RoleBinding),
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => Some(Self::ClusterRoleBinding),
+            ("", "Pod") => Some(Self::Pod),
+            ("apps", "Deployment") => Some(Self::Deployment),
+            ("apps", "StatefulSet") => Some(Self::StatefulSet),
+            ("apps", "DaemonSet") => Some(Self::DaemonSet),
+            ("batch", "Job") => Some(Self::Job),
+            ("batch", "CronJob") => Some(Self::CronJob),
+            (
+                "vault.upbound.io" | "vault.m.upbound.io" | "vault.jet.crossplane.io",
+                "ProviderConfig" | "ClusterProviderConfig",
+            ) => Some(Self::VaultProviderConfig),
+            ("kv.vault.upbound.io" | "kv.vault.m.upbound.io", "SecretV2" | "Secret")
+            | (
+                "generic.vault.upbound.io"
+                | "generic.vault.m.upbound.io"
+                | "generic.vault.jet.crossplane.io",
+                "Secret",
+            ) => Some(Self::VaultKvSecret),
             _ => None,
         }
+    }
+
+    /// The API group a kind is served under (for the Crossplane kinds, upbound's cluster-scoped
+    /// group; the others resolve through [`Kind::from_group_kind`]).
+    pub fn api_group(self) -> &'static str {
+        match self {
+            Self::Secret | Self::Pod => "",
+            Self::ExternalSecret
+            | Self::ClusterExternalSecret
+            | Self::PushSecret
+            | Self::ClusterPushSecret
+            | Self::SecretStore
+            | Self::ClusterSecretStore => "external-secrets.io",
+            Self::Role | Self::ClusterRole | Self::RoleBinding | Self::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io"
+            }
+            Self::Deployment | Self::StatefulSet | Self::DaemonSet => "apps",
+            Self::Job | Self::CronJob => "batch",
+            Self::VaultProviderConfig => "vault.upbound.io",
+            Self::VaultKvSecret => "kv.vault.upbound.io",
+        }
+    }
+
+    /// Kinds without a namespace (for Crossplane, upbound's cluster-scoped spellings; the
+    /// namespaced `.m.` variants carry `metadata.namespace`).
+    pub fn is_cluster_scoped(self) -> bool {
+        matches!(
+            self,
+            Self::ClusterExternalSecret
+                | Self::ClusterPushSecret
+                | Self::ClusterSecretStore
+                | Self::ClusterRole
+                | Self::ClusterRoleBinding
+        )
+    }
+
+    /// A workload whose pod spec the script and service-account rules read.
+    pub fn is_workload(self) -> bool {
+        matches!(
+            self,
+            Self::Pod
+                | Self::Deployment
+                | Self::StatefulSet
+                | Self::DaemonSet
+                | Self::Job
+                | Self::CronJob
+        )
     }
 
     /// Resolves an `apiVersion` + `kind` pair as found in a manifest.
@@ -144,6 +254,18 @@ impl Kind {
             Self::ClusterPushSecret => "ClusterPushSecret",
             Self::SecretStore => "SecretStore",
             Self::ClusterSecretStore => "ClusterSecretStore",
+            Self::Role => "Role",
+            Self::ClusterRole => "ClusterRole",
+            Self::RoleBinding => "RoleBinding",
+            Self::ClusterRoleBinding => "ClusterRoleBinding",
+            Self::Pod => "Pod",
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+            Self::VaultProviderConfig => "ProviderConfig",
+            Self::VaultKvSecret => "SecretV2",
         }
     }
 
@@ -162,6 +284,14 @@ pub enum Object {
     ClusterPushSecret(ClusterPushSecret),
     SecretStore(Store),
     ClusterSecretStore(Store),
+    Role(Role),
+    ClusterRole(Role),
+    RoleBinding(Binding),
+    ClusterRoleBinding(Binding),
+    /// Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob (the kind says which).
+    Workload(Kind, Workload),
+    VaultProviderConfig(VaultProviderConfig),
+    VaultKvSecret(VaultKvSecret),
 }
 
 impl Object {
@@ -186,6 +316,18 @@ impl Object {
             Kind::ClusterPushSecret => Self::ClusterPushSecret(Deserialize::deserialize(d)?),
             Kind::SecretStore => Self::SecretStore(Deserialize::deserialize(d)?),
             Kind::ClusterSecretStore => Self::ClusterSecretStore(Deserialize::deserialize(d)?),
+            Kind::Role => Self::Role(Deserialize::deserialize(d)?),
+            Kind::ClusterRole => Self::ClusterRole(Deserialize::deserialize(d)?),
+            Kind::RoleBinding => Self::RoleBinding(Deserialize::deserialize(d)?),
+            Kind::ClusterRoleBinding => Self::ClusterRoleBinding(Deserialize::deserialize(d)?),
+            Kind::Pod
+            | Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::DaemonSet
+            | Kind::Job
+            | Kind::CronJob => Self::Workload(kind, Workload::deserialize_kind(kind, d)?),
+            Kind::VaultProviderConfig => Self::VaultProviderConfig(Deserialize::deserialize(d)?),
+            Kind::VaultKvSecret => Self::VaultKvSecret(Deserialize::deserialize(d)?),
         })
     }
 
@@ -203,6 +345,13 @@ impl Object {
             Self::ClusterPushSecret(_) => Kind::ClusterPushSecret,
             Self::SecretStore(_) => Kind::SecretStore,
             Self::ClusterSecretStore(_) => Kind::ClusterSecretStore,
+            Self::Role(_) => Kind::Role,
+            Self::ClusterRole(_) => Kind::ClusterRole,
+            Self::RoleBinding(_) => Kind::RoleBinding,
+            Self::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
+            Self::Workload(kind, _) => *kind,
+            Self::VaultProviderConfig(_) => Kind::VaultProviderConfig,
+            Self::VaultKvSecret(_) => Kind::VaultKvSecret,
         }
     }
 
@@ -214,6 +363,11 @@ impl Object {
             Self::PushSecret(o) => &o.metadata,
             Self::ClusterPushSecret(o) => &o.metadata,
             Self::SecretStore(o) | Self::ClusterSecretStore(o) => &o.metadata,
+            Self::Role(o) | Self::ClusterRole(o) => &o.metadata,
+            Self::RoleBinding(o) | Self::ClusterRoleBinding(o) => &o.metadata,
+            Self::Workload(_, o) => &o.metadata,
+            Self::VaultProviderConfig(o) => &o.metadata,
+            Self::VaultKvSecret(o) => &o.metadata,
         }
     }
 

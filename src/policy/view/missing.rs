@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
-use super::{ClusterView, ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo};
+use super::{
+    BindingInfo, ClusterView, ExternalSecretInfo, PushSecretInfo, RoleInfo, SecretMeta, StoreInfo,
+};
 
 /// One object a rule needed and the view did not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +48,9 @@ impl std::fmt::Display for Missing {
 }
 
 /// A view that delegates every lookup and collects what rules report missing. Used only over
-/// a view that is not live, for the duration of one evaluation.
+/// a view that is not live, for the duration of one evaluation. Every method of
+/// [`ClusterView`] must be delegated here: one left to its default would silently answer
+/// "nothing" during `check` (`tests/policy/check_cli` judges RBAC sets through it).
 pub(crate) struct Recorder<'a> {
     inner: &'a dyn ClusterView,
     missing: Mutex<Vec<Missing>>,
@@ -131,6 +135,31 @@ impl ClusterView for Recorder<'_> {
 
     fn owner_exists(&self, namespace: &str, kind: &str, name: &str, uid: &str) -> Option<bool> {
         self.inner.owner_exists(namespace, kind, name, uid)
+    }
+
+    fn knows_rbac(&self) -> bool {
+        self.inner.knows_rbac()
+    }
+
+    fn role(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Arc<RoleInfo>> {
+        self.inner.role(kind, namespace, name)
+    }
+
+    fn cluster_roles(&self) -> Vec<Arc<RoleInfo>> {
+        self.inner.cluster_roles()
+    }
+
+    fn bindings_to(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Vec<Arc<BindingInfo>> {
+        self.inner.bindings_to(kind, namespace, name)
+    }
+
+    fn bindings_of_service_account(&self, namespace: &str, name: &str) -> Vec<Arc<BindingInfo>> {
+        self.inner.bindings_of_service_account(namespace, name)
     }
 }
 

@@ -7,6 +7,7 @@
 mod intern;
 mod meta;
 mod missing;
+mod rbac;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use meta::{
 };
 pub use missing::Missing;
 pub(crate) use missing::Recorder;
+pub use rbac::{BindingInfo, RoleInfo, SubjectInfo};
 
 use super::objects::{ExternalSecret, PushSecret, Store};
 
@@ -135,5 +137,37 @@ pub trait ClusterView: Send + Sync {
     /// cannot tell (no live cluster), which rules treat as "not verifiable", not as forged.
     fn owner_exists(&self, _namespace: &str, _kind: &str, _name: &str, _uid: &str) -> Option<bool> {
         None
+    }
+
+    /// True when the view holds every Role, ClusterRole and binding of the cluster, so a role
+    /// it does not know does not exist. No view does yet: the live view watches no RBAC, and
+    /// the memory view holds only the manifests under evaluation.
+    fn knows_rbac(&self) -> bool {
+        false
+    }
+
+    /// A Role (`namespace` set) or ClusterRole by name.
+    fn role(&self, _kind: &str, _namespace: Option<&str>, _name: &str) -> Option<Arc<RoleInfo>> {
+        None
+    }
+
+    /// Every ClusterRole, to resolve aggregation selectors.
+    fn cluster_roles(&self) -> Vec<Arc<RoleInfo>> {
+        Vec::new()
+    }
+
+    /// Bindings whose `roleRef` is this Role or ClusterRole.
+    fn bindings_to(
+        &self,
+        _kind: &str,
+        _namespace: Option<&str>,
+        _name: &str,
+    ) -> Vec<Arc<BindingInfo>> {
+        Vec::new()
+    }
+
+    /// Bindings with the service account `namespace/name` as a subject.
+    fn bindings_of_service_account(&self, _namespace: &str, _name: &str) -> Vec<Arc<BindingInfo>> {
+        Vec::new()
     }
 }

@@ -19,6 +19,7 @@ mod copy_markers;
 mod deletion;
 mod eso_templates;
 mod forged;
+pub(crate) mod hidden_control_planes;
 mod issue13;
 mod paths;
 mod review_findings;

@@ -7,6 +7,7 @@
 
 mod consumer_names;
 mod dashboards;
+mod hidden_control_planes;
 mod housekeeping;
 mod operator_certificates;
 

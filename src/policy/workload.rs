@@ -1,0 +1,226 @@
+//! Workloads as hidden control planes (RFC-SECOPS-0001 §2.4 Inv 6-7, §8.8, §8.10):
+//!
+//! - VG502 `cross-namespace-copier`: a workload whose service account may write Secrets in
+//!   another namespace (bindings and roles from the view, `rbac::service_account_grants`), or
+//!   whose script writes a Secret into another namespace;
+//! - VG503 `script-secret-writer`: a workload whose script writes a Secret at all, naming Vault
+//!   root or unseal material (`vault_material::classify_key`) and `vault operator init` output
+//!   when the script stores them, and a second writer of the same Secret from the view.
+//!
+//! Scripts are read by `workload::script`, conservatively (its header lists what is seen).
+//! False-positive risk: a script line that looks like a write but never runs (a branch never
+//! taken) is still reported; the policy silences a workload by declaring its service account a
+//! producer (`policy.identities.operators`) or by per-rule/per-namespace mode.
+
+mod script;
+
+use std::collections::BTreeMap;
+
+use super::{
+    Policy, Review, Violation, fix,
+    identity::Writer,
+    objects::Workload,
+    rbac, rules,
+    vault_material::{self, VaultMaterial},
+    view::ClusterView,
+};
+pub use script::{Scan, SecretWrite, scan, script_of};
+
+/// The fix for Vault init output and root or unseal material written into Kubernetes.
+pub const VAULT_MATERIAL_FIX: &str = "never keep Vault init output in Kubernetes: hand the unseal keys to their offline custodians or use auto-unseal (a seal stanza: transit or a cloud KMS), revoke the root token once the initial configuration is done (vault token revoke), and give every consumer Vault's Kubernetes auth with a scoped role; the root token is never stored or copied anywhere";
+
+/// VG502 and VG503 for a workload under review.
+pub fn check_workload(
+    w: &Workload,
+    review: &Review<'_>,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let kind = review.object.kind();
+    let own = review
+        .namespace
+        .or(w.metadata.namespace.as_deref())
+        .unwrap_or("default");
+    let sa = w.pod.service_account();
+    let sa_user = format!("system:serviceaccount:{own}:{sa}");
+    let identity = super::Identity::new(&sa_user, Vec::new());
+    if Writer::of(&identity, policy).is_producer() {
+        return;
+    }
+    let label = workload_label(kind.as_str(), own, review.name, w);
+    let spec = super::objects::pod_spec_path(kind);
+
+    let scans: Vec<(String, String, Scan)> = w
+        .pod
+        .all_containers()
+        .map(|(path, c)| {
+            let env: BTreeMap<String, String> = c
+                .env
+                .iter()
+                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                .collect();
+            (
+                path,
+                c.name.clone(),
+                scan(&script_of(&c.command, &c.args), &env),
+            )
+        })
+        .collect();
+    let handles_material = scans
+        .iter()
+        .any(|(_, _, s)| s.vault_init.is_some() || !s.material.is_empty());
+
+    for g in rbac::service_account_grants(own, sa, policy, view) {
+        if g.namespace.as_deref() == Some(own) {
+            continue;
+        }
+        out.push(
+            Violation::new(
+                &rules::CROSS_NAMESPACE_COPIER,
+                format!(
+                    "{label} runs as service account {own}/{sa}, which may {} Secrets in {} (another namespace than {own:?}) through {} ({})",
+                    g.verbs.join("/"),
+                    g.scope,
+                    g.binding,
+                    g.role
+                ),
+                if handles_material {
+                    format!("drop the cross-namespace grant ({}); {VAULT_MATERIAL_FIX}", g.binding)
+                } else {
+                    format!(
+                        "drop the cross-namespace grant ({}); a value another namespace needs is published from its producing namespace with a PushSecret and read there with an ExternalSecret (PushSecret -> Vault -> ExternalSecret)",
+                        g.binding
+                    )
+                },
+            )
+            .at(format!("{spec}.serviceAccountName")),
+        );
+    }
+
+    for (path, name, found) in &scans {
+        let at = format!("{spec}.{path}");
+        let container = format!("container {name:?}");
+        for write in &found.writes {
+            script_write(
+                write, found, own, &label, &container, &at, policy, view, out,
+            );
+        }
+    }
+}
+
+/// `Job vault/root-token-sync (Helm hook post-install)`.
+fn workload_label(kind: &str, ns: &str, name: &str, w: &Workload) -> String {
+    let hook = w
+        .annotation("helm.sh/hook")
+        .map(|h| format!(" (Helm hook {h})"))
+        .or_else(|| {
+            w.annotation("argocd.argoproj.io/hook")
+                .map(|h| format!(" (Argo CD hook {h})"))
+        })
+        .unwrap_or_default();
+    format!("{kind} {ns}/{name}{hook}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn script_write(
+    write: &SecretWrite,
+    found: &Scan,
+    own: &str,
+    label: &str,
+    container: &str,
+    at: &str,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    out: &mut Vec<Violation>,
+) {
+    let ns = write.namespace.as_deref().unwrap_or(own);
+    let name = write.name.as_deref().unwrap_or("<unnamed>");
+    let target = format!("Secret {ns}/{name}");
+    let place = format!("{container}, script line {}: {}", write.line, write.how);
+    let material: Vec<(String, VaultMaterial)> = write
+        .keys
+        .iter()
+        .filter_map(|k| Some((k.clone(), vault_material::classify_key(k)?)))
+        .collect();
+    // A copy's keys are not in the script; the Secret names init sidecars and charts give their
+    // output stand in, so the fix never suggests distributing a root token through Vault.
+    let copies_material = write.copied_from.as_ref().is_some_and(|(_, n)| {
+        n.contains("vault-init") || n.contains("root-token") || n.contains("unseal")
+    });
+    let mut holds = Vec::new();
+    if let Some(line) = found.vault_init {
+        holds.push(format!("the output of vault operator init (line {line})"));
+    }
+    holds.extend(
+        material
+            .iter()
+            .map(|(k, m)| format!("{} (key {k:?})", m.as_str())),
+    );
+    if material.is_empty() {
+        let mut seen: Vec<VaultMaterial> = Vec::new();
+        for (line, k) in &found.material {
+            if let Some(m) = vault_material::classify_key(k).filter(|m| !seen.contains(m)) {
+                seen.push(m);
+                holds.push(format!(
+                    "{} read by the script (line {line}, {k:?})",
+                    m.as_str()
+                ));
+            }
+        }
+    }
+    let vault_fix = !holds.is_empty() || copies_material;
+
+    if ns != own {
+        let from = write
+            .copied_from
+            .as_ref()
+            .map(|(n, s)| format!(" copied from Secret {}/{s}", n.as_deref().unwrap_or(own)))
+            .unwrap_or_default();
+        out.push(
+            Violation::new(
+                &rules::CROSS_NAMESPACE_COPIER,
+                format!(
+                    "{label} writes {target}{from} into another namespace than {own:?} ({place})"
+                ),
+                if vault_fix {
+                    VAULT_MATERIAL_FIX.to_owned()
+                } else {
+                    fix::distribute_through_vault(name, ns, policy)
+                },
+            )
+            .at(at),
+        );
+    }
+
+    let mut what = format!("{label} writes {target} from a script ({place})");
+    if !holds.is_empty() {
+        what.push_str(&format!("; it stores {}", holds.join(", ")));
+    }
+    let mut others: Vec<String> = view
+        .external_secrets_targeting(ns, name)
+        .iter()
+        .map(|e| format!("ExternalSecret {}/{}", e.namespace, e.name))
+        .collect();
+    if view.secret(ns, name).is_some_and(|m| {
+        m.owners
+            .iter()
+            .any(|o| super::view::is_owner(&o.api_version, &o.kind, super::view::SEALED_SECRET))
+    }) {
+        others.push(format!("SealedSecret {ns}/{name}"));
+    }
+    if !others.is_empty() {
+        what.push_str(&format!(
+            "; {target} is also written by {}: two writers, and authority is singular (VG207 single-writer)",
+            others.join(", ")
+        ));
+    }
+    let fix = if vault_fix {
+        VAULT_MATERIAL_FIX.to_owned()
+    } else {
+        format!(
+            "produce {target} with an operator the policy declares a producer (policy.identities.operators), or have that operator publish the value to Vault with a PushSecret and read it with an ExternalSecret; a script is not a control plane (§8.8)"
+        )
+    };
+    out.push(Violation::new(&rules::SCRIPT_SECRET_WRITER, what, fix).at(at));
+}

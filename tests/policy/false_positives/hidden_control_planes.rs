@@ -1,0 +1,238 @@
+//! Grants, workloads and Crossplane objects the hidden-control-plane rules (VG501-VG503, VG405,
+//! VG310) must leave alone, each beside the nearest write that is still denied.
+
+use super::*;
+use crate::bypass::hidden_control_planes::{binding, job, judge, kv, role, sa, view_of};
+
+#[test]
+fn the_eso_controller_role_bound_to_eso_is_allowed_and_the_same_role_bound_to_ci_is_not() {
+    let cr = role(
+        "ClusterRole",
+        None,
+        "external-secrets-controller",
+        &[
+            "get", "list", "watch", "create", "update", "delete", "patch",
+        ],
+    );
+    let eso = binding(
+        "ClusterRoleBinding",
+        None,
+        "external-secrets-controller",
+        "ClusterRole",
+        "external-secrets-controller",
+        sa("external-secrets", "external-secrets"),
+    );
+    let view = view_of(&[
+        (Kind::ClusterRole, cr.clone()),
+        (Kind::ClusterRoleBinding, eso.clone()),
+    ]);
+    for (kind, o) in [
+        (Kind::ClusterRole, cr.clone()),
+        (Kind::ClusterRoleBinding, eso),
+    ] {
+        let w = Write {
+            kind,
+            operation: vaultgate::policy::Operation::Create,
+            namespace: None,
+            user: ARGOCD,
+            object: o,
+            old: None,
+        };
+        assert_allowed(&w.evaluate_in(&view), "ESO's own grant");
+    }
+    let ci = binding(
+        "ClusterRoleBinding",
+        None,
+        "pipeline-secrets",
+        "ClusterRole",
+        "external-secrets-controller",
+        sa("tekton-pipelines", "default"),
+    );
+    let view = view_of(&[(Kind::ClusterRole, cr)]);
+    let w = Write {
+        kind: Kind::ClusterRoleBinding,
+        operation: vaultgate::policy::Operation::Create,
+        namespace: None,
+        user: ARGOCD,
+        object: ci,
+        old: None,
+    };
+    assert_denied_by(&w.evaluate_in(&view), "VG501", "the same role bound to CI");
+}
+
+#[test]
+fn built_in_bindings_of_the_control_plane_are_allowed() {
+    let admin = role("ClusterRole", None, "cluster-admin", &["*"]);
+    let kcm = role(
+        "ClusterRole",
+        None,
+        "system:kube-controller-manager",
+        &["create", "update"],
+    );
+    let token = role(
+        "ClusterRole",
+        None,
+        "system:controller:token-cleaner",
+        &["create", "update", "patch"],
+    );
+    let view = view_of(&[
+        (Kind::ClusterRole, admin),
+        (Kind::ClusterRole, kcm),
+        (Kind::ClusterRole, token),
+    ]);
+    for b in [
+        binding(
+            "ClusterRoleBinding",
+            None,
+            "cluster-admin",
+            "ClusterRole",
+            "cluster-admin",
+            json!([{"kind": "Group", "name": "system:masters"}]),
+        ),
+        binding(
+            "ClusterRoleBinding",
+            None,
+            "system:kube-controller-manager",
+            "ClusterRole",
+            "system:kube-controller-manager",
+            json!([{"kind": "User", "name": "system:kube-controller-manager"}]),
+        ),
+        binding(
+            "ClusterRoleBinding",
+            None,
+            "system:controller:token-cleaner",
+            "ClusterRole",
+            "system:controller:token-cleaner",
+            sa("kube-system", "token-cleaner"),
+        ),
+    ] {
+        let w = Write {
+            kind: Kind::ClusterRoleBinding,
+            operation: vaultgate::policy::Operation::Create,
+            namespace: None,
+            user: ARGOCD,
+            object: b,
+            old: None,
+        };
+        assert_allowed(&w.evaluate_in(&view), "a built-in binding");
+    }
+    // The name is no pass: a `system:` role bound to every service account is a grant.
+    let all = binding(
+        "ClusterRoleBinding",
+        None,
+        "system:oops",
+        "ClusterRole",
+        "cluster-admin",
+        json!([{"kind": "Group", "name": "system:serviceaccounts"}]),
+    );
+    let w = Write {
+        kind: Kind::ClusterRoleBinding,
+        operation: vaultgate::policy::Operation::Create,
+        namespace: None,
+        user: ARGOCD,
+        object: all,
+        old: None,
+    };
+    assert_denied_by(
+        &w.evaluate_in(&view),
+        "VG501",
+        "cluster-admin for every service account",
+    );
+}
+
+#[test]
+fn a_read_only_secret_role_and_a_config_map_job_are_allowed() {
+    let reader = role(
+        "Role",
+        Some("payments"),
+        "secret-reader",
+        &["get", "list", "watch"],
+    );
+    let rb = binding(
+        "RoleBinding",
+        Some("payments"),
+        "api",
+        "Role",
+        "secret-reader",
+        sa("payments", "api"),
+    );
+    let view = view_of(&[(Kind::Role, reader), (Kind::RoleBinding, rb.clone())]);
+    assert_allowed(&judge(Kind::RoleBinding, &rb, &view), "get-only");
+    for script in [
+        "kubectl get configmap app-config -n payments -o yaml",
+        "kubectl get secret db -n payments -o jsonpath='{.data.password}' > /tmp/p",
+        "echo 'run: kubectl create secret generic x'",
+    ] {
+        assert_allowed(
+            &judge(Kind::Job, &job("payments", "print", "api", script), &view),
+            script,
+        );
+    }
+    // Nearest denial: the same Job creating the Secret it read.
+    let d = judge(
+        Kind::Job,
+        &job(
+            "payments",
+            "print",
+            "api",
+            "kubectl create secret generic db2 --from-literal=password=x",
+        ),
+        &view,
+    );
+    assert_denied_by(&d, "VG503", "a script writer");
+}
+
+#[test]
+fn a_declared_operator_running_a_script_is_judged_at_write_time_not_here() {
+    let script = "kubectl create secret tls web-tls --cert=/tmp/c --key=/tmp/k";
+    assert_allowed(
+        &judge(
+            Kind::Job,
+            &job("cert-manager", "issue", "cert-manager", script),
+            &view_of(&[]),
+        ),
+        "a declared producer's service account",
+    );
+    assert_denied_by(
+        &judge(
+            Kind::Job,
+            &job("cert-manager", "issue", "installer", script),
+            &view_of(&[]),
+        ),
+        "VG503",
+        "an undeclared one",
+    );
+}
+
+#[test]
+fn a_kv_secret_from_an_operator_secret_is_allowed() {
+    let owned = secret(
+        "temporal-postgres-app",
+        "postgres",
+        json!({"ownerReferences": [owner("postgresql.cnpg.io/v1", "Cluster")]}),
+    );
+    let view = view_of(&[(Kind::Secret, owned)]);
+    let ok = kv(
+        json!({"mount": "secret", "name": "platform-data/postgres/temporal",
+        "dataJsonSecretRef": {"name": "temporal-postgres-app", "namespace": "postgres", "key": "credentials"}}),
+    );
+    assert_allowed(
+        &judge(Kind::VaultKvSecret, &ok, &view),
+        "an operator's Secret",
+    );
+    let mount = kv(
+        json!({"mount": "platform-data", "name": "postgres/temporal",
+        "dataJsonSecretRef": {"name": "temporal-postgres-app", "namespace": "postgres", "key": "credentials"}}),
+    );
+    assert_allowed(
+        &judge(Kind::VaultKvSecret, &mount, &view),
+        "the prefix as the mount",
+    );
+    let inline =
+        kv(json!({"mount": "secret", "name": "platform-data/postgres/temporal", "dataJson": "{}"}));
+    assert_denied_by(
+        &judge(Kind::VaultKvSecret, &inline, &view),
+        "VG310",
+        "inline",
+    );
+}
