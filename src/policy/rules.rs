@@ -126,6 +126,9 @@ rules! {
     APPROVED_STORE_NOT_VAULT = "VG404", "approved-store-not-vault", 63, "§5a.7.1",
         "the approved store name must resolve to a Vault provider",
         "an approved store name (vault-backend) bound to a non-Vault provider";
+    VAULT_ROOT_MATERIAL = "VG111", "vault-root-material", 5, "§7.2.1, §7.5",
+        "Vault's root of trust never lives in Kubernetes: unseal and recovery key shares are kept offline (or replaced by auto-unseal), the root token is revoked after init, and consumers authenticate with Kubernetes auth",
+        "Secrets (any writer, any class) and ExternalSecrets holding a Vault or OpenBao root token, unseal or recovery keys, or init output, by key name or by an explicit Secret name (vault-root-token, vault-unseal-keys)";
 }
 
 impl Rule {

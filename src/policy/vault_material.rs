@@ -116,9 +116,10 @@ pub fn classify_key(key: &str) -> Option<VaultMaterial> {
 
 /// The material a Secret's (or an ExternalSecret target's) *name* declares, whatever its keys
 /// are called. Conservative: a Vault word (`vault`, `bao`, `openbao`) followed by `root` (then
-/// `token` or nothing), `unseal` or `recovery` (then `key(s)` or nothing), or `init` then
-/// `keys`/`output`/`data`. `vault-init`, `vault-token`, `vault-keys`, `vault-root-ca` and
-/// `vault-unseal-transit-token` (the token an auto-unseal seal stanza needs) are not.
+/// `token` or nothing), `unseal` or `recovery` then `key(s)`, or `init` then
+/// `keys`/`output`/`data`. `vault-init`, `vault-token`, `vault-keys`, `vault-root-ca`,
+/// `vault-unseal` and `vault-unseal-transit-token` are not: the last two are as often the token
+/// a transit auto-unseal seal stanza needs, which is what the VG111 fix recommends.
 pub fn classify_name(name: &str) -> Option<VaultMaterial> {
     let words: Vec<String> = name
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -129,14 +130,14 @@ pub fn classify_name(name: &str) -> Option<VaultMaterial> {
         .iter()
         .position(|w| matches!(w.as_str(), "vault" | "bao" | "openbao"))?;
     let rest = &words[start + 1..];
-    let keys_or_end = |i: usize| {
+    let keys_follow = |i: usize| {
         rest.get(i + 1)
-            .is_none_or(|w| matches!(w.as_str(), "key" | "keys"))
+            .is_some_and(|w| matches!(w.as_str(), "key" | "keys"))
     };
     rest.iter().enumerate().find_map(|(i, w)| match w.as_str() {
         "root" if rest.get(i + 1).is_none_or(|n| n == "token") => Some(VaultMaterial::RootToken),
-        "unseal" if keys_or_end(i) => Some(VaultMaterial::UnsealKey),
-        "recovery" if keys_or_end(i) => Some(VaultMaterial::RecoveryKey),
+        "unseal" if keys_follow(i) => Some(VaultMaterial::UnsealKey),
+        "recovery" if keys_follow(i) => Some(VaultMaterial::RecoveryKey),
         "init"
             if rest
                 .get(i + 1)
@@ -223,7 +224,6 @@ mod tests {
             ("vault-root", VaultMaterial::RootToken),
             ("openbao-root-token", VaultMaterial::RootToken),
             ("vault-unseal-keys", VaultMaterial::UnsealKey),
-            ("vault-unseal", VaultMaterial::UnsealKey),
             ("vault-recovery-keys", VaultMaterial::RecoveryKey),
             ("vault-init-keys", VaultMaterial::InitOutput),
         ] {
@@ -234,6 +234,7 @@ mod tests {
             "vault-token",
             "vault-keys",
             "vault-root-ca",
+            "vault-unseal",
             "vault-unseal-transit-token",
             "vault-unsealer-config",
             "root-token-sync",
