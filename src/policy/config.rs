@@ -130,12 +130,42 @@ pub struct VaultPaths {
     pub properties: Vec<String>,
     /// Properties that are secret and so never go under `platform-config/` (Inv 8).
     pub secret_properties: Vec<String>,
+    /// Further property names allowed only under `platform-config/`: non-sensitive endpoint
+    /// data (§5a.4.3, Inv 8) such as `url` or `endpoint`, one name per kind of setting.
+    pub config_properties: Vec<String>,
+    /// Which consumer segments an ExternalSecret may read under `platform-data/<ds>/` (VG203).
+    pub read_scope: ReadScopeConfig,
     /// Extra path prefixes a namespace may read, e.g. `payments: [applications/payments]`.
     pub read_grants: BTreeMap<String, Vec<String>>,
     /// The namespaces each datasource is published from, e.g. `postgres: [postgres-operator]`:
     /// a PushSecret to `<prefix>/<datasource>/...` from any other namespace is denied (VG308).
     /// A datasource not listed may be published from any one namespace.
     pub publishers: BTreeMap<String, Vec<String>>,
+}
+
+/// How VG203 infers the consumers an ExternalSecret reads for (§5a.5: `<consumer>` is a
+/// service identity, not necessarily the namespace). See `paths::ReadScope`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadScopeConfig {
+    /// Only the namespace, its `namespaces.aliases` and `vault.readGrants`: labels name no
+    /// consumer.
+    pub strict: bool,
+    /// Labels of the ExternalSecret whose values are consumers it may read for.
+    pub consumer_labels: Vec<String>,
+}
+
+impl Default for ReadScopeConfig {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            consumer_labels: strings(&[
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/instance",
+                "app",
+            ]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -348,6 +378,10 @@ impl Default for VaultPaths {
             ]),
             properties: strings(&["username", "password", "host", "port", "token"]),
             secret_properties: strings(&["password", "token"]),
+            config_properties: strings(&[
+                "url", "endpoint", "address", "database", "region", "bucket",
+            ]),
+            read_scope: ReadScopeConfig::default(),
             read_grants: BTreeMap::new(),
             publishers: BTreeMap::new(),
         }
@@ -358,7 +392,12 @@ impl Default for ExternalSecrets {
     fn default() -> Self {
         Self {
             max_refresh_interval: "1h".into(),
-            allowed_generators: Vec::new(),
+            // The Generate-Push-Pull pattern the RFC's derived class describes
+            // (docs/rfc-digest.md §2, "Derived"): a Password generator's value is generated
+            // once and published to Vault. Generators that read elsewhere (VaultDynamicSecret:
+            // its path is not checked against the read scope), invent values (Fake) or call
+            // out (Webhook) stay opt-in.
+            allowed_generators: strings(&["Password"]),
             refresh_policy_exceptions: Vec::new(),
         }
     }

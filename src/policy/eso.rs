@@ -1,6 +1,11 @@
 //! Rules for ExternalSecret and ClusterExternalSecret: the writer (VG209/VG102), the store
 //! (VG201), generators (VG202), read scope (VG203/VG204), adoption (VG205), refresh and
-//! immutability (VG206), single writer (VG207), authority loops (VG208) and templates (VG210).
+//! immutability (VG206), single writer (VG207), authority loops (VG208), templates (VG210) and
+//! Vault root material pulled into the cluster (VG111, `root_material`). Adoption and the
+//! bootstrap targets it meets are in `adoption`.
+
+mod adoption;
+mod root_material;
 
 use super::{
     Policy, Review, Violation,
@@ -11,21 +16,24 @@ use super::{
     field::{self, Problems},
     identity::Writer,
     objects::{ClusterExternalSecret, ExternalSecret, ExternalSecretSpec},
-    paths, rules,
+    paths::{self, ReadScope},
+    rules,
     template::{Inputs, misspelled},
 };
-use crate::policy::view::{ClusterView, SecretMeta};
+use crate::policy::view::ClusterView;
+use adoption::{adoption_rule, bootstrap_target, bootstrap_text};
 
 /// Spec rules shared by ExternalSecret and ClusterExternalSecret (`namespace` None = fan-out).
 fn check_spec(
     spec: &ExternalSecretSpec,
     obj: &str,
     review: &Review<'_>,
-    namespace: Option<&str>,
+    scope: &ReadScope<'_>,
     policy: &Policy,
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
+    let namespace = scope.namespace;
     let approved = policy
         .stores
         .approved
@@ -81,6 +89,7 @@ fn check_spec(
             format!("no {store_ref} (ESO would default to a SecretStore)"),
         );
     }
+    let mut finds = Problems::default();
     for (i, d) in spec.data_from.iter().enumerate() {
         let src = d.source_ref.as_ref();
         if let Some(r) = src.and_then(|s| s.store_ref.as_ref())
@@ -108,20 +117,27 @@ fn check_spec(
                 None => {
                     Some("find without a path syncs every secret the store can list".to_owned())
                 }
-                Some(p) => paths::find_denied(p, namespace, policy),
+                Some(p) => paths::find_denied(p, scope, policy),
             };
             if let Some(p) = problem {
                 let at = format!("spec.dataFrom[{i}].find");
-                out.push(Violation::new(
-                    &rules::UNSCOPED_FIND,
-                    format!("{obj} {at}: {p}"),
-                    format!(
-                        "name each key with spec.data[].remoteRef, or set find.path to platform-data/<datasource>/{}",
-                        namespace.unwrap_or("<namespace>")
-                    ),
-                ).at(at));
+                finds.push(&at, format!("{at}: {p}"));
             }
         }
+    }
+    // One denial for every unscoped find: the fix is the same for each entry.
+    if !finds.is_empty() {
+        out.push(
+            Violation::new(
+                &rules::UNSCOPED_FIND,
+                format!("{obj} {}", finds.join("; ")),
+                format!(
+                    "name each key with spec.data[].remoteRef, or set find.path to platform-data/<datasource>/{}",
+                    namespace.unwrap_or("<namespace>")
+                ),
+            )
+            .at_opt(finds.field),
+        );
     }
     if !store_problems.is_empty() {
         out.push(
@@ -148,7 +164,7 @@ fn check_spec(
     }
     let mut denied = Problems::default();
     for (field, key) in &reads {
-        if let Some(p) = paths::read_denied(key, namespace, policy) {
+        if let Some(p) = paths::read_denied(key, scope, policy) {
             denied.push(field, format!("{field}: {p}"));
         }
     }
@@ -158,8 +174,10 @@ fn check_spec(
             format!("{obj} reads outside its scope: {}", denied.join("; ")),
             match namespace {
                 Some(ns) => format!(
-                    "read platform-data/<datasource>/{ns} or platform-config/...; to share another namespace's value, \
-                     have its producer publish it to platform-data/<datasource>/{ns} with a PushSecret, or add a grant in the policy (vault.readGrants)"
+                    "read platform-data/<datasource>/<consumer> where <consumer> is {} or platform-config/...; to read for another service, \
+                     label this ExternalSecret app.kubernetes.io/name: <service> (unless vault.readScope.strict), list the name in namespaces.aliases.{ns}, \
+                     or have the producer publish the value to platform-data/<datasource>/{ns} with a PushSecret",
+                    scope.consumers().join(", ")
                 ),
                 None => "use a namespaced ExternalSecret per consumer namespace, or read only platform-config/".to_owned(),
             },
@@ -200,93 +218,6 @@ fn check_spec(
     template_rule(obj, TemplateOf::ExternalSecret, findings, namespace, out);
 }
 
-const ADOPTING: [&str; 4] = ["Merge", "CreateOrMerge", "Orphan", "None"];
-
-/// The target when it is a bootstrap Secret, in any handover state: a second writer of it is
-/// denied whatever the state (README, "Handover controller": it copies the value once).
-fn bootstrap_target(
-    view: &dyn ClusterView,
-    ns: &str,
-    name: &str,
-    policy: &Policy,
-) -> Option<std::sync::Arc<SecretMeta>> {
-    view.secret(ns, name)
-        .filter(|m| m.label(&policy.reserved_key("secret-class")) == Some("bootstrap"))
-}
-
-/// "a bootstrap Secret (handover-state copied)".
-fn bootstrap_text(meta: &SecretMeta, policy: &Policy) -> String {
-    match meta.label(&policy.reserved_key("handover-state")) {
-        Some(state) => format!("a bootstrap Secret (handover-state {state})"),
-        None => "a bootstrap Secret (handover not started)".to_owned(),
-    }
-}
-
-/// The way to a bootstrap value once Vault holds it: another Secret, read from the
-/// handover-to path.
-fn bootstrap_fix(target: &str, meta: &SecretMeta, policy: &Policy) -> String {
-    let annotation = policy.key("handover-to");
-    let key = match meta.annotations.get(&annotation) {
-        Some(path) => format!("remoteRef.key: {path}"),
-        None => format!("remoteRef.key set to the Vault path in its {annotation} annotation"),
-    };
-    format!(
-        "a bootstrap Secret is retired by the handover, not adopted: read the handed-over value from Vault with an ExternalSecret whose target.name is a Secret of another name (e.g. {target}-runtime) and {key}; the handover controller copies the bootstrap Secret to that path once ({annotation} annotation)"
-    )
-}
-
-fn adoption_rule(
-    obj: &str,
-    spec: &ExternalSecretSpec,
-    ns: Option<&str>,
-    target: &str,
-    policy: &Policy,
-    view: &dyn ClusterView,
-    out: &mut Vec<Violation>,
-) {
-    let fix = "use creationPolicy: Owner (the default) and let ESO create the Secret; delete a hand-made Secret of that name first";
-    let boot = ns.and_then(|ns| Some((ns, bootstrap_target(view, ns, target, policy)?)));
-    if let Some(cp) = spec
-        .target
-        .creation_policy
-        .as_deref()
-        .filter(|c| ADOPTING.contains(c))
-    {
-        let at = "spec.target.creationPolicy";
-        out.push(match boot {
-            Some((ns, meta)) => Violation::new(
-                &rules::ADOPTION_LAUNDERING,
-                format!(
-                    "{obj} uses {at} {cp:?} onto Secret \"{ns}/{target}\", {}, which ESO would adopt as a second writer",
-                    bootstrap_text(&meta, policy)
-                ),
-                bootstrap_fix(target, &meta, policy),
-            ),
-            None => Violation::new(
-                &rules::ADOPTION_LAUNDERING,
-                format!("{obj} uses {at} {cp:?}, which adopts or leaves behind a Secret ESO does not own"),
-                fix,
-            ),
-        }.at(at));
-        return;
-    }
-    // ESO adopts an existing Secret of the target name whatever the creationPolicy (it patches
-    // its managed label onto it), so an unmanaged Secret already there would be laundered.
-    // Bootstrap and sealed targets are the single-writer rule's (their producer is known).
-    let Some(ns) = ns else { return };
-    if let Some(existing) = view.secret(ns, target) {
-        let class = existing.label(&policy.reserved_key("secret-class"));
-        let bootstrap = class == Some("bootstrap") || existing.is_sealed();
-        if !existing.is_materialized() && !bootstrap {
-            out.push(Violation::new(
-                &rules::ADOPTION_LAUNDERING,
-                format!("{obj} targets Secret \"{ns}/{target}\", which already exists and was not made by External Secrets; ESO would adopt it"),
-                fix,
-            ).at("spec.target.name"));
-        }
-    }
-}
-
 /// ExternalSecret rules.
 pub fn check_external_secret(
     es: &ExternalSecret,
@@ -297,10 +228,13 @@ pub fn check_external_secret(
     out: &mut Vec<Violation>,
 ) {
     let obj = object_label(review, "ExternalSecret");
+    let start = out.len();
     writer_rule("ExternalSecret", review, writer, out);
     let ns = review.namespace.unwrap_or("default");
-    check_spec(&es.spec, &obj, review, Some(ns), policy, view, out);
     let target = es.target_name();
+    let root = root_material::root_material(&obj, &es.spec, Some(target), out);
+    let scope = ReadScope::of(ns, es.metadata.labels.as_ref(), policy);
+    check_spec(&es.spec, &obj, review, &scope, policy, view, out);
     adoption_rule(&obj, &es.spec, Some(ns), target, policy, view, out);
 
     let mut writers: Vec<String> = view
@@ -317,7 +251,7 @@ pub fn check_external_secret(
             "its decrypter, as {}",
             bootstrap_text(&meta, policy)
         ));
-        fix = bootstrap_fix(target, &meta, policy);
+        fix = adoption::bootstrap_fix(target, &meta, policy, view, ns);
     } else if view.secret(ns, target).is_some_and(|m| m.is_sealed()) {
         writers.push("a SealedSecret".to_owned());
     }
@@ -331,22 +265,39 @@ pub fn check_external_secret(
             fix,
         ).at("spec.target.name"));
     }
-    authority_loop(es, &obj, ns, target, view, out);
+    authority_loop(es, &obj, ns, target, policy, view, out);
+    if root {
+        root_material::point_other_fixes_to_vg111(&mut out[start..]);
+    }
 }
 
-/// VG208 from the pulling side: the target is a PushSecret's source, whatever the paths.
+/// VG208 from the pulling side: the target is a PushSecret's source, whatever the paths. When
+/// that source is a bootstrap Secret the loop is a bootstrap re-push (the OBS
+/// `argocd-private-repo` shape): renaming the target would keep the PushSecret overwriting
+/// Vault every refresh, so the fix is the handover instead.
 fn authority_loop(
     es: &ExternalSecret,
     obj: &str,
     ns: &str,
     target: &str,
+    policy: &Policy,
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
     let pushes = view.push_secrets_from(ns, target);
     let others: Vec<(&str, &[Box<str>])> = pushes.iter().map(|p| (&*p.name, &*p.paths)).collect();
     let own: Vec<&str> = es.spec.vault_keys().collect();
+    let start = out.len();
     eso_common::authority_loop(&LoopSide::PULLS, obj, ns, target, &own, &others, out);
+    let boot = view
+        .secret(ns, target)
+        .filter(|m| m.is_sealed() || bootstrap_target(view, ns, target, policy).is_some());
+    if let Some(meta) = boot {
+        let to = meta.annotations.get(&policy.reserved_key("handover-to"));
+        for v in &mut out[start..] {
+            v.fix = crate::policy::fix::bootstrap_handover(target, to, policy);
+        }
+    }
 }
 
 /// ClusterExternalSecret rules: the same spec, read with fan-out scope.
@@ -362,7 +313,12 @@ pub fn check_cluster_external_secret(
     writer_rule("ClusterExternalSecret", review, writer, out);
     let spec = &ces.spec.external_secret_spec;
     let start = out.len();
-    check_spec(spec, &obj, review, None, policy, view, out);
+    let root =
+        root_material::root_material(&obj, spec, ces.spec.external_secret_name.as_deref(), out);
+    check_spec(spec, &obj, review, &ReadScope::fan_out(), policy, view, out);
     adoption_rule(&obj, spec, None, "", policy, view, out);
+    if root {
+        root_material::point_other_fixes_to_vg111(&mut out[start..]);
+    }
     field::nest(&mut out[start..], "externalSecretSpec");
 }

@@ -132,23 +132,75 @@ fn allowed_prefixes(policy: &Policy) -> Vec<&str> {
         .collect()
 }
 
-/// Whether `namespace` may read `path` (None namespace: a fan-out object such as a
-/// ClusterExternalSecret, which may read only shared configuration and global grants).
-/// Returns the reason when it may not.
-pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Option<String> {
+/// Who reads a path: the ExternalSecret's namespace and the consumer names it may read
+/// `platform-data/<datasource>/<name>` under (§5a.5: the `<consumer>` segment names a service,
+/// not necessarily a namespace). The consumers are the namespace, its configured aliases
+/// (`namespaces.aliases`) and, unless `vault.readScope.strict`, the object's app labels
+/// (`vault.readScope.consumerLabels`). Labels are trusted because only a GitOps controller
+/// writes an ExternalSecret (VG209): they were reviewed in Git like the path itself.
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope<'a> {
+    /// None for a fan-out object (ClusterExternalSecret): shared configuration and global
+    /// grants only.
+    pub namespace: Option<&'a str>,
+    consumers: Vec<&'a str>,
+}
+
+impl<'a> ReadScope<'a> {
+    /// A fan-out object's scope.
+    pub fn fan_out() -> Self {
+        Self::default()
+    }
+
+    /// The scope of an object in `namespace` carrying `labels`.
+    pub fn of(
+        namespace: &'a str,
+        labels: Option<&'a std::collections::BTreeMap<String, String>>,
+        policy: &'a Policy,
+    ) -> Self {
+        let mut consumers = vec![namespace];
+        consumers.extend(
+            policy
+                .namespaces
+                .aliases
+                .get(namespace)
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+        );
+        if !policy.vault.read_scope.strict
+            && let Some(labels) = labels
+        {
+            for key in &policy.vault.read_scope.consumer_labels {
+                if let Some(v) = labels.get(key).filter(|v| is_identifier(v)) {
+                    consumers.push(v);
+                }
+            }
+        }
+        consumers.dedup();
+        Self {
+            namespace: Some(namespace),
+            consumers,
+        }
+    }
+
+    /// The consumer segments this scope reads under `platform-data/<datasource>/`.
+    pub fn consumers(&self) -> &[&'a str] {
+        &self.consumers
+    }
+}
+
+/// Whether `scope` may read `path`. Returns the reason when it may not.
+pub fn read_denied(path: &str, scope: &ReadScope<'_>, policy: &Policy) -> Option<String> {
     if let Some(problem) = hygiene(path) {
         return Some(problem);
     }
+    let namespace = scope.namespace;
     let segments: Vec<&str> = path.split('/').collect();
     match segments[0] {
         "platform-config" => return None,
-        "platform-data" => {
-            if let Some(ns) = namespace
-                && segments.len() == 3
-                && consumer_names(ns, policy).any(|c| c == segments[2])
-            {
-                return None;
-            }
+        "platform-data" if segments.len() == 3 && scope.consumers.contains(&segments[2]) => {
+            return None;
         }
         _ => {}
     }
@@ -175,8 +227,9 @@ pub fn read_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
     }
     Some(match (segments[0], namespace) {
         ("platform-data", Some(ns)) if segments.len() == 3 => format!(
-            "{path:?} belongs to consumer {:?}; namespace {ns:?} reads platform-data/<datasource>/{ns}",
-            segments[2]
+            "{path:?} belongs to consumer {:?}; namespace {ns:?} reads platform-data/<datasource>/{}",
+            segments[2],
+            scope.consumers.join("|")
         ),
         ("platform-data", None) => format!(
             "{path:?} is namespace-scoped data; a fan-out object may read only platform-config/ and global grants"
@@ -208,7 +261,7 @@ pub fn publishers_of<'p>(path: &str, policy: &'p Policy) -> Option<&'p [String]>
 }
 
 /// Whether a `find.path` stays inside what the namespace may read.
-pub fn find_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Option<String> {
+pub fn find_denied(path: &str, scope: &ReadScope<'_>, policy: &Policy) -> Option<String> {
     if let Some(problem) = hygiene(path) {
         return Some(problem);
     }
@@ -216,21 +269,116 @@ pub fn find_denied(path: &str, namespace: Option<&str>, policy: &Policy) -> Opti
     if segments[0] == "platform-config" && segments.len() >= 2 {
         return None;
     }
-    read_denied(path, namespace, policy).map(|_| {
+    read_denied(path, scope, policy).map(|_| {
         format!("find.path {path:?} would sync paths beyond this namespace's own (platform-data/<datasource>/<namespace>)")
     })
 }
 
-fn consumer_names<'a>(ns: &'a str, policy: &'a Policy) -> impl Iterator<Item = &'a str> {
-    std::iter::once(ns).chain(
-        policy
-            .namespaces
-            .aliases
-            .get(ns)
-            .into_iter()
-            .flatten()
-            .map(String::as_str),
-    )
+/// The words of a Secret key, lowercase: `STRIPE_API_KEY` → `[stripe, api, key]`,
+/// `dbHost` → `[db, host]`, `tls.crt` → `[tls, crt]`.
+pub fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        word.push(c.to_ascii_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The §5a.5.4 property a secret-bearing key maps to, by its last word (`DB_PASSWORD` →
+/// `password`, `STRIPE_API_KEY` → `token`), when the policy allows that property.
+pub fn property_for_key<'p>(key: &str, policy: &'p Policy) -> Option<&'p str> {
+    let words = key_words(key);
+    let property = match words.last()?.as_str() {
+        "user" | "username" | "login" => "username",
+        "password" | "pass" | "passwd" | "pwd" => "password",
+        "host" | "hostname" => "host",
+        "port" => "port",
+        "token" | "key" | "apikey" | "secret" => "token",
+        _ => return None,
+    };
+    policy
+        .vault
+        .properties
+        .iter()
+        .find(|p| *p == property)
+        .map(String::as_str)
+}
+
+/// Words that name a database or broker whose URL conventionally embeds its credentials
+/// (`DATABASE_URL`, `REDIS_URL`): such a URL is secret material, not configuration.
+const CREDENTIAL_URL_WORDS: [&str; 9] = [
+    "database",
+    "db",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "redis",
+    "mongodb",
+    "amqp",
+    "rabbitmq",
+];
+
+/// The configuration property a key names when it holds non-sensitive endpoint data (§2.4
+/// Inv 8, §5a.4.3: host, port, connection parameters), by its last word: `DB_HOST` → `host`,
+/// `S3_ENDPOINT` → `endpoint`, `dbname` → `database`. `DATABASE_URL` and `REDIS_URL` are not
+/// configuration (they conventionally carry the password), nor is anything credential-shaped.
+pub fn config_property(key: &str) -> Option<&'static str> {
+    let words = key_words(key);
+    let (last, before) = words.split_last()?;
+    let property = match last.as_str() {
+        "host" | "hostname" => "host",
+        "port" => "port",
+        "url" | "uri" => "url",
+        "endpoint" | "endpoints" => "endpoint",
+        "address" | "addr" => "address",
+        "database" | "dbname" => "database",
+        "name" if before.last().is_some_and(|w| w == "db" || w == "database") => "database",
+        "region" => "region",
+        "bucket" => "bucket",
+        _ => return None,
+    };
+    if property == "url"
+        && before
+            .iter()
+            .any(|w| CREDENTIAL_URL_WORDS.contains(&w.as_str()))
+    {
+        return None;
+    }
+    Some(property)
+}
+
+/// Whether every key of a Secret is configuration ([`config_property`]) and there is at
+/// least one: a config-only Secret holds no secret material (Inv 8).
+pub fn config_only<'k>(mut keys: impl Iterator<Item = &'k str>) -> bool {
+    let mut any = false;
+    keys.all(|k| {
+        any = true;
+        config_property(k).is_some()
+    }) && any
+}
+
+/// Whether `property` may be written under `prefix`: the §5a.5.4 set everywhere, plus the
+/// configuration properties (`vault.configProperties`) under `platform-config/`.
+pub fn property_allowed(prefix: &str, property: &str, policy: &Policy) -> bool {
+    policy.vault.properties.iter().any(|p| p == property)
+        || (prefix == "platform-config"
+            && policy.vault.config_properties.iter().any(|p| p == property))
 }
 
 /// `path` equals `prefix` or lies below it, segment-wise.
@@ -243,118 +391,4 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_the_rfc_examples() {
-        let p = Policy::default();
-        for ok in [
-            "platform-data/postgres/temporal",
-            "platform-data/redis/temporal",
-            "platform-config/postgres/platform-postgres",
-        ] {
-            assert!(push_path_problems(ok, &p).is_empty(), "{ok}");
-        }
-    }
-
-    #[test]
-    fn rejects_segments_that_are_environment_names() {
-        let p = Policy::default();
-        assert_eq!(
-            push_path_problems("platform-data/postgres/prod", &p).len(),
-            1
-        );
-        assert_eq!(
-            push_path_problems("platform-data/staging/temporal", &p).len(),
-            1
-        );
-    }
-
-    #[test]
-    fn a_listed_datasource_names_its_publishing_namespaces() {
-        let p = Policy::from_yaml("vault:\n  publishers:\n    postgres: [postgres-operator]\n")
-            .unwrap();
-        let owners = publishers_of("platform-data/postgres/payments", &p).unwrap();
-        assert_eq!(owners, ["postgres-operator"]);
-        assert!(publishers_of("platform-config/postgres/main", &p).is_some());
-        assert_eq!(publishers_of("platform-data/redis/payments", &p), None);
-        assert_eq!(publishers_of("other/postgres/payments", &p), None);
-        let extra = Policy::from_yaml(
-            "vault:\n  extraPushPrefixes: [applications]\n  publishers:\n    postgres: [postgres-operator]\n",
-        )
-        .unwrap();
-        assert!(publishers_of("applications/postgres/payments", &extra).is_some());
-    }
-
-    #[test]
-    fn allows_consumer_names_that_contain_an_environment_word() {
-        let p = Policy::default();
-        for ns in ["dev-portal", "load-test", "qa-tools"] {
-            let path = format!("platform-data/postgres/{ns}");
-            assert!(push_path_problems(&path, &p).is_empty(), "{path}");
-            assert_eq!(read_denied(&path, Some(ns), &p), None, "{path}");
-        }
-    }
-
-    #[test]
-    fn rejects_smuggling_spellings() {
-        let p = Policy::default();
-        for bad in [
-            "platform-data/postgres/../billing",
-            "platform-data//postgres/temporal",
-            "platform-data/postgres/temporal/",
-            "platform-data/postgres/temporal%2Fx",
-            "Platform-Data/postgres/temporal",
-            "/platform-data/postgres/temporal",
-        ] {
-            assert!(!push_path_problems(bad, &p).is_empty(), "{bad}");
-            assert!(read_denied(bad, Some("temporal"), &p).is_some(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn rejects_wrong_depth_and_foreign_prefix() {
-        let p = Policy::default();
-        assert!(!push_path_problems("platform-data/postgres", &p).is_empty());
-        assert!(!push_path_problems("platform-data/postgres/a/b", &p).is_empty());
-        assert!(!push_path_problems("applications/security/keycloak", &p).is_empty());
-    }
-
-    #[test]
-    fn namespace_reads_its_own_data_and_shared_config() {
-        let p = Policy::default();
-        assert!(read_denied("platform-data/postgres/temporal", Some("temporal"), &p).is_none());
-        assert!(
-            read_denied(
-                "platform-config/postgres/platform-postgres",
-                Some("temporal"),
-                &p
-            )
-            .is_none()
-        );
-        assert!(read_denied("platform-data/postgres/billing", Some("temporal"), &p).is_some());
-        assert!(read_denied("platform-data/postgres/temporal", None, &p).is_some());
-    }
-
-    #[test]
-    fn grants_and_aliases_extend_the_read_scope() {
-        let mut p = Policy::default();
-        p.namespaces
-            .aliases
-            .insert("temporal-system".into(), vec!["temporal".into()]);
-        p.vault
-            .read_grants
-            .insert("payments".into(), vec!["applications/payments".into()]);
-        assert!(
-            read_denied(
-                "platform-data/postgres/temporal",
-                Some("temporal-system"),
-                &p
-            )
-            .is_none()
-        );
-        assert!(read_denied("applications/payments/stripe", Some("payments"), &p).is_none());
-        assert!(read_denied("applications/payments-evil/x", Some("payments"), &p).is_some());
-    }
-}
+mod tests;

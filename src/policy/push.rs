@@ -172,7 +172,7 @@ fn check_spec(
                 )
                 .at(property()),
             ),
-            Some(p) if !policy.vault.properties.iter().any(|a| a == p) => out.push(
+            Some(p) if !paths::property_allowed(prefix, p, policy) => out.push(
                 Violation::new(
                     &rules::PROPERTY_NAME,
                     format!("{obj} spec.data[{i}] uses property {p:?} under {key:?}"),

@@ -141,6 +141,9 @@ rules! {
     CROSSPLANE_VAULT_TOKEN = "VG405", "crossplane-vault-token", 64, "§7.5, §5a.7.2",
         "a Vault client authenticates with Kubernetes auth and a scoped role, never a token",
         "Crossplane Vault ProviderConfigs whose credentials are a token from a Secret or the environment";
+    VAULT_ROOT_MATERIAL = "VG111", "vault-root-material", 5, "§7.2.1, §7.5",
+        "Vault's root of trust never lives in Kubernetes: unseal and recovery key shares are kept offline (or replaced by auto-unseal), the root token is revoked after init, and consumers authenticate with Kubernetes auth",
+        "Secrets (any writer, any class) and ExternalSecrets holding a Vault or OpenBao root token, unseal or recovery keys, or init output, by key name or by an explicit Secret name (vault-root-token, vault-unseal-keys)";
 }
 
 impl Rule {

@@ -74,6 +74,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("secret-update-bootstrap-by-operator", &["VG110"]),
     ("secret-update-handover-controller-consumes", &[]),
     ("secret-update-handover-state-by-decrypter", &["VG104"]),
+    // Secrets: Vault root material (VG111), whatever the class.
+    ("secret-create-vault-init-sealed-in-vault", &["VG111"]),
+    ("secret-create-vault-root-token-by-eso", &["VG111"]),
+    ("secret-create-vault-token-by-eso", &[]),
     // Secrets: copies and forgery.
     ("secret-create-reflector-copy", &["VG103"]),
     ("secret-create-replicator-copy", &["VG103"]),
@@ -97,12 +101,14 @@ const CASES: &[(&str, &[&str])] = &[
         &["VG202"],
     ),
     ("externalsecret-create-by-human", &["VG209"]),
+    ("externalsecret-create-vault-root-token", &["VG111"]),
     ("externalsecret-create-by-ci", &["VG102"]),
     ("externalsecret-create-secretstore-kind", &["VG201"]),
     ("externalsecret-create-default-kind", &["VG201"]),
     ("externalsecret-create-lowercase-kind", &["VG201"]),
     ("externalsecret-create-entry-store-ref", &["VG201"]),
-    ("externalsecret-create-password-generator", &["VG202"]),
+    // Password is allowed by default (Generate-Push-Pull), with refreshInterval "0".
+    ("externalsecret-create-password-generator", &[]),
     ("externalsecret-create-foreign-path", &["VG203"]),
     ("externalsecret-create-dotdot-path", &["VG203"]),
     ("externalsecret-create-unscoped-find", &["VG204"]),
@@ -215,7 +221,7 @@ fn denial_names_the_rule_the_writer_and_an_external_secret_fix() {
         "kind: ExternalSecret",
         "kind: ClusterSecretStore",
         "name: vault-backend",
-        "key: platform-data/db/payments",
+        "key: platform-data/<datasource>/payments",
         "§2.4 Inv 5-6",
     ] {
         assert!(msg.contains(needle), "missing {needle:?} in:\n{msg}");

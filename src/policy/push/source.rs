@@ -1,6 +1,32 @@
-//! VG307 on the publishing side: a PushSecret publishes only operator-generated Secrets.
+//! VG307 on the publishing side: a PushSecret publishes only operator-generated Secrets, and
+//! configuration (§2.4 Inv 8, §5a.4.3): endpoint data pushed to `platform-config/` is not
+//! secret material, so its source need not be operator-stamped. The RFC's own example is a
+//! Secret rendered from Git holding `host` and `port` (docs/rfc-digest.md §2, "Internal
+//! configuration"). Materialized, bootstrap and service-account-token sources stay denied.
 
-use crate::policy::{Policy, Violation, objects::PushSecret, rules, view::SecretMeta};
+use crate::policy::{Policy, Violation, fix, objects::PushSecret, paths, rules, view::SecretMeta};
+
+/// Every entry publishes a configuration key ([`paths::config_property`]) to `platform-config/`
+/// under a property that is not secret (Inv 8).
+fn publishes_only_configuration(ps: &PushSecret, policy: &Policy) -> bool {
+    !ps.spec.data.is_empty()
+        && ps.spec.data.iter().all(|d| {
+            let m = &d.match_;
+            let key_is_config = m
+                .secret_key
+                .as_deref()
+                .is_some_and(|k| paths::config_property(k).is_some());
+            let to_config = m.remote_ref.as_ref().is_some_and(|r| {
+                r.remote_key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with("platform-config/"))
+                    && r.property
+                        .as_deref()
+                        .is_some_and(|p| !policy.vault.secret_properties.iter().any(|s| s == p))
+            });
+            key_is_config && to_config
+        })
+}
 
 /// VG307: only operator-generated Secrets are published; a bootstrap Secret, in any handover
 /// state, reaches Vault once through the handover controller.
@@ -41,19 +67,19 @@ pub(super) fn push_source_rule(
         } else {
             format!("with updatePolicy {update} it would overwrite Vault {every}")
         };
-        let annotation = policy.key("handover-to");
+        let to = meta.annotations.get(&policy.reserved_key("handover-to"));
         (
             format!(
                 "is a bootstrap Secret ({state}); {effect}, keeping the copy in Git the authority"
             ),
-            format!(
-                "delete this PushSecret: the handover controller copies a bootstrap Secret to Vault once, to the path in its {annotation} annotation, and retires it; consumers then read that path with an ExternalSecret"
-            ),
+            fix::bootstrap_handover(source, to, policy),
         )
     } else if operator_class {
         return;
     } else if meta.type_.as_deref() == Some("kubernetes.io/service-account-token") {
         ("is a service-account token".to_owned(), generic.to_owned())
+    } else if publishes_only_configuration(ps, policy) {
+        return;
     } else {
         (
             "is not operator-generated: it carries no secret-class internal, internal-config or derived, which vaultgate stamps when a registered operator writes it (a Secret the operator wrote before vaultgate gets it on its next write)"

@@ -28,10 +28,14 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
                 target(review),
                 policy.namespaces.bootstrap.join(", ")
             ),
-            format!(
-                "decrypt bootstrap secrets only into a bootstrap namespace; applications read the value from Vault through an ExternalSecret ({})",
-                fix::data_path(&fix::datasource_hint(review.name), ns)
-            ),
+            if write.root.any() {
+                fix::ROOT_MATERIAL_ELSEWHERE.to_owned()
+            } else {
+                format!(
+                    "decrypt bootstrap secrets only into a bootstrap namespace; applications read the value from Vault through an ExternalSecret ({})",
+                    fix::data_path(fix::datasource_or_placeholder(review.name), ns)
+                )
+            },
         ).at("metadata.namespace"));
     }
     if writer.handover {
@@ -84,8 +88,12 @@ pub(super) fn bootstrap(write: Write<'_>, out: &mut Vec<Violation>) {
             state.unwrap_or_default(),
             writer.username
         ),
-        format!(
-            "the value now lives {where_now}; read it through an ExternalSecret, and remove the encrypted source (SealedSecret or SOPS file) from Git"
-        ),
+        if write.root.any() {
+            fix::ROOT_MATERIAL_ELSEWHERE.to_owned()
+        } else {
+            format!(
+                "the value now lives {where_now}; read it through an ExternalSecret, and remove the encrypted source (SealedSecret or SOPS file) from Git"
+            )
+        },
     ));
 }

@@ -2,14 +2,7 @@
 //! to one another namespace holds (VG109).
 
 use super::{Write, target};
-use crate::policy::view::ClusterView;
-use crate::policy::{
-    Policy, Review, Violation,
-    classify::{Class, Provenance},
-    field, fix,
-    objects::SecretObject,
-    rules,
-};
+use crate::policy::{Violation, classify::Class, field, fix, objects::SecretObject, rules};
 
 /// Annotation/label key domains of the copy tools (docs/ARCHITECTURE.md §10.1). Matched without case,
 /// so `Reflector.V1.K8s.Emberstack.com/reflects` is still a copy.
@@ -31,7 +24,6 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
         secret,
         review,
         writer,
-        policy,
         old,
         housekeeping,
         ..
@@ -74,18 +66,17 @@ pub(super) fn copy_markers(write: Write<'_>, out: &mut Vec<Violation>) {
             markers.join(", ")
         ),
     };
-    out.push(
-        Violation::new(
-            &rules::COPY_MARKER,
-            what,
-            fix::distribute_through_vault(
-                review.name,
-                review.namespace.unwrap_or("default"),
-                policy,
-            ),
-        )
-        .at_opt(at),
-    );
+    out.push(Violation::new(&rules::COPY_MARKER, what, distribute(write)).at_opt(at));
+}
+
+/// The Vault route for a copied value, unless it is Vault root material (VG111), which is
+/// deleted rather than distributed.
+fn distribute(write: Write<'_>) -> String {
+    if write.root.any() {
+        return fix::ROOT_MATERIAL_ELSEWHERE.to_owned();
+    }
+    let ns = write.review.namespace.unwrap_or("default");
+    fix::distribute_through_vault(write.review.name, ns, write.policy)
 }
 
 /// The copy-tool markers a Secret carries (keys, or `key=value` for a marker value).
@@ -122,14 +113,18 @@ fn markers(secret: &SecretObject) -> Vec<&str> {
 /// VG109: a value equal to one another namespace holds is a copy, unless both Secrets are
 /// materialized by ESO from the same Vault path (the sanctioned way for two namespaces to hold
 /// one value).
-pub fn content_copy(
-    review: &Review<'_>,
-    provenance: &Provenance<'_>,
-    policy: &Policy,
-    view: &dyn ClusterView,
+pub(super) fn content_copy(
+    write: Write<'_>,
     evidence: &crate::policy::Evidence,
     out: &mut Vec<Violation>,
 ) {
+    let Write {
+        review,
+        provenance,
+        policy,
+        view,
+        ..
+    } = write;
     if !policy.content_copy.enabled || evidence.value_digests.is_empty() {
         return;
     }
@@ -184,7 +179,7 @@ pub fn content_copy(
                 target(review),
                 copies.join(", ")
             ),
-            fix::distribute_through_vault(review.name, ns, policy),
+            distribute(write),
         )
         .at("data"),
     );

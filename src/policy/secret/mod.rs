@@ -1,14 +1,15 @@
 //! Rules for core Secrets: who may write them (VG101/VG102), copies (VG103), forged provenance
 //! (VG104), edits of materialized Secrets (VG105), bootstrap scope and retirement (VG106,
-//! VG107) and class-label changes (VG108).
+//! VG107), class-label changes (VG108) and Vault root material (VG111).
 //!
 //! This file holds the entry point and the stamped key lists; the rules live by group in
-//! `writers`, `copies` (with VG109), `provenance` and `bootstrap`.
+//! `writers`, `copies` (with VG109), `provenance`, `bootstrap` and `root_material`.
 
 mod bootstrap;
 mod copies;
 mod handover_target;
 mod provenance;
+mod root_material;
 mod writers;
 
 use super::{
@@ -23,6 +24,7 @@ use copies::content_copy;
 use copies::copy_markers;
 use handover_target::handover_target;
 use provenance::{class_label_change, forged};
+use root_material::{Found, root_material};
 use writers::{authority_loop, writer_rules};
 
 /// Keys stamped on bootstrap Secrets by the mutating webhook.
@@ -66,6 +68,9 @@ struct Write<'a> {
     view: &'a dyn ClusterView,
     /// An UPDATE that leaves the content and vaultgate's keys alone ([`is_housekeeping`]).
     housekeeping: bool,
+    /// The Vault root material the Secret holds (VG111). The other rules' fixes never offer
+    /// it a way into Vault or another namespace.
+    root: &'a Found<'a>,
 }
 
 /// Whether an UPDATE is metadata-only housekeeping: `type`, `data` (values included, by keyed
@@ -110,6 +115,7 @@ pub fn check(
     let Object::Secret(secret) = review.object else {
         return;
     };
+    let root = Found::of(secret, review.name, provenance.class);
     let write = Write {
         secret,
         review,
@@ -119,15 +125,22 @@ pub fn check(
         old: old_secret(review),
         view,
         housekeeping: is_housekeeping(secret, review, policy),
+        root: &root,
     };
     // A class, `system` included, only spares the writer rules: copy markers, forgery and the
     // bootstrap lifecycle are checked whatever produced the Secret.
+    // VG111 spares housekeeping like the writer rules: removing a finalizer from a Secret that
+    // predates vaultgate must not wedge its deletion.
     if !write.housekeeping {
+        root_material(write, &root, out);
         writer_rules(write, out);
         authority_loop(write, out);
-        handover_target(write, out);
+        // A handover would copy the root material into Vault KV: VG111 alone answers for it.
+        if !root.any() {
+            handover_target(write, out);
+        }
         bootstrap(write, out);
-        content_copy(review, provenance, policy, view, evidence, out);
+        content_copy(write, evidence, out);
     }
     copy_markers(write, out);
     forged(write, out);

@@ -26,6 +26,7 @@ mod review_findings;
 mod stores;
 mod unmanaged;
 mod vault_auth;
+mod vault_root;
 
 // The attack modules `use super::*`: the shared helpers, and every import this file had before
 // the helpers moved (so a module written against it keeps compiling).

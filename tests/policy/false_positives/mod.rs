@@ -5,11 +5,15 @@
 //! Like the bypass suite (whose helpers this one shares, tests/support/mod.rs), every write is
 //! judged in-process and over HTTPS by a real vaultgate server, and the verdicts must agree.
 
+mod config_only;
 mod consumer_names;
 mod dashboards;
+mod fix_texts;
+mod generators;
 mod hidden_control_planes;
 mod housekeeping;
 mod operator_certificates;
+mod read_scope;
 
 use std::sync::atomic::Ordering;
 
