@@ -1,4 +1,4 @@
-//! Command-line surface: `serve`, `check`, `policy default`, `certs`. Each subcommand lives in its
+//! Command-line surface: `serve`, `check`, `policy default|validate|suggest`, `certs`. Each subcommand lives in its
 //! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
 
 mod certs;
@@ -6,6 +6,7 @@ pub mod check;
 mod handover;
 mod policy_cmd;
 mod serve;
+mod suggest;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -57,6 +58,10 @@ pub enum PolicyCommand {
         /// The policy file to validate.
         file: PathBuf,
     },
+    /// Print a commented policy that fits a repository (or, with --cluster, a cluster): the
+    /// decrypter, operators and GitOps controllers deployed, bootstrap namespaces, the Vault
+    /// store, read grants and aliases. Each entry says where it was seen.
+    Suggest(suggest::SuggestArgs),
 }
 
 pub use crate::telemetry::LogFormat;

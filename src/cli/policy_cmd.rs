@@ -1,4 +1,4 @@
-//! `vaultgate policy default|validate`.
+//! `vaultgate policy default|validate|suggest` (`suggest` lives in `cli::suggest`).
 
 use std::process::ExitCode;
 
@@ -21,6 +21,7 @@ pub fn run(command: PolicyCommand) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        PolicyCommand::Suggest(args) => super::suggest::run(args),
     }
 }
 

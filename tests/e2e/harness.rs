@@ -281,6 +281,7 @@ fn resource(api_version: &str, kind: &str) -> (ApiResource, bool) {
         "PushSecret" => ("pushsecrets", true),
         "ClusterPushSecret" => ("clusterpushsecrets", false),
         "SealedSecret" => ("sealedsecrets", true),
+        "Deployment" => ("deployments", true),
         other => panic!("the e2e harness does not know the kind {other}"),
     };
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));

@@ -22,3 +22,4 @@ mod modes;
 mod mtls;
 mod openbao;
 mod secrets;
+mod suggest;

@@ -1,0 +1,262 @@
+//! `vaultgate policy suggest PATH… | --cluster`: reads a repository's manifests (or lists a
+//! cluster's workloads and ESO objects through the kubeconfig) and prints a commented policy
+//! that fits what it found: the decrypter and operators actually deployed, the GitOps
+//! controllers, bootstrap namespaces, the Vault store in use, and the read grants, aliases and
+//! push prefixes the existing ExternalSecrets and PushSecrets need. The onboarding path is
+//! `vaultgate policy suggest . > policy.yaml && vaultgate check --policy policy.yaml .`.
+//!
+//! Reading is here; what the objects mean is decided in `detect` (pure) and written in `render`.
+
+mod detect;
+mod render;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use serde_json::Value;
+
+use detect::{Source, detect};
+use render::render;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuggestArgs {
+    /// Files or directories (recursive: *.yaml, *.yml, *.json); `-` reads standard input.
+    pub paths: Vec<PathBuf>,
+    /// Also list the cluster of the current kubeconfig context (or the in-cluster config).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Namespace assumed for objects in files that do not set one.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+}
+
+/// Every YAML document of `text` that parses to an object with a `kind`; `skipped` counts files
+/// that are not plain YAML (Helm templates, for example).
+fn parse(at: &str, text: &str, out: &mut Vec<Source>) -> bool {
+    let docs: Vec<Value> = if at.ends_with(".json") {
+        match serde_json::from_str(text) {
+            Ok(v) => vec![v],
+            Err(_) => return false,
+        }
+    } else {
+        match serde_saphyr::from_multiple::<Value>(text) {
+            Ok(v) => v,
+            Err(_) => return false,
+        }
+    };
+    for (i, doc) in docs.into_iter().enumerate() {
+        let items = match doc.get("kind").and_then(Value::as_str) {
+            Some(k) if k.ends_with("List") => doc
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            Some(_) => vec![doc],
+            None => continue,
+        };
+        for value in items {
+            out.push(Source {
+                at: format!("{at} (document {i})"),
+                value,
+            });
+        }
+    }
+    true
+}
+
+fn walk(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.') && n != ".");
+        let manifest = entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if entry.is_dir() && !hidden || manifest {
+            walk(&entry, files)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every path; returns the objects and how many files were not plain YAML/JSON.
+pub fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, usize), String> {
+    let mut sources = Vec::new();
+    let mut skipped = 0;
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("<stdin>: {e}"))?;
+            skipped += usize::from(!parse("<stdin>", &text, &mut sources));
+            continue;
+        }
+        let mut files = Vec::new();
+        walk(path, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+        for file in files {
+            let at = file.display().to_string();
+            match std::fs::read(&file) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    skipped += usize::from(!parse(&at, &text, &mut sources));
+                }
+                Err(e) => return Err(format!("{at}: cannot read: {e}")),
+            }
+        }
+    }
+    Ok((sources, skipped))
+}
+
+/// The kinds listed from a cluster: (group, versions to try, kind, plural).
+const CLUSTER_KINDS: &[(&str, &[&str], &str, &str)] = &[
+    ("apps", &["v1"], "Deployment", "deployments"),
+    ("apps", &["v1"], "StatefulSet", "statefulsets"),
+    ("apps", &["v1"], "DaemonSet", "daemonsets"),
+    (
+        "external-secrets.io",
+        &["v1", "v1beta1"],
+        "ExternalSecret",
+        "externalsecrets",
+    ),
+    (
+        "external-secrets.io",
+        &["v1", "v1beta1"],
+        "ClusterSecretStore",
+        "clustersecretstores",
+    ),
+    (
+        "external-secrets.io",
+        &["v1alpha1"],
+        "PushSecret",
+        "pushsecrets",
+    ),
+    (
+        "bitnami.com",
+        &["v1alpha1"],
+        "SealedSecret",
+        "sealedsecrets",
+    ),
+    ("argoproj.io", &["v1alpha1"], "Application", "applications"),
+    (
+        "helm.toolkit.fluxcd.io",
+        &["v2", "v2beta2"],
+        "HelmRelease",
+        "helmreleases",
+    ),
+    (
+        "kustomize.toolkit.fluxcd.io",
+        &["v1"],
+        "Kustomization",
+        "kustomizations",
+    ),
+];
+
+/// Lists [`CLUSTER_KINDS`] (metadata and spec only: Secrets are never read). Kinds the cluster
+/// does not serve are noted, not errors.
+async fn read_cluster(notes: &mut Vec<String>) -> anyhow::Result<Vec<Source>> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+    let client = kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("--cluster: no usable kubeconfig or in-cluster config: {e}")
+    })?;
+    let mut sources = Vec::new();
+    for (group, versions, kind, plural) in CLUSTER_KINDS {
+        let mut served = false;
+        for version in *versions {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+            let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+            match api.list(&ListParams::default()).await {
+                Ok(list) => {
+                    for mut obj in list.items {
+                        obj.metadata.managed_fields = None;
+                        let mut value = serde_json::to_value(&obj)?;
+                        value["apiVersion"] = Value::from(ar.api_version.clone());
+                        value["kind"] = Value::from(*kind);
+                        let at = format!(
+                            "cluster {kind} {}/{}",
+                            obj.metadata.namespace.as_deref().unwrap_or("-"),
+                            obj.metadata.name.as_deref().unwrap_or("-")
+                        );
+                        sources.push(Source { at, value });
+                    }
+                    served = true;
+                    break;
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => continue,
+                Err(e) => return Err(anyhow::anyhow!("--cluster: listing {plural}.{group}: {e}")),
+            }
+        }
+        if !served {
+            notes.push(format!("{plural}.{group} is not served by this cluster"));
+        }
+    }
+    Ok(sources)
+}
+
+pub fn run(args: SuggestArgs) -> ExitCode {
+    if args.paths.is_empty() && !args.cluster {
+        eprintln!("error: name a repository path (or `-`), or pass --cluster");
+        return ExitCode::from(2);
+    }
+    let (mut sources, skipped) = match read_paths(&args.paths) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut notes = Vec::new();
+    if args.cluster {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match runtime.block_on(read_cluster(&mut notes)) {
+            Ok(found) => sources.extend(found),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if sources.is_empty() {
+        eprintln!(
+            "error: no Kubernetes objects found in the given paths{}",
+            if args.cluster { " or the cluster" } else { "" }
+        );
+        return ExitCode::from(2);
+    }
+    let mut inputs: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    if args.cluster {
+        inputs.push("the cluster".into());
+    }
+    let found = detect(&sources, &args.namespace);
+    print!("{}", render(&found, &inputs.join(", ")));
+    if skipped > 0 {
+        println!(
+            "\n# {skipped} file(s) were not plain YAML (Helm templates?) and were not read: render them with `helm template` and pass the output."
+        );
+    }
+    for note in notes {
+        println!("# {note}");
+    }
+    ExitCode::SUCCESS
+}
