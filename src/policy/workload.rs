@@ -26,8 +26,9 @@ use super::{
 };
 pub use script::{Scan, SecretWrite, scan, script_of};
 
-/// The fix for Vault init output and root or unseal material written into Kubernetes.
-pub const VAULT_MATERIAL_FIX: &str = "never keep Vault init output in Kubernetes: hand the unseal keys to their offline custodians or use auto-unseal (a seal stanza: transit or a cloud KMS), revoke the root token once the initial configuration is done (vault token revoke), and give every consumer Vault's Kubernetes auth with a scoped role; the root token is never stored or copied anywhere";
+/// The fix VG502/VG503 show when the write involves Vault root material: VG111 on the same
+/// workload carries the full remedy, and nothing is to be moved to Vault or elsewhere.
+const VAULT_MATERIAL_FIX: &str = fix::ROOT_MATERIAL_ELSEWHERE;
 
 /// VG502 and VG503 for a workload under review.
 pub fn check_workload(
@@ -170,6 +171,35 @@ fn script_write(
         }
     }
     let vault_fix = !holds.is_empty() || copies_material;
+    if !holds.is_empty() {
+        // VG111 whoever writes it: the workload is where the root material enters Kubernetes.
+        let mut kinds: Vec<VaultMaterial> = material.iter().map(|(_, m)| *m).collect();
+        if found.vault_init.is_some() {
+            kinds.push(VaultMaterial::InitOutput);
+        }
+        kinds.extend(
+            found
+                .material
+                .iter()
+                .filter_map(|(_, k)| vault_material::classify_key(k)),
+        );
+        kinds.dedup();
+        out.push(
+            Violation::new(
+                &rules::VAULT_ROOT_MATERIAL,
+                format!(
+                    "{label} stores {} in {target} from a script ({place})",
+                    holds.join(", ")
+                ),
+                fix::root_material(&kinds).replacen(
+                    "delete this object and remove its source from Git",
+                    "remove this workload's Secret write and delete the Secret it wrote",
+                    1,
+                ),
+            )
+            .at(at),
+        );
+    }
 
     if ns != own {
         let from = write
