@@ -1,8 +1,9 @@
 //! Rules for PushSecret and ClusterPushSecret: the store (VG301), explicit mappings (VG302),
-//! Vault path conventions (VG303-VG305), no remote namespaces (VG306), what may be published
+//! Vault path conventions (VG303-VG305), Vault root material (VG111), no remote namespaces (VG306), what may be published
 //! (VG307), one namespace per path (VG308), templates that read only the source (VG309), and
 //! the pushing side of authority loops (VG208).
 
+mod paths_rule;
 mod source;
 
 use serde_json::Value;
@@ -15,11 +16,11 @@ use super::{
     field::{self, Problems},
     identity::Writer,
     objects::{ClusterPushSecret, PushSecret, PushSecretSpec},
-    paths::{self, Prefix},
-    rules,
+    paths, rules,
     template::Inputs,
 };
 use crate::policy::view::{ClusterView, Missing};
+use paths_rule::paths_and_properties;
 use source::push_source_rule;
 
 fn has_key(value: &Value, key: &str) -> bool {
@@ -138,67 +139,7 @@ fn check_spec(
         ).at_opt(mapping.field));
     }
 
-    for (i, d) in spec.data.iter().enumerate() {
-        let Some(r) = d.match_.remote_ref.as_ref() else {
-            continue;
-        };
-        let Some(key) = r.remote_key.as_deref().filter(|k| !k.is_empty()) else {
-            continue;
-        };
-        let problems = paths::push_path_problems(key, policy);
-        if !problems.is_empty() {
-            let at = remote_ref(i, "remoteKey");
-            out.push(Violation::new(
-                &rules::VAULT_PATH,
-                format!("{obj} {at} {key:?}: {}", problems.join("; ")),
-                format!(
-                    "use platform-data/<datasource>/<consumer> for secrets or platform-config/<datasource>/<instance> for configuration, e.g. platform-data/postgres/{}",
-                    namespace.unwrap_or("temporal")
-                ),
-            ).at(at));
-            continue;
-        }
-        let Some(Prefix::Convention(prefix)) = paths::prefix_of(key, policy) else {
-            continue;
-        };
-        let allowed = policy.vault.properties.join(", ");
-        let property = || remote_ref(i, "property");
-        match r.property.as_deref() {
-            None | Some("") => out.push(
-                Violation::new(
-                    &rules::PROPERTY_NAME,
-                    format!("{obj} spec.data[{i}] pushes to {key:?} without remoteRef.property"),
-                    format!("name the property explicitly: one of {allowed}"),
-                )
-                .at(property()),
-            ),
-            Some(p) if !paths::property_allowed(prefix, p, policy) => out.push(
-                Violation::new(
-                    &rules::PROPERTY_NAME,
-                    format!("{obj} spec.data[{i}] uses property {p:?} under {key:?}"),
-                    format!("use one of {allowed}"),
-                )
-                .at(property()),
-            ),
-            Some(p)
-                if prefix == "platform-config"
-                    && policy.vault.secret_properties.iter().any(|s| s == p) =>
-            {
-                out.push(
-                    Violation::new(
-                        &rules::SECRET_IN_CONFIG,
-                        format!("{obj} spec.data[{i}] pushes the secret property {p:?} to {key:?}"),
-                        format!(
-                            "push it to platform-data/{} instead",
-                            key.split_once('/').map_or("", |(_, rest)| rest)
-                        ),
-                    )
-                    .at(property()),
-                )
-            }
-            Some(_) => {}
-        }
-    }
+    paths_and_properties(spec, obj, namespace, policy, out);
     let remote_ns: Vec<String> = spec
         .data
         .iter()

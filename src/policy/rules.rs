@@ -65,7 +65,7 @@ rules! {
         "ExternalSecrets reading from other stores, SecretStores or non-Vault providers";
     GENERATOR_NOT_ALLOWED = "VG202", "generator-not-allowed", 41, "§2.4 Inv 5",
         "values are generated inside the runtime authority, not by ad-hoc generators",
-        "Password/Fake/Webhook generators (configurable)";
+        "generators off externalSecrets.allowedGenerators (default: Password only; Fake, Webhook and VaultDynamicSecret denied)";
     READ_SCOPE = "VG203", "read-scope", 42, "§5a.5, §7.7",
         "a namespace reads platform-data/<datasource>/<itself>, platform-config/ and its grants only",
         "ExternalSecrets reading another namespace's Vault paths";

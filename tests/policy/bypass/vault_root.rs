@@ -326,3 +326,39 @@ fn vg111_no_fix_distributes_the_root_token() {
         "{vg101}"
     );
 }
+
+/// A PushSecret that publishes root material by key or property name is VG111 too: a root
+/// token that predates vaultgate must not reach Vault KV from a Secret either.
+#[test]
+fn vg111_push_secret_publishing_root_material() {
+    let push = |secret_key: &str, property: &str| {
+        let mut p = push_secret(json!([APPROVED()]), "platform-data/vault/temporal");
+        p["spec"]["data"][0]["match"]["secretKey"] = json!(secret_key);
+        p["spec"]["data"][0]["match"]["remoteRef"]["property"] = json!(property);
+        p
+    };
+    for (what, object) in [
+        ("secretKey", push("root_token", "token")),
+        ("property", push("token", "unseal_keys_b64")),
+    ] {
+        let d = Write::create(Kind::PushSecret, "temporal", ARGOCD, object).evaluate();
+        assert_denied_by(&d, "VG111", what);
+        let v = d
+            .denied
+            .iter()
+            .find(|v| v.rule.id == "VG111")
+            .expect("VG111");
+        assert!(
+            !v.fix.contains("platform-data/") && v.fix.contains("delete this object"),
+            "{what}: the fix removes, never re-homes: {}",
+            v.fix
+        );
+    }
+    // Control: an ordinary token published under its own name is not root material.
+    let d = Write::create(Kind::PushSecret, "temporal", ARGOCD, push("token", "token")).evaluate();
+    assert!(
+        d.denied.iter().all(|v| v.rule.id != "VG111"),
+        "{:?}",
+        d.denied
+    );
+}

@@ -180,3 +180,32 @@ fn unscoped_finds_are_one_denial_with_one_fix() {
     assert_eq!(denied(&d), ["VG204"]);
     assert!(d.denied[0].what.contains("dataFrom[0]") && d.denied[0].what.contains("dataFrom[1]"));
 }
+
+/// One fix per problem on the publishing side too: a PushSecret with several entries off the
+/// property convention is one VG304 denial naming each entry, and secret properties under
+/// platform-config/ are one VG305 denial with one target path per Vault path.
+#[test]
+fn push_entries_off_convention_are_one_denial_per_rule() {
+    let mut p = push_secret(json!([APPROVED()]), "platform-data/postgres/temporal");
+    p["spec"]["data"] = json!([
+        { "match": { "secretKey": "a", "remoteRef": { "remoteKey": "platform-data/postgres/temporal", "property": "pass" } } },
+        { "match": { "secretKey": "b", "remoteRef": { "remoteKey": "platform-data/postgres/temporal", "property": "user" } } },
+        { "match": { "secretKey": "c", "remoteRef": { "remoteKey": "platform-config/postgres/temporal", "property": "password" } } },
+        { "match": { "secretKey": "d", "remoteRef": { "remoteKey": "platform-config/postgres/temporal", "property": "token" } } }
+    ]);
+    let d = Write::create(Kind::PushSecret, "temporal", ARGOCD, p).evaluate();
+    let vg304: Vec<_> = d.denied.iter().filter(|v| v.rule.id == "VG304").collect();
+    assert_eq!(vg304.len(), 1, "{:?}", d.denied);
+    assert!(vg304[0].what.contains("spec.data[0]") && vg304[0].what.contains("spec.data[1]"));
+    let vg305: Vec<_> = d.denied.iter().filter(|v| v.rule.id == "VG305").collect();
+    assert_eq!(vg305.len(), 1, "{:?}", d.denied);
+    assert_eq!(
+        vg305[0]
+            .fix
+            .matches("platform-data/postgres/temporal")
+            .count(),
+        1,
+        "one target path, not one line per entry: {}",
+        vg305[0].fix
+    );
+}
