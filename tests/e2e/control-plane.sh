@@ -8,7 +8,7 @@
 #
 # Usage:
 #   control-plane.sh up DIR [--components etcd,apiserver,bao] [--no-webhooks] [--bao-tls] [--bin BIN]
-#   control-plane.sh down DIR
+#   control-plane.sh down DIR [--kill]
 #   control-plane.sh kubeconfig DIR OUT USER (token TOKEN | cert CRT KEY)
 #
 # up: starts the components (default all three; apiserver needs etcd) and returns once each is
@@ -36,8 +36,10 @@
 #   (instant once cached; a cold cache builds for many minutes).
 #
 # down: stops what `up` started, by PID (checked against the recorded start time, never by
-#   name): kube-apiserver before etcd, then bao; SIGTERM, up to 15 s, then SIGKILL. Removes the
-#   etcd data; keeps logs and certificates. Idempotent, and safe after a failed `up`.
+#   name): kube-apiserver before etcd, and bao meanwhile; SIGTERM, up to 15 s, then SIGKILL.
+#   --kill: SIGKILL at once, for callers that only need the processes gone (the handover tier,
+#   whose tests never read a stopped component's last words). Removes the etcd data; keeps logs
+#   and certificates. Idempotent, and safe after a failed `up`.
 #
 # Environment: VAULTGATE_E2E_TIMEOUT (seconds per health wait, default 120), VAULTGATE_E2E_BIN,
 # VAULTGATE_E2E_KUBECTL, VAULTGATE_E2E_CACHE (tools/build.sh).
@@ -62,7 +64,8 @@ pid_alive() {
   [ -z "${2:-}" ] || [ "$(starttime "$1")" = "$2" ]
 }
 
-# stop NAME: the process recorded in DIR/pids/NAME. SIGTERM, up to 15 s, then SIGKILL.
+# stop NAME: the process recorded in DIR/pids/NAME. $SIGNAL (TERM, or KILL with --kill), up to
+# 15 s, then SIGKILL.
 stop() {
   local name=$1 f="$D/pids/$1" pid start t0
   [ -f "$f" ] || return 0
@@ -71,10 +74,10 @@ stop() {
   if pid_alive "$pid" "$start"; then
     t0=$(date +%s%N)
     kill -CONT "$pid" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 75); do pid_alive "$pid" "$start" || break; sleep 0.2; done
+    kill "-$SIGNAL" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do pid_alive "$pid" "$start" || break; sleep 0.05; done
     if pid_alive "$pid" "$start"; then
-      log "$name (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
+      log "$name (pid $pid) ignored SIG$SIGNAL for 15s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
     t0=$(( ($(date +%s%N) - t0) / 100000000 ))
@@ -85,9 +88,12 @@ stop() {
 }
 
 down() {
+  local bao_stopper
+  stop bao &            # bao depends on neither, so it stops meanwhile
+  bao_stopper=$!
   stop kube-apiserver   # the apiserver before etcd
   stop etcd
-  stop bao
+  wait "$bao_stopper" || true
   if [ -f "$D/pids/etcd-data" ]; then
     local data
     data=$(cat "$D/pids/etcd-data")
@@ -135,7 +141,13 @@ CMD=$1 D=$2
 shift 2
 case "$D" in /*) ;; *) D="$(pwd)/$D" ;; esac
 case "$CMD" in
-  down) [ $# -eq 0 ] || usage; down; exit 0 ;;
+  down)
+    SIGNAL=TERM
+    case "${1:-}" in "") ;; --kill) SIGNAL=KILL; shift ;; *) usage ;; esac
+    [ $# -eq 0 ] || usage
+    down
+    exit 0
+    ;;
   kubeconfig) [ $# -ge 3 ] || usage; kubeconfig "$@"; exit 0 ;;
   up) ;;
   *) usage ;;
@@ -179,6 +191,7 @@ mkdir -p "$LOGS" "$PKI" "$KUBE" "$D/pids"
 [ ! -e "$D/env" ] || die "$D/env exists: a control plane was already started there (run down, and use a fresh DIR)"
 
 UP_DONE=0
+SIGNAL=TERM   # what a failed `up` stops its processes with
 on_exit() {
   local rc=$?
   if [ "$UP_DONE" != 1 ]; then
@@ -211,7 +224,7 @@ wait_healthy() {
   until "$@" >/dev/null 2>&1; do
     pid_alive "$pid" || die "$name exited during startup (see $LOGS/$name.log)"
     [ $(( $(date +%s) - start )) -lt "$TIMEOUT" ] || die "$name not healthy after ${TIMEOUT}s (see $LOGS/$name.log)"
-    sleep 0.2
+    sleep 0.1
   done
   log "$name healthy after $(( $(date +%s) - start ))s (pid $pid)"
 }
@@ -245,7 +258,48 @@ PY
 ENV=("DIR=$D" "BIN=$BIN" "KUBECTL=$(if [ -x "$BIN/kubectl" ]; then echo "$BIN/kubectl"; fi)" "LOGS=$LOGS" "PKI=$PKI" "KUBE=$KUBE"
      "COMPONENTS=$COMPONENTS")
 
-# ---------------------------------------------------------------- certificates
+# ---------------------------------------------------------------- etcd and bao, then the apiserver
+etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
+# The unseal key is printed in the banner, which may come after the listener is up.
+bao_ok() {
+  curl -fsS --max-time 2 "${BAO_CURL[@]}" "$BAO_ADDR/v1/sys/health" | grep -q '"sealed":false' \
+    && grep -q '^Unseal Key: ' "$LOGS/bao.log"
+}
+
+if want etcd; then
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    ETCD_DATA="/dev/shm/vaultgate-e2e-$(basename "$D")-$$/etcd"
+  else
+    ETCD_DATA="$D/etcd"
+  fi
+  echo "$ETCD_DATA" >"$D/pids/etcd-data"
+  mkdir -p "$ETCD_DATA"
+  log "starting etcd on 127.0.0.1:$ETCD_PORT (data: $ETCD_DATA)"
+  spawn etcd "$BIN/etcd" --name e2e --data-dir "$ETCD_DATA" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync
+  ENV+=("ETCD_PORT=$ETCD_PORT" "ETCD_PEER_PORT=$ETCD_PEER_PORT" "ETCD_URL=http://127.0.0.1:$ETCD_PORT"
+        "ETCD_DATA=$ETCD_DATA" "ETCD_PID=$(pid_of etcd)")
+fi
+
+if want bao; then
+  BAO_ARGS=(server -dev -dev-listen-address="127.0.0.1:$BAO_PORT" -dev-root-token-id=root -dev-no-store-token)
+  BAO_CURL=()
+  if [ "$BAO_TLS" = 1 ]; then
+    mkdir -p "$D/bao-tls"
+    BAO_ARGS+=(-dev-tls -dev-tls-cert-dir="$D/bao-tls")
+    BAO_ADDR="https://127.0.0.1:$BAO_PORT"
+    BAO_CURL=(--cacert "$D/bao-tls/vault-ca.pem")
+  else
+    BAO_ADDR="http://127.0.0.1:$BAO_PORT"
+  fi
+  log "starting OpenBao dev server on $BAO_ADDR"
+  spawn bao "$BIN/bao" "${BAO_ARGS[@]}"
+fi
+
+# ---------------------------------------------------------------- certificates (while etcd and bao boot)
 if want apiserver; then
   cat >"$PKI/openssl.cnf" <<'EOF'
 [req]
@@ -300,47 +354,6 @@ EOF
   ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
   printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
   chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
-fi
-
-# ---------------------------------------------------------------- etcd, bao, then the apiserver
-etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
-api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
-# The unseal key is printed in the banner, which may come after the listener is up.
-bao_ok() {
-  curl -fsS --max-time 2 "${BAO_CURL[@]}" "$BAO_ADDR/v1/sys/health" | grep -q '"sealed":false' \
-    && grep -q '^Unseal Key: ' "$LOGS/bao.log"
-}
-
-if want etcd; then
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-    ETCD_DATA="/dev/shm/vaultgate-e2e-$(basename "$D")-$$/etcd"
-  else
-    ETCD_DATA="$D/etcd"
-  fi
-  echo "$ETCD_DATA" >"$D/pids/etcd-data"
-  mkdir -p "$ETCD_DATA"
-  log "starting etcd on 127.0.0.1:$ETCD_PORT (data: $ETCD_DATA)"
-  spawn etcd "$BIN/etcd" --name e2e --data-dir "$ETCD_DATA" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync
-  ENV+=("ETCD_PORT=$ETCD_PORT" "ETCD_PEER_PORT=$ETCD_PEER_PORT" "ETCD_URL=http://127.0.0.1:$ETCD_PORT"
-        "ETCD_DATA=$ETCD_DATA" "ETCD_PID=$(pid_of etcd)")
-fi
-
-if want bao; then
-  BAO_ARGS=(server -dev -dev-listen-address="127.0.0.1:$BAO_PORT" -dev-root-token-id=root -dev-no-store-token)
-  BAO_CURL=()
-  if [ "$BAO_TLS" = 1 ]; then
-    mkdir -p "$D/bao-tls"
-    BAO_ARGS+=(-dev-tls -dev-tls-cert-dir="$D/bao-tls")
-    BAO_ADDR="https://127.0.0.1:$BAO_PORT"
-    BAO_CURL=(--cacert "$D/bao-tls/vault-ca.pem")
-  else
-    BAO_ADDR="http://127.0.0.1:$BAO_PORT"
-  fi
-  log "starting OpenBao dev server on $BAO_ADDR"
-  spawn bao "$BIN/bao" "${BAO_ARGS[@]}"
 fi
 
 if want etcd; then wait_healthy etcd etcd_ok; fi

@@ -122,7 +122,7 @@ on_exit() {
   trap - EXIT INT TERM
   set +e
   if [ -f "$PIDFILE" ]; then stop vaultgate "$(cat "$PIDFILE")"; fi
-  # kube-apiserver before etcd, then bao; the etcd data on /dev/shm goes with them.
+  # kube-apiserver before etcd, bao meanwhile; the etcd data on /dev/shm goes with them.
   bash "$E2E/control-plane.sh" down "$D"
   rm -rf "${D:?}/bin" "${D:?}/kube/cache"   # keep logs, certificates and kubeconfigs, not binaries or caches
   if [ "$rc" != 0 ]; then

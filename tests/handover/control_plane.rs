@@ -3,9 +3,9 @@
 //! flags, certificates minted by openssl, health checks, teardown order). Each [`Launch`] is one
 //! `control-plane.sh up DIR` in a directory of its own under `target/tmp/handover/` (free ports
 //! are chosen by the script, so tests and test binaries run in parallel), read back from
-//! `DIR/env`, and stopped by `control-plane.sh down DIR` on drop (by PID: the apiserver before
-//! etcd, then bao). The directory (logs, certificates) is removed after a clean drop and kept
-//! when the test panicked.
+//! `DIR/env`, and stopped by `control-plane.sh down DIR --kill` on drop (by PID, the apiserver
+//! before etcd; SIGKILL at once, as nothing reads a stopped component's last words here). The
+//! directory (logs, certificates) is removed after a clean drop and kept when the test panicked.
 //!
 //! The handover tier starts control planes of its own instead of using the harness's on purpose:
 //! the harness's apiserver has vaultgate's webhooks registered for every namespace but its own,
@@ -93,7 +93,7 @@ fn tail_of(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// One `control-plane.sh up DIR ARGS…`; `control-plane.sh down DIR` on drop.
+/// One `control-plane.sh up DIR ARGS…`; `control-plane.sh down DIR --kill` on drop.
 pub struct Launch {
     pub dir: PathBuf,
     env: BTreeMap<String, String>,
@@ -167,6 +167,7 @@ impl Drop for Launch {
             .arg(script())
             .arg("down")
             .arg(&self.dir)
+            .arg("--kill")
             .stdin(Stdio::null())
             .output();
         let clean = matches!(&down, Ok(o) if o.status.success());

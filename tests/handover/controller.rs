@@ -85,7 +85,7 @@ fn the_leak_detector_finds_raw_base64_and_hex_canaries() {
 // The shared processes.
 
 /// etcd + kube-apiserver and an OpenBao with Kubernetes auth against that apiserver, from one
-/// launch: `control-plane.sh down` stops them (the apiserver before etcd, then OpenBao) once both
+/// launch: `control-plane.sh down --kill` stops them (by PID, the apiserver before etcd) once both
 /// handles are dropped.
 struct Env {
     bao: Bao,
