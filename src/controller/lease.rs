@@ -184,78 +184,22 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    //! The Lease sequencing at the API level: a scripted apiserver behind `kube::Client::new`, in
-    //! the style of kube's and controller-rs's `tower_test::mock` tests but with
-    //! `tower::service_fn` (already a dependency), so no extra crate. Each step asserts the verb,
-    //! the path and the body the elector sends, and answers; a call beyond the script fails.
+    //! The Lease sequencing at the API level, against the scripted apiserver of
+    //! `controller::scripted` (`tower::service_fn` behind `kube::Client::new`, in the style of
+    //! kube's and controller-rs's `tower_test::mock` tests). Each step asserts the verb, the path
+    //! and the body the elector sends, and answers; a call beyond the script fails.
 
-    use std::{
-        collections::VecDeque,
-        convert::Infallible,
-        sync::{Arc, Mutex},
-    };
-
-    use http_body_util::{BodyExt, Full};
-    use hyper::{Request, Response, body::Bytes};
-    use kube::{Client, client::Body};
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::controller::scripted::{Script, Step, client, done, status, step};
 
     const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
     const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/vg";
 
-    struct Step {
-        method: &'static str,
-        path: &'static str,
-        status: u16,
-        answer: Value,
-        /// Checks the JSON body the elector sent (`Null` when none).
-        check: fn(&Value),
-    }
-
-    fn step(method: &'static str, path: &'static str, status: u16, answer: Value) -> Step {
-        Step {
-            method,
-            path,
-            status,
-            answer,
-            check: |_| {},
-        }
-    }
-
-    type Script = Arc<Mutex<VecDeque<Step>>>;
-
     fn elector(identity: &str, steps: Vec<Step>) -> (Elector, Script) {
-        let script: Script = Arc::new(Mutex::new(steps.into()));
-        let remaining = script.clone();
-        let service = tower::service_fn(move |req: Request<Body>| {
-            let script = script.clone();
-            async move {
-                let (method, uri) = (req.method().to_string(), req.uri().clone());
-                let step = script
-                    .lock()
-                    .unwrap()
-                    .pop_front()
-                    .unwrap_or_else(|| panic!("unexpected call {method} {uri}"));
-                assert_eq!((method.as_str(), uri.path()), (step.method, step.path));
-                let sent = req.into_body().collect().await.unwrap().to_bytes();
-                let sent = if sent.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&sent).unwrap()
-                };
-                (step.check)(&sent);
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .status(step.status)
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(step.answer.to_string())))
-                        .unwrap(),
-                )
-            }
-        });
-        let api = Api::namespaced(Client::new(service, "ns"), "ns");
+        let (client, remaining) = client(steps, Default::default());
+        let api = Api::namespaced(client, "ns");
         let cfg = LeaseConfig {
             name: "vg".into(),
             identity: identity.into(),
@@ -271,14 +215,6 @@ mod tests {
             "metadata": { "name": "vg", "namespace": "ns", "resourceVersion": rv },
             "spec": { "holderIdentity": holder, "leaseDurationSeconds": seconds, "leaseTransitions": transitions },
         })
-    }
-
-    fn status(code: u16, reason: &str) -> Value {
-        json!({ "apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason, "code": code, "message": reason })
-    }
-
-    fn done(script: &Script) {
-        assert!(script.lock().unwrap().is_empty(), "calls left unmade");
     }
 
     #[tokio::test]

@@ -20,6 +20,8 @@ pub mod digest;
 pub mod lease;
 pub mod metrics;
 mod reconcile;
+#[cfg(test)]
+mod scripted;
 mod transition;
 pub mod vault;
 

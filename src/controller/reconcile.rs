@@ -381,4 +381,6 @@ async fn step(ctx: &Ctx, api: &Api<Secret>, secret: &Secret) -> Result<Action, E
 }
 
 #[cfg(test)]
+mod sequencing;
+#[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end harness: a real control plane on 127.0.0.1 (etcd + kube-apiserver, RBAC on, real
-# client-certificate and service-account identities), a real OpenBao dev server and vaultgate
+# client-certificate and service-account identities) and a real OpenBao dev server, started by
+# tests/e2e/control-plane.sh (the one launcher, shared with the handover tier), and vaultgate
 # serving on the host, registered with the webhook configurations rendered from manifests/base.
 # Then it runs the e2e suite (or the command given as arguments) and tears everything down.
 #
@@ -73,19 +74,12 @@ RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
 RUNS="$REPO/target/e2e"
 D="$RUNS/$RUN_ID"
 LOGS="$D/logs"
-PKI="$D/pki"
-KUBE="$D/kube"
-mkdir -p "$LOGS" "$PKI" "$KUBE" "$D/bin" "$D/manifests"
+mkdir -p "$LOGS" "$D/bin" "$D/manifests"
 ln -sfn "$RUN_ID" "$RUNS/latest"
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-  ETCD_DATA="/dev/shm/vaultgate-e2e-$RUN_ID/etcd"
-else
-  ETCD_DATA="$D/etcd"
-fi
 log "run directory: $D"
 
 # ---------------------------------------------------------------- teardown (trap)
-ETCD_PID="" API_PID="" BAO_PID="" PIDFILE="$D/webhook.pid"
+PIDFILE="$D/webhook.pid"
 
 # pid_alive PID: running (a zombie child counts as gone).
 pid_alive() {
@@ -128,10 +122,8 @@ on_exit() {
   trap - EXIT INT TERM
   set +e
   if [ -f "$PIDFILE" ]; then stop vaultgate "$(cat "$PIDFILE")"; fi
-  stop kube-apiserver "$API_PID"   # the apiserver before etcd
-  stop etcd "$ETCD_PID"
-  stop bao "$BAO_PID"
-  case "$ETCD_DATA" in /dev/shm/vaultgate-e2e-*) rm -rf "${ETCD_DATA%/etcd}" ;; *) rm -rf "$ETCD_DATA" ;; esac
+  # kube-apiserver before etcd, bao meanwhile; the etcd data on /dev/shm goes with them.
+  bash "$E2E/control-plane.sh" down "$D"
   rm -rf "${D:?}/bin" "${D:?}/kube/cache"   # keep logs, certificates and kubeconfigs, not binaries or caches
   if [ "$rc" != 0 ]; then
     print_tails
@@ -176,91 +168,29 @@ if [ $# -eq 0 ]; then
 fi
 T_CARGO=$(( $(date +%s) - phase_start ))
 
-# ---------------------------------------------------------------- ports
+# ---------------------------------------------------------------- etcd, kube-apiserver, bao
+# tests/e2e/control-plane.sh, the launcher the handover tier uses too: free ports, certificates
+# (openssl), etcd (data on /dev/shm), bao and kube-apiserver with the AdmissionConfiguration that
+# gives it a client certificate for webhook calls, each waited on; kubeconfigs for admin, alice,
+# bob and ci-robot. It writes $D/env (ports, PIDs, paths, the admin token); `down` in on_exit.
 phase_start=$(date +%s)
-# Distinct free loopback ports, held open together while chosen. bao also binds port+1 (its
-# cluster listener), so its port is picked with the next one free as well.
-read -r ETCD_PORT ETCD_PEER_PORT API_PORT WEBHOOK_PORT PROBE_PORT BAO_PORT < <(python3 - <<'PY'
-import socket
-held, ports = [], []
-def bind(port=0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", port))
-    held.append(s)
-    return s.getsockname()[1]
-for _ in range(5):
-    ports.append(bind())
-while True:
-    p = bind()
-    try:
-        bind(p + 1)
-    except OSError:
-        continue
-    ports.append(p)
-    break
-print(*ports)
-PY
-)
-[ -n "${BAO_PORT:-}" ] || die "could not allocate free loopback ports"
-log "ports: etcd=$ETCD_PORT peer=$ETCD_PEER_PORT apiserver=$API_PORT webhook=$WEBHOOK_PORT bao=$BAO_PORT(+1)"
-
-# ---------------------------------------------------------------- certificates
-cat >"$PKI/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-EOF
-ossl() { openssl "$@" >>"$LOGS/openssl.log" 2>&1 || die "openssl $1 failed (see $LOGS/openssl.log)"; }
-# new_ca NAME CN
-new_ca() {
-  ossl req -x509 -config "$PKI/openssl.cnf" -extensions ca -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 2 -subj "/CN=$2" -keyout "$PKI/$1.key" -out "$PKI/$1.crt"
-}
-# new_leaf NAME SUBJECT CA EXTENSIONS
-new_leaf() {
-  ossl req -new -config "$PKI/openssl.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj "$2" -keyout "$PKI/$1.key" -out "$PKI/$1.csr"
-  ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial -days 2 \
-    -extfile "$PKI/openssl.cnf" -extensions "$4" -out "$PKI/$1.crt"
-  rm -f "$PKI/$1.csr"
-}
-log "minting certificates"
-new_ca ca vaultgate-e2e-ca                       # serves the apiserver
-new_ca client-ca vaultgate-e2e-client-ca         # authenticates the human test users
-new_leaf apiserver "/CN=127.0.0.1" ca server
-new_leaf alice "/O=developers/CN=alice" client-ca client
-new_leaf bob "/O=developers/CN=bob" client-ca client
-new_leaf ci-robot "/O=ci/CN=ci-robot" client-ca client
-# mTLS between the apiserver and vaultgate: a CA of its own (not the apiserver's client CA, so no
-# human's certificate can call the webhook), the apiserver's client certificate, and one for the
-# harness's and the tests' probes of /readyz and /metrics (served on the same TLS port).
-new_ca webhook-client-ca vaultgate-e2e-webhook-client-ca
-new_leaf webhook-client "/CN=system:kube-apiserver" webhook-client-ca client
-new_leaf webhook-probe "/CN=vaultgate-e2e-probe" webhook-client-ca client
-ossl genrsa -out "$PKI/sa.key" 2048               # signs (and verifies) service-account tokens
-ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
-printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
-chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
 "$VG" certs --out "$D/webhook" --ip 127.0.0.1 --dns localhost >"$LOGS/vaultgate-certs.log" 2>&1 \
   || die "vaultgate certs failed (see $LOGS/vaultgate-certs.log)"
 for f in ca.crt tls.crt tls.key; do [ -s "$D/webhook/$f" ] || die "vaultgate certs wrote no $D/webhook/$f"; done
+bash "$E2E/control-plane.sh" up "$D" --bin "$BIN" || die "the control plane did not start (see above and $LOGS)"
+# shellcheck source=/dev/null
+. "$D/env"   # ETCD_PORT API_PORT BAO_PORT PKI KUBE ADMIN_TOKEN ...
 
-# ---------------------------------------------------------------- start helpers
+# Two more free loopback ports, for vaultgate's webhook (TLS) and its plain-HTTP probe listener.
+read -r WEBHOOK_PORT PROBE_PORT < <(python3 -c '
+import socket
+held = [socket.socket() for _ in range(2)]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
+[ -n "${PROBE_PORT:-}" ] || die "could not allocate free loopback ports"
+log "ports: etcd=$ETCD_PORT peer=$ETCD_PEER_PORT apiserver=$API_PORT webhook=$WEBHOOK_PORT probe=$PROBE_PORT bao=$BAO_PORT(+1)"
+
 # wait_healthy NAME PID LOG CHECK...: polls CHECK until it succeeds, the process dies or TIMEOUT.
 wait_healthy() {
   local name=$1 pid=$2 logf=$3 start; shift 3
@@ -272,95 +202,14 @@ wait_healthy() {
   done
   log "$name healthy after $(( $(date +%s) - start ))s (pid $pid)"
 }
-etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
-api_ok() { [ "$(curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz")" = ok ]; }
-bao_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$BAO_PORT/v1/sys/health" | grep -q '"sealed":false'; }
 # vaultgate runs with --client-ca: /readyz and /metrics share the webhook's TLS port, so every
 # probe presents the probe client certificate.
 PROBE_TLS=(--cacert "$D/webhook/ca.crt" --cert "$PKI/webhook-probe.crt" --key "$PKI/webhook-probe.key")
 webhook_ok() { curl -fsS --max-time 2 "${PROBE_TLS[@]}" "https://127.0.0.1:$WEBHOOK_PORT/readyz"; }
 
-# ---------------------------------------------------------------- etcd, kube-apiserver, bao
-mkdir -p "$ETCD_DATA"
-log "starting etcd (data: $ETCD_DATA)"
-"$BIN/etcd" --name e2e --data-dir "$ETCD_DATA" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-  --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync \
-  </dev/null >"$LOGS/etcd.log" 2>&1 &
-ETCD_PID=$!
-
-log "starting OpenBao dev server"
-"$BIN/bao" server -dev -dev-listen-address="127.0.0.1:$BAO_PORT" -dev-root-token-id=root -dev-no-store-token \
-  </dev/null >"$LOGS/bao.log" 2>&1 &
-BAO_PID=$!
-
-wait_healthy etcd "$ETCD_PID" "$LOGS/etcd.log" etcd_ok
-
-# The apiserver's credentials for webhook calls (AdmissionConfiguration kubeConfigFile): user "*"
-# matches every webhook host, so the same certificate reaches any port a test points a webhook at.
-cat >"$PKI/webhook-client.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-users:
-  - name: "*"
-    user:
-      client-certificate: $PKI/webhook-client.crt
-      client-key: $PKI/webhook-client.key
-EOF
-chmod 600 "$PKI/webhook-client.kubeconfig"
-sed "s|@WEBHOOK_KUBECONFIG@|$PKI/webhook-client.kubeconfig|g; s|@PKI@|$PKI|g" "$E2E/mtls-admission-config.yaml" \
-  >"$D/manifests/admission-config.yaml" || die "rendering tests/e2e/mtls-admission-config.yaml failed"
-grep -q "kubeConfigFile: \"$PKI/webhook-client.kubeconfig\"" "$D/manifests/admission-config.yaml" \
-  || die "tests/e2e/mtls-admission-config.yaml has no kubeConfigFile: \"@WEBHOOK_KUBECONFIG@\" to substitute"
-
-log "starting kube-apiserver"
-"$BIN/kube-apiserver" \
-  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
-  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
-  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-  --client-ca-file="$PKI/client-ca.crt" --token-auth-file="$PKI/tokens.csv" \
-  --authorization-mode=RBAC \
-  --service-account-issuer="https://127.0.0.1:$API_PORT" \
-  --service-account-key-file="$PKI/sa.key" --service-account-signing-key-file="$PKI/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 \
-  --disable-admission-plugins=ServiceAccount \
-  --admission-control-config-file="$D/manifests/admission-config.yaml" \
-  --allow-privileged=true \
-  </dev/null >"$LOGS/kube-apiserver.log" 2>&1 &
-API_PID=$!
-
-wait_healthy bao "$BAO_PID" "$LOGS/bao.log" bao_ok
-wait_healthy kube-apiserver "$API_PID" "$LOGS/kube-apiserver.log" api_ok
-
 # ---------------------------------------------------------------- kubeconfigs
-# kubeconfig FILE USER-YAML-LINES
-kubeconfig() {
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: e2e
-    cluster:
-      server: https://127.0.0.1:$API_PORT
-      certificate-authority: $PKI/ca.crt
-users:
-  - name: $2
-    user:
-$3
-contexts:
-  - name: e2e
-    context: {cluster: e2e, user: $2}
-current-context: e2e
-EOF
-  chmod 600 "$1"
-}
-kubeconfig "$KUBE/admin.kubeconfig" e2e-admin "      token: $ADMIN_TOKEN"
-for u in alice bob ci-robot; do
-  kubeconfig "$KUBE/$u.kubeconfig" "$u" "      client-certificate: $PKI/$u.crt
-      client-key: $PKI/$u.key"
-done
+# kubeconfig FILE USER (token TOKEN | cert CRT KEY): one more kubeconfig for this apiserver.
+kubeconfig() { bash "$E2E/control-plane.sh" kubeconfig "$D" "$@"; }
 export KUBECONFIG="$KUBE/admin.kubeconfig"
 export KUBECACHEDIR="$KUBE/cache"
 k() { "$KUBECTL" "$@"; }
@@ -477,7 +326,7 @@ kq "applying e2e RBAC" apply -f "$D/manifests/e2e-rbac.yaml"
 log "minting a token for vaultgate-system/vaultgate (the shipped service account and RBAC)"
 VG_TOKEN=$(k create token vaultgate -n vaultgate-system --duration=24h 2>>"$LOGS/harness.log") \
   || die "TokenRequest for vaultgate-system/vaultgate failed (see $LOGS/harness.log)"
-kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate "      token: $VG_TOKEN"
+kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate token "$VG_TOKEN"
 
 cat >"$D/start-webhook.sh" <<EOF
 #!/usr/bin/env bash

@@ -1,243 +1,234 @@
 //! Support for the handover tests: a real OpenBao dev server and a real etcd + kube-apiserver,
-//! each on free loopback ports, started by the tests themselves and killed (by their own PID) on
-//! drop. Binaries come from the e2e toolchain (`tests/e2e/tools/build.sh`):
+//! started by `tests/e2e/control-plane.sh`, the one launcher tests/e2e/run.sh uses too (same
+//! flags, certificates minted by openssl, health checks, teardown order). Each [`Launch`] is one
+//! `control-plane.sh up DIR` in a directory of its own under `target/tmp/handover/` (free ports
+//! are chosen by the script, so tests and test binaries run in parallel), read back from
+//! `DIR/env`, and stopped by `control-plane.sh down DIR --kill` on drop (by PID, the apiserver
+//! before etcd; SIGKILL at once, as nothing reads a stopped component's last words here). The
+//! directory (logs, certificates) is removed after a clean drop and kept when the test panicked.
 //!
-//! - `VAULTGATE_E2E_BIN`: the bin dir with etcd, kube-apiserver and bao (required by the
-//!   controller tests: without it they fail, they never skip; under tests/e2e/run.sh the
-//!   directory of its `VAULTGATE_E2E_KUBECTL` is used);
-//! - `VAULTGATE_BAO`: the bao binary (the OpenBao tests also accept `VAULTGATE_E2E_BIN/bao`, or
-//!   the last line printed by `bash tests/e2e/tools/build.sh`, which is instant once cached).
+//! The handover tier starts control planes of its own instead of using the harness's on purpose:
+//! the harness's apiserver has vaultgate's webhooks registered for every namespace but its own,
+//! which would judge (and deny) the bootstrap Secrets these tests write as an admin with the
+//! decrypter's earned labels, and the sealed-Vault scenario seals its OpenBao. So it launches
+//! with `--no-webhooks` (no AdmissionConfiguration, no webhook mTLS certificates) and registers
+//! none.
 //!
-//! This is a second launcher beside tests/e2e/run.sh on purpose: the harness's apiserver has
-//! vaultgate's webhooks registered for every namespace but its own, which would judge (and deny)
-//! the bootstrap Secrets these tests write as an admin with the decrypter's earned labels, and the
-//! sealed-Vault scenario seals its OpenBao. Certificates are minted with openssl, as in run.sh.
+//! Binaries (etcd, kube-apiserver, bao): `VAULTGATE_E2E_BIN`, else the directory of
+//! `VAULTGATE_E2E_KUBECTL` (exported by tests/e2e/run.sh), else the last line printed by
+//! `bash tests/e2e/tools/build.sh` (run once per test binary; instant once cached). Anything
+//! missing fails the test with the script's message and the logs' tails; nothing is skipped.
 
 #![allow(dead_code)]
 
 use std::{
+    collections::BTreeMap,
     fs,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use serde_json::Value;
 
-/// The e2e bin dir: `VAULTGATE_E2E_BIN`, or the directory of `VAULTGATE_E2E_KUBECTL` (exported
-/// by tests/e2e/run.sh). Fails the test, naming the fix, when neither is set.
-pub fn e2e_bin_dir() -> PathBuf {
-    let from_harness = std::env::var_os("VAULTGATE_E2E_KUBECTL")
-        .and_then(|k| PathBuf::from(k).parent().map(Path::to_path_buf));
-    let Some(dir) = std::env::var_os("VAULTGATE_E2E_BIN")
-        .map(PathBuf::from)
-        .or(from_harness)
-    else {
-        panic!(
-            "VAULTGATE_E2E_BIN is not set: this test needs a real etcd, kube-apiserver and bao.\n\
-             Run: export VAULTGATE_E2E_BIN=$(bash tests/e2e/tools/build.sh | tail -n1)\n\
-             (or run it under bash tests/e2e/run.sh, which exports VAULTGATE_E2E_KUBECTL)"
-        );
-    };
-    for b in ["etcd", "kube-apiserver", "bao"] {
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    repo().join("tests/e2e/control-plane.sh")
+}
+
+/// The bin dir with etcd, kube-apiserver and bao, resolved once per test binary (so a cold
+/// cache is built once, not by every test at the same time).
+pub fn e2e_bin_dir() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("VAULTGATE_E2E_BIN") {
+            return PathBuf::from(dir);
+        }
+        if let Some(dir) = std::env::var_os("VAULTGATE_E2E_KUBECTL")
+            .and_then(|k| Some(PathBuf::from(k).parent()?.to_path_buf()))
+        {
+            return dir;
+        }
+        let build = repo().join("tests/e2e/tools/build.sh");
+        let out = Command::new("bash")
+            .arg(&build)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", build.display()));
         assert!(
-            dir.join(b).is_file(),
-            "VAULTGATE_E2E_BIN={} has no {b}",
-            dir.display()
+            out.status.success(),
+            "VAULTGATE_E2E_BIN is unset and {} failed ({}): this tier needs a real etcd, \
+             kube-apiserver and bao (see its stderr above). Run: \
+             export VAULTGATE_E2E_BIN=$(bash tests/e2e/tools/build.sh | tail -n1)",
+            build.display(),
+            out.status
         );
-    }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+    })
+}
+
+/// A fresh directory for one launch: `target/tmp/handover/<pid>-<n>-<label>`.
+fn fresh_dir(label: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("handover")
+        .join(format!("{}-{n}-{label}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
 }
 
-/// The bao binary: `VAULTGATE_BAO`, `VAULTGATE_E2E_BIN/bao`, or build.sh's output dir.
-pub fn bao_binary() -> PathBuf {
-    if let Some(b) = std::env::var_os("VAULTGATE_BAO") {
-        let b = PathBuf::from(b);
-        assert!(b.is_file(), "VAULTGATE_BAO={} does not exist", b.display());
-        return b;
-    }
-    if let Some(dir) = std::env::var_os("VAULTGATE_E2E_BIN") {
-        let b = PathBuf::from(dir).join("bao");
-        assert!(b.is_file(), "VAULTGATE_E2E_BIN has no bao: {}", b.display());
-        return b;
-    }
-    if let Some(b) = std::env::var_os("VAULTGATE_E2E_KUBECTL")
-        .and_then(|k| Some(PathBuf::from(k).parent()?.join("bao")))
-        && b.is_file()
-    {
-        return b;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/tools/build.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output();
-    let dir = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        Ok(o) => panic!(
-            "no bao: VAULTGATE_BAO and VAULTGATE_E2E_BIN are unset and {} failed ({})",
-            script.display(),
-            o.status
-        ),
-        Err(e) => panic!(
-            "no bao: VAULTGATE_BAO and VAULTGATE_E2E_BIN are unset and {} could not run: {e}",
-            script.display()
-        ),
-    };
-    let b = PathBuf::from(dir).join("bao");
-    assert!(
-        b.is_file(),
-        "no bao: {} printed a bin dir without bao ({})",
-        script.display(),
-        b.display()
-    );
-    b
+fn tail_of(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A free loopback port whose successor is free too (bao binds port+1 for its cluster listener).
-pub fn free_port_pair() -> u16 {
-    loop {
-        let a = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = a.local_addr().unwrap().port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
+/// One `control-plane.sh up DIR ARGS…`; `control-plane.sh down DIR --kill` on drop.
+pub struct Launch {
+    pub dir: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+impl Launch {
+    pub fn up(label: &str, args: &[&str]) -> Self {
+        let dir = fresh_dir(label);
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
+            .arg("up")
+            .arg(&dir)
+            .args(args)
+            .arg("--bin")
+            .arg(e2e_bin_dir())
+            .stdin(Stdio::null());
+        if std::env::var_os("VAULTGATE_E2E_TIMEOUT").is_none() {
+            // Tests start control planes while other tests run: more patience than run.sh's 120 s.
+            cmd.env("VAULTGATE_E2E_TIMEOUT", "180");
         }
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed (by its PID) and reaped on drop; its output goes to `log`.
-pub struct Proc {
-    pub name: &'static str,
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Self {
-        let out = fs::File::create(&log).expect("create log file");
-        let err = out.try_clone().unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self { name, child, log }
-    }
-
-    pub fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Polls `ready` until it holds; panics with the log tail if the process dies or time runs out.
-    pub fn wait_until(&mut self, timeout: Duration, mut ready: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !ready() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited during startup ({status}):\n{}",
-                    self.name,
-                    self.tail()
-                );
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", script().display()));
+        if !out.status.success() {
+            let mut tails = String::new();
+            for entry in fs::read_dir(dir.join("logs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let p = entry.path();
+                tails.push_str(&format!(
+                    "\n--- last 30 lines of {}\n{}",
+                    p.display(),
+                    tail_of(&p, 30)
+                ));
             }
-            assert!(
-                start.elapsed() < timeout,
-                "{} not ready after {timeout:?}:\n{}",
-                self.name,
-                self.tail()
+            panic!(
+                "tests/e2e/control-plane.sh up {} {args:?} failed ({}):\n{}{tails}",
+                dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
             );
-            std::thread::sleep(Duration::from_millis(200));
+        }
+        let text = fs::read_to_string(dir.join("env")).expect("control-plane.sh wrote no env file");
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Self { dir, env }
+    }
+
+    /// A value from `DIR/env`; panics naming the key when the launch did not write it.
+    pub fn get(&self, key: &str) -> &str {
+        self.env.get(key).map_or_else(
+            || panic!("{}/env has no {key}", self.dir.display()),
+            String::as_str,
+        )
+    }
+
+    /// The last 30 lines of `logs/<name>.log` (etcd, kube-apiserver, bao).
+    pub fn tail(&self, name: &str) -> String {
+        tail_of(&self.dir.join("logs").join(format!("{name}.log")), 30)
+    }
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        let down = Command::new("bash")
+            .arg(script())
+            .arg("down")
+            .arg(&self.dir)
+            .arg("--kill")
+            .stdin(Stdio::null())
+            .output();
+        let clean = matches!(&down, Ok(o) if o.status.success());
+        if !clean {
+            eprintln!(
+                "control-plane.sh down {} failed: {down:?}",
+                self.dir.display()
+            );
+        }
+        if clean && !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_get_ok(url: &str, ca: Option<&Path>, expect: &str) -> bool {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-fsS", "--max-time", "2", url]);
-    if let Some(ca) = ca {
-        cmd.arg("--cacert").arg(ca);
-    }
-    cmd.output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(expect))
 }
 
 /// A real OpenBao dev server (KV v2 at `secret/`, root token `root`).
 pub struct Bao {
     pub addr: String,
     pub unseal_key: String,
-    pub dir: tempfile::TempDir,
-    proc: Proc,
+    /// The launch directory; tests may write files here (token files).
+    pub dir: PathBuf,
+    /// With [`Bao::start_tls`]: the CA of the dev server's self-made certificate.
+    pub ca: Option<PathBuf>,
+    launch: Arc<Launch>,
 }
 
 impl Bao {
+    /// An OpenBao of its own, over plain HTTP.
     pub fn start() -> Self {
-        let bin = bao_binary();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port_pair();
-        let mut proc = Proc::spawn(
-            "bao",
-            Command::new(&bin).args([
-                "server",
-                "-dev",
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-                "-dev-root-token-id=root",
-                "-dev-no-store-token",
-            ]),
-            dir.path().join("bao.log"),
-        );
-        let addr = format!("http://127.0.0.1:{port}");
-        let health = format!("{addr}/v1/sys/health");
-        // The banner with the unseal key may come after the listener is up.
-        let log_path = proc.log.clone();
-        proc.wait_until(Duration::from_secs(60), || {
-            http_get_ok(&health, None, "\"sealed\":false")
-                && fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Unseal Key: "))
-        });
-        let log = fs::read_to_string(&proc.log).unwrap();
-        let unseal_key = log
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Unseal Key: "))
-            .unwrap_or_else(|| panic!("no unseal key in the dev server output:\n{log}"))
-            .trim()
-            .to_owned();
+        Self::of(Arc::new(Launch::up("bao", &["--components", "bao"])))
+    }
+
+    /// An OpenBao of its own over TLS (`bao server -dev -dev-tls`); its CA is in [`Bao::ca`].
+    pub fn start_tls() -> Self {
+        Self::of(Arc::new(Launch::up(
+            "bao-tls",
+            &["--components", "bao", "--bao-tls"],
+        )))
+    }
+
+    fn of(launch: Arc<Launch>) -> Self {
         Self {
-            addr,
-            unseal_key,
-            dir,
-            proc,
+            addr: launch.get("BAO_ADDR").to_owned(),
+            unseal_key: launch.get("BAO_UNSEAL_KEY").to_owned(),
+            dir: launch.dir.clone(),
+            ca: launch.env.get("BAO_CA").map(PathBuf::from),
+            launch,
         }
+    }
+
+    pub fn logs(&self) -> String {
+        format!("--- bao\n{}", self.launch.tail("bao"))
     }
 
     /// A token file holding the root token. Written under a temporary name and renamed: tests
     /// running at once ask for it, and a reader must never see it truncated.
     pub fn root_token_file(&self) -> PathBuf {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let p = self.dir.path().join("root-token");
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self.dir.path().join(format!(".root-token.{n}"));
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let p = self.dir.join("root-token");
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".root-token.{n}"));
         fs::write(&tmp, "root\n").unwrap();
         fs::rename(&tmp, &p).unwrap();
         p
@@ -281,156 +272,33 @@ impl Bao {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl is needed to mint test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A real etcd + kube-apiserver (RBAC on, static admin token, service-account tokens signed).
+/// A real etcd + kube-apiserver (RBAC on, static admin token, service-account tokens signed),
+/// no webhook registered.
 pub struct ControlPlane {
     pub url: String,
     pub ca: PathBuf,
     pub admin_token: String,
-    pub dir: tempfile::TempDir,
-    // Field order: the apiserver is dropped (killed) before etcd.
-    api: Proc,
-    etcd: Proc,
+    /// The launch directory; tests may write files here (service-account token files).
+    pub dir: PathBuf,
+    launch: Arc<Launch>,
 }
 
 impl ControlPlane {
-    pub fn start(bin: &Path) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=handover-test-ca",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-            ],
-        );
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "apiserver.key",
-                "-out",
-                "apiserver.csr",
-            ],
-        );
-        fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n").unwrap();
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "apiserver.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                "apiserver.crt",
-            ],
-        );
-        openssl(d, &["genrsa", "-out", "sa.key", "2048"]);
-        let admin_token = format!("admin-{}", std::process::id());
-        fs::write(
-            d.join("tokens.csv"),
-            format!("{admin_token},handover-admin,handover-admin-uid,\"system:masters\"\n"),
-        )
-        .unwrap();
-
-        let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-        let mut etcd = Proc::spawn(
-            "etcd",
-            Command::new(bin.join("etcd")).args([
-                "--name=handover",
-                &format!("--data-dir={}", d.join("etcd").display()),
-                &format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
-                &format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
-                &format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
-                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
-                &format!("--initial-cluster=handover=http://127.0.0.1:{peer_port}"),
-                "--unsafe-no-fsync",
-            ]),
-            d.join("etcd.log"),
-        );
-        let etcd_health = format!("http://127.0.0.1:{etcd_port}/health");
-        etcd.wait_until(Duration::from_secs(60), || {
-            http_get_ok(&etcd_health, None, "\"health\":\"true\"")
-        });
-
-        let p = |f: &str| d.join(f).display().to_string();
-        let mut api = Proc::spawn(
-            "kube-apiserver",
-            Command::new(bin.join("kube-apiserver")).args([
-                format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-                "--bind-address=127.0.0.1".into(),
-                format!("--secure-port={api_port}"),
-                "--advertise-address=127.0.0.1".into(),
-                "--endpoint-reconciler-type=none".into(),
-                format!("--tls-cert-file={}", p("apiserver.crt")),
-                format!("--tls-private-key-file={}", p("apiserver.key")),
-                format!("--cert-dir={}", d.display()),
-                format!("--token-auth-file={}", p("tokens.csv")),
-                "--authorization-mode=RBAC".into(),
-                format!("--service-account-issuer=https://127.0.0.1:{api_port}"),
-                format!("--service-account-key-file={}", p("sa.key")),
-                format!("--service-account-signing-key-file={}", p("sa.key")),
-                "--service-cluster-ip-range=10.0.0.0/24".into(),
-                "--disable-admission-plugins=ServiceAccount".into(),
-            ]),
-            d.join("kube-apiserver.log"),
-        );
-        let url = format!("https://127.0.0.1:{api_port}");
-        let ca = d.join("ca.crt");
-        let readyz = format!("{url}/readyz");
-        api.wait_until(Duration::from_secs(180), || {
-            http_get_ok(&readyz, Some(&ca), "ok")
-        });
-        Self {
-            url,
-            ca,
-            admin_token,
-            dir,
-            api,
-            etcd,
-        }
+    /// etcd, kube-apiserver and an OpenBao from one launch (they start in parallel, as in
+    /// run.sh); all three stop when both handles are dropped.
+    pub fn start_with_bao() -> (Self, Bao) {
+        let launch = Arc::new(Launch::up(
+            "control-plane",
+            &["--components", "etcd,apiserver,bao", "--no-webhooks"],
+        ));
+        let cp = Self {
+            url: launch.get("API_URL").to_owned(),
+            ca: PathBuf::from(launch.get("CA")),
+            admin_token: launch.get("ADMIN_TOKEN").to_owned(),
+            dir: launch.dir.clone(),
+            launch: launch.clone(),
+        };
+        (cp, Bao::of(launch))
     }
 
     /// A kubeconfig authenticating with `token`, as text. Clients are built from it in memory:
@@ -459,8 +327,8 @@ impl ControlPlane {
     pub fn logs(&self) -> String {
         format!(
             "--- etcd\n{}\n--- kube-apiserver\n{}",
-            self.etcd.tail(),
-            self.api.tail()
+            self.launch.tail("etcd"),
+            self.launch.tail("kube-apiserver")
         )
     }
 }

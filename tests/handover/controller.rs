@@ -1,7 +1,7 @@
 //! The handover controller end to end, in-process, against a REAL etcd + kube-apiserver and a
-//! REAL OpenBao, started once for all these tests on free loopback ports (`control_plane`, see
-//! [`env`]). Needs `VAULTGATE_E2E_BIN` (the bin dir printed by `bash tests/e2e/tools/build.sh`);
-//! without it the tests FAIL with that instruction, they never skip.
+//! REAL OpenBao, started once for all these tests on free loopback ports by
+//! tests/e2e/control-plane.sh (`control_plane`, see [`env`]). Missing binaries FAIL the tests
+//! with the fix; they never skip.
 //!
 //! The controller runs as a real ServiceAccount (TokenRequest) with least-privilege Roles and
 //! logs in to OpenBao with the Kubernetes auth method (checked by the real apiserver's
@@ -48,7 +48,7 @@ use vaultgate::{
     policy::{Policy, handover::Settings},
 };
 
-use crate::control_plane::{self, Bao, ControlPlane};
+use crate::control_plane::{Bao, ControlPlane};
 
 const CANARY: &str = "canary-4d1e-never-in-logs";
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -84,9 +84,10 @@ fn the_leak_detector_finds_raw_base64_and_hex_canaries() {
 // ------------------------------------------------------------------------------------------------
 // The shared processes.
 
-/// etcd + kube-apiserver and an OpenBao with Kubernetes auth against that apiserver.
+/// etcd + kube-apiserver and an OpenBao with Kubernetes auth against that apiserver, from one
+/// launch: `control-plane.sh down --kill` stops them (by PID, the apiserver before etcd) once both
+/// handles are dropped.
 struct Env {
-    // Field order: OpenBao (whose auth calls the apiserver) goes first.
     bao: Bao,
     cp: ControlPlane,
 }
@@ -103,9 +104,7 @@ fn env() -> Arc<Env> {
     if let Some(env) = shared.upgrade() {
         return env;
     }
-    let bin = control_plane::e2e_bin_dir();
-    let cp = ControlPlane::start(&bin);
-    let bao = Bao::start();
+    let (cp, bao) = ControlPlane::start_with_bao();
     // Blocking in a test's runtime is fine here: this thread has nothing else to drive.
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -267,7 +266,7 @@ impl Scenario {
         } else {
             None
         };
-        let jwt_file = env.cp.dir.path().join(format!("{product}.jwt"));
+        let jwt_file = env.cp.dir.join(format!("{product}.jwt"));
         std::fs::write(&jwt_file, &token).unwrap();
         let sa = env.cp.client(&product, &token).await;
         let secrets = Api::namespaced(admin.clone(), &ns);

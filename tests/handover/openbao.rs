@@ -1,12 +1,12 @@
 //! The Vault side of the handover against a REAL OpenBao dev server started by each test on a
-//! free port (`control_plane` finds the binary; a missing binary fails, never skips):
+//! free port by tests/e2e/control-plane.sh (`control_plane`; a missing binary fails, never skips):
 //! create-only writes, superseded and already-copied detection, provenance metadata without
 //! values, the sealed-Vault gate, soft-deleted versions, token re-read after a 403, and TLS with
 //! a pinned CA.
 
 use std::time::Duration;
 
-use crate::control_plane::{self, Bao};
+use crate::control_plane::Bao;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use vaultgate::{
@@ -241,7 +241,7 @@ async fn a_deleted_latest_version_blocks_instead_of_resurrecting() {
 #[tokio::test]
 async fn a_rotated_token_file_is_re_read_after_a_403() {
     let bao = Bao::start();
-    let file = bao.dir.path().join("token");
+    let file = bao.dir.join("token");
     std::fs::write(&file, "not-a-valid-token").unwrap();
     let vault = Vault::new(VaultConfig {
         addr: bao.addr.clone(),
@@ -270,47 +270,24 @@ async fn a_rotated_token_file_is_re_read_after_a_403() {
 
 #[tokio::test]
 async fn tls_with_a_pinned_ca() {
-    let bin = control_plane::bao_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let port = control_plane::free_port_pair();
-    let mut proc = control_plane::Proc::spawn(
-        "bao-tls",
-        std::process::Command::new(bin).args([
-            "server",
-            "-dev",
-            "-dev-tls",
-            &format!("-dev-tls-cert-dir={}", dir.path().display()),
-            &format!("-dev-listen-address=127.0.0.1:{port}"),
-            "-dev-root-token-id=root",
-            "-dev-no-store-token",
-        ]),
-        dir.path().join("bao.log"),
-    );
-    let ca = dir.path().join("vault-ca.pem");
-    proc.wait_until(Duration::from_secs(60), || {
-        ca.is_file()
-            && std::fs::read_to_string(proc_log(&dir)).is_ok_and(|l| l.contains("Unseal Key"))
-    });
-    let token = dir.path().join("root-token");
-    std::fs::write(&token, "root").unwrap();
+    let bao = Bao::start_tls();
+    let ca = bao.ca.clone().expect("a TLS launch records its CA");
+    assert!(bao.addr.starts_with("https://"), "{}", bao.addr);
+    let token = bao.root_token_file();
     let cfg = |ca_cert| VaultConfig {
-        addr: format!("https://127.0.0.1:{port}"),
+        addr: bao.addr.clone(),
         ca_cert,
         namespace: None,
         mount: "secret".into(),
         auth: VaultAuth::TokenFile(token.clone()),
         timeout: Duration::from_secs(10),
     };
+    // The launcher waited for /v1/sys/health over TLS with this CA, so the first call answers.
     let pinned = Vault::new(cfg(Some(ca.clone()))).unwrap();
-    let mut health = None;
-    for _ in 0..50 {
-        if let Ok(h) = pinned.health().await {
-            health = Some(h);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let health = health.expect("health over TLS with the pinned CA");
+    let health = pinned
+        .health()
+        .await
+        .expect("health over TLS with the pinned CA");
     assert!(health.initialized && !health.sealed);
     // Without the CA the dev server's self-made certificate is not trusted.
     let unpinned = Vault::new(cfg(None)).unwrap();
@@ -319,11 +296,6 @@ async fn tls_with_a_pinned_ca() {
         Err(VaultError::Unreachable { .. })
     ));
     // A bad CA file is a startup error naming the flag.
-    let err = Vault::new(cfg(Some(dir.path().join("missing.pem")))).unwrap_err();
+    let err = Vault::new(cfg(Some(bao.dir.join("missing.pem")))).unwrap_err();
     assert!(err.to_string().contains("--vault-ca-cert"), "{err}");
-    drop(proc);
-}
-
-fn proc_log(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("bao.log")
 }
