@@ -320,18 +320,52 @@ pub fn property_for_key<'p>(key: &str, policy: &'p Policy) -> Option<&'p str> {
         .map(String::as_str)
 }
 
-/// Words that name a database or broker whose URL conventionally embeds its credentials
-/// (`DATABASE_URL`, `REDIS_URL`): such a URL is secret material, not configuration.
-const CREDENTIAL_URL_WORDS: [&str; 9] = [
+/// Words that, before `url`/`uri`, mark a URL that conventionally embeds or is a credential:
+/// databases and brokers (`DATABASE_URL`, `CELERY_BROKER_URL`: user:password@host), incoming
+/// webhooks (`SLACK_WEBHOOK_URL`: the URL is the bearer secret), error reporters' DSNs, and any
+/// credential word (`password_url`). Such a URL is secret material, not configuration (Inv 8
+/// allows non-sensitive configuration only); a Secret holding one is judged as any Secret.
+const CREDENTIAL_URL_WORDS: [&str; 40] = [
     "database",
     "db",
     "postgres",
     "postgresql",
+    "pg",
     "mysql",
+    "mariadb",
     "redis",
+    "mongo",
     "mongodb",
     "amqp",
+    "amqps",
     "rabbitmq",
+    "broker",
+    "celery",
+    "kafka",
+    "nats",
+    "elasticsearch",
+    "elastic",
+    "opensearch",
+    "smtp",
+    "mail",
+    "ldap",
+    "ftp",
+    "sftp",
+    "git",
+    "webhook",
+    "hook",
+    "slack",
+    "discord",
+    "teams",
+    "sentry",
+    "dsn",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credentials",
 ];
 
 /// The configuration property a key names when it holds non-sensitive endpoint data (§2.4

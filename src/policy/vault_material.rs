@@ -95,9 +95,19 @@ fn numbered(k: &str, prefix: &str) -> bool {
 /// The material a Secret key (or an ExternalSecret `secretKey` / `property`) holds, if any.
 pub fn classify_key(key: &str) -> Option<VaultMaterial> {
     let (stem, file) = split_file_extension(key);
-    let normalized = normalize(stem);
+    // Separators collapsed and trimmed (`root__token`, `.root_token` from `--from-file`).
+    let normalized = normalize(stem)
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
     let (k, vault) = strip_vault_word(&normalized);
-    if matches!(k, "root_token" | "initial_root_token") || (vault && k == "root") {
+    // An encoding suffix does not change what the value is (`root_token_b64`).
+    let unencoded = ["_b64", "_base64", "_hex", "_encoded"]
+        .iter()
+        .find_map(|suffix| k.strip_suffix(suffix))
+        .unwrap_or(k);
+    if matches!(unencoded, "root_token" | "initial_root_token") || (vault && unencoded == "root") {
         return Some(VaultMaterial::RootToken);
     }
     if numbered(k, "unseal_key") || k == "keys_base64" || (vault && numbered(k, "unseal")) {
@@ -164,6 +174,10 @@ mod tests {
             "root_token.txt",
             "initial-root-token",
             "bao-root",
+            "root_token_b64",
+            "vault_root_token_base64",
+            "root__token",
+            ".root_token",
         ] {
             assert_eq!(classify_key(key), Some(VaultMaterial::RootToken), "{key}");
         }

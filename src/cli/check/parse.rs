@@ -168,12 +168,9 @@ fn push(
         }
     };
     let (governed, value) = if sealed::is_sealed_secret(&api_version, &kind) {
-        let template_ns = value
-            .pointer("/spec/template/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .map(str::to_owned);
-        defaulted(&mut doc, own_namespace.or(template_ns));
+        // sealed-secrets writes the Secret into the SealedSecret's own namespace (where `-n`,
+        // kustomize or Argo CD puts it); `spec.template.metadata.namespace` is not used.
+        defaulted(&mut doc, own_namespace);
         let ns = doc.namespace.clone().unwrap_or_default();
         let (secret, from) = sealed::output_secret(&value, &ns);
         doc.sealed = Some(from);

@@ -58,28 +58,88 @@ pub struct Found {
     pub sops: BTreeSet<Seen>,
 }
 
-/// Image (or chart) name fragments → role. Matched against the image's repository path
-/// (registry and tag removed) and chart names; the first match wins.
-const COMPONENTS: &[(&str, Role)] = &[
+/// Upstream image repositories (`org/name`, registry and tag removed) → role. An image matches
+/// when its repository is this path or ends with `/` + it (a mirror keeps the upstream path
+/// under its own prefix). Exact paths, not substrings: an application image called
+/// `acme/external-secrets-exporter` must not make its service account the ESO identity.
+const IMAGES: &[(&str, Role)] = &[
     (
-        "sealed-secrets-controller",
+        "bitnami/sealed-secrets-controller",
         Role::Decrypter("sealed-secrets"),
     ),
-    ("sealed-secrets", Role::Decrypter("sealed-secrets")),
-    ("external-secrets", Role::Eso),
-    ("kustomize-controller", Role::Gitops),
-    ("helm-controller", Role::Helm),
     (
-        "cert-manager-controller",
+        "bitnami-labs/sealed-secrets-controller",
+        Role::Decrypter("sealed-secrets"),
+    ),
+    ("external-secrets/external-secrets", Role::Eso),
+    ("fluxcd/kustomize-controller", Role::Gitops),
+    ("fluxcd/helm-controller", Role::Helm),
+    (
+        "jetstack/cert-manager-controller",
         Role::Operator("cert-manager", "derived", false),
     ),
     (
-        "cert-manager-webhook",
+        "jetstack/cert-manager-webhook",
         Role::Operator("cert-manager-webhook", "internal", true),
     ),
     (
-        "cert-manager-cainjector",
+        "jetstack/cert-manager-cainjector",
         Role::Operator("cert-manager-webhook", "internal", true),
+    ),
+    (
+        "cloudnative-pg/cloudnative-pg",
+        Role::Operator("cloudnative-pg", "derived", false),
+    ),
+    (
+        "acid/postgres-operator",
+        Role::Operator("postgres-operator", "derived", false),
+    ),
+    (
+        "zalando/postgres-operator",
+        Role::Operator("postgres-operator", "derived", false),
+    ),
+    (
+        "crossplane/crossplane",
+        Role::Operator("crossplane", "derived", false),
+    ),
+    ("rook/ceph", Role::Operator("rook-ceph", "derived", false)),
+    (
+        "strimzi/operator",
+        Role::Operator("strimzi", "derived", false),
+    ),
+    (
+        "mongodb/mongodb-kubernetes-operator",
+        Role::Operator("mongodb", "derived", false),
+    ),
+    (
+        "spotahome/redis-operator",
+        Role::Operator("redis-operator", "derived", false),
+    ),
+    (
+        "opstree/redis-operator",
+        Role::Operator("redis-operator", "derived", false),
+    ),
+    (
+        "mariadb-operator/mariadb-operator",
+        Role::Operator("mariadb-operator", "derived", false),
+    ),
+    (
+        "rabbitmqoperator/cluster-operator",
+        Role::Operator("rabbitmq", "derived", false),
+    ),
+    ("hashicorp/vault", Role::Vault),
+    ("openbao/openbao", Role::Vault),
+    ("pnats/vaultgate", Role::Handover),
+];
+
+/// Upstream chart names → role, for Argo CD Applications and Flux HelmReleases (the service
+/// account is the chart's default name; the output says to verify it).
+const CHARTS: &[(&str, Role)] = &[
+    ("sealed-secrets", Role::Decrypter("sealed-secrets")),
+    ("external-secrets", Role::Eso),
+    (
+        "cert-manager",
+        Role::Operator("cert-manager", "derived", false),
     ),
     (
         "cloudnative-pg",
@@ -90,30 +150,17 @@ const COMPONENTS: &[(&str, Role)] = &[
         Role::Operator("postgres-operator", "derived", false),
     ),
     ("crossplane", Role::Operator("crossplane", "derived", false)),
-    ("rook/ceph", Role::Operator("rook-ceph", "derived", false)),
+    ("rook-ceph", Role::Operator("rook-ceph", "derived", false)),
     (
-        "strimzi/operator",
+        "strimzi-kafka-operator",
         Role::Operator("strimzi", "derived", false),
-    ),
-    (
-        "mongodb-kubernetes-operator",
-        Role::Operator("mongodb", "derived", false),
-    ),
-    (
-        "redis-operator",
-        Role::Operator("redis-operator", "derived", false),
     ),
     (
         "mariadb-operator",
         Role::Operator("mariadb-operator", "derived", false),
     ),
-    (
-        "rabbitmq/cluster-operator",
-        Role::Operator("rabbitmq", "derived", false),
-    ),
-    ("hashicorp/vault", Role::Vault),
-    ("openbao/openbao", Role::Vault),
-    ("vaultgate", Role::Handover),
+    ("vault", Role::Vault),
+    ("openbao", Role::Vault),
 ];
 
 /// The role of an image, from its repository path (`ghcr.io/fluxcd/helm-controller:v1` →
@@ -125,9 +172,9 @@ fn image_role(image: &str) -> Option<Role> {
         Some((r, tag)) if !tag.contains('/') => r,
         _ => repo,
     };
-    COMPONENTS
+    IMAGES
         .iter()
-        .find(|(needle, _)| repo.contains(needle))
+        .find(|(path, _)| repo == *path || repo.ends_with(&format!("/{path}")))
         .map(|(_, role)| *role)
 }
 
@@ -189,7 +236,8 @@ fn observe(found: &mut Found, s: &Source, default_ns: &str) {
             ));
         }
         ("bitnami.com", "SealedSecret") => {
-            let target = str_at(v, "/spec/template/metadata/namespace").unwrap_or(ns);
+            // Written into the SealedSecret's own namespace, whatever its template says.
+            let target = ns;
             add(
                 &mut found.sealed_namespaces,
                 target,
@@ -311,10 +359,10 @@ fn workload(found: &mut Found, s: &Source, ns: &str, name: &str, kind: &str) {
 
 /// A chart's role: its name matched against the same table as images.
 fn chart_role(chart: &str) -> Option<(Role, &'static str)> {
-    COMPONENTS
+    CHARTS
         .iter()
-        .find(|(needle, _)| chart == *needle || chart.ends_with(&format!("/{needle}")))
-        .map(|(needle, role)| (*role, *needle))
+        .find(|(name, _)| chart == *name || chart.ends_with(&format!("/{name}")))
+        .map(|(name, role)| (*role, *name))
 }
 
 fn release(
@@ -484,6 +532,16 @@ mod tests {
             Some(Role::Decrypter("sealed-secrets"))
         );
         assert_eq!(image_role("registry:5000/team/api:1.0"), None);
+        assert_eq!(
+            image_role("registry.corp/mirror/external-secrets/external-secrets:v0.10"),
+            Some(Role::Eso),
+            "a mirror keeps the upstream path"
+        );
+        assert_eq!(
+            image_role("ghcr.io/acme/external-secrets-exporter:1.0"),
+            None,
+            "a name that merely contains a component's is not that component"
+        );
     }
 
     #[test]

@@ -149,21 +149,30 @@ pub fn render(found: &Found, inputs: &str) -> String {
         nested(&mut out, "aliases", &found.aliases);
     }
 
-    out.push_str("\nidentities:\n");
-    user_list(&mut out, "eso", &users_of(found, |r| r == Role::Eso));
-    identities_decrypters(&mut out, found);
+    let mut ids = String::new();
+    user_list(&mut ids, "eso", &users_of(found, |r| r == Role::Eso));
+    identities_decrypters(&mut ids, found);
     user_list(
-        &mut out,
+        &mut ids,
         "gitops",
         &users_of(found, |r| matches!(r, Role::Gitops | Role::Helm)),
     );
-    user_list(&mut out, "helm", &users_of(found, |r| r == Role::Helm));
+    user_list(&mut ids, "helm", &users_of(found, |r| r == Role::Helm));
     user_list(
-        &mut out,
+        &mut ids,
         "handover",
         &users_of(found, |r| r == Role::Handover),
     );
-    operators(&mut out, found);
+    operators(&mut ids, found);
+    // A key with only comments under it would parse as null: write the section only when it
+    // holds an entry, and keep its comments either way.
+    let entries = ids.lines().any(|l| !l.trim_start().starts_with('#'));
+    out.push_str(if entries {
+        "\nidentities:\n"
+    } else {
+        "\n# identities:\n"
+    });
+    out.push_str(&ids);
 
     stores(&mut out, found);
     vault(&mut out, found);
