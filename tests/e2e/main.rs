@@ -17,6 +17,7 @@ mod copiers;
 mod eso;
 mod fail_closed;
 mod harness;
+mod hidden_control_planes;
 mod live_context;
 mod modes;
 mod mtls;
