@@ -17,6 +17,7 @@
 //! clock or talks to Kubernetes: time and the cluster view are passed in.
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod cluster;

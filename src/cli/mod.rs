@@ -1,6 +1,7 @@
 //! Command-line surface: `serve`, `check`, `policy default|validate|suggest`, `certs`. Each subcommand lives in its
 //! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
 
+mod audit;
 mod certs;
 pub mod check;
 mod handover;
@@ -41,6 +42,9 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Run the handover controller: copy declared bootstrap Secrets into Vault once, then retire them.
     Handover(Box<handover::HandoverArgs>),
+    /// Judge every existing Secret, ExternalSecret, PushSecret and store of the current
+    /// kubeconfig's cluster with the webhook's engine, as if its producer wrote it now.
+    Audit(audit::AuditArgs),
     /// List the rule catalogue: id, slug, RFC section and what each rule stops.
     Rules {
         /// Print the README's Markdown table instead.
@@ -104,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Policy { command } => policy_cmd::run(command),
         Command::Certs(args) => certs::run(args),
         Command::Handover(args) => handover::run(*args),
+        Command::Audit(args) => audit::run(args),
         Command::Rules { markdown } => {
             if markdown {
                 print!("{}", crate::policy::rules::markdown_table());

@@ -4,7 +4,10 @@
 //! only and reduced to the few keys rules read ([`compact_meta`](super::compact_meta)), so 100k
 //! Secrets stay small.
 
+mod snapshot;
 mod watch;
+
+pub use snapshot::SealedListing;
 
 use std::sync::Arc;
 

@@ -39,6 +39,7 @@ pub use config::{Policy, PolicyError};
 pub use identity::Identity;
 pub use objects::Object;
 pub use rules::Rule;
+pub(crate) use secret::HANDOVER_OWNED;
 
 use crate::policy::view::ClusterView;
 

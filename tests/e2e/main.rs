@@ -10,6 +10,7 @@
 //! Each test works in namespaces of its own (`<prefix>-<hex>`); the bootstrap namespace `vault`
 //! and the warn-mode namespace `legacy-payments` are shared, with unique object names.
 
+mod audit;
 mod availability;
 mod bootstrap;
 mod bypasses;

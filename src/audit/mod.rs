@@ -1,0 +1,244 @@
+//! The cluster audit (`vaultgate audit`): every existing Secret, ExternalSecret, PushSecret and
+//! store judged by the webhook's engine ([`policy::evaluate`]) as if its producer wrote it now,
+//! then summed up per namespace (classes, producers, Vault coverage, bootstrap handovers,
+//! violations by rule).
+//!
+//! Pure: the objects come in as listed, cross-object lookups go to a [`ClusterView`] of the same
+//! listing, so nothing here calls the API. Secrets are listed as metadata only: their values
+//! are never read, so the rules that read value keys (VG111 by key name, configuration-only
+//! Secrets) see none. Who the producer is: [`producer`].
+
+mod producer;
+mod summary;
+#[cfg(test)]
+mod tests;
+mod unwritten;
+
+use serde::Serialize;
+
+pub use producer::{Producer, ProducerKind};
+pub use summary::{Bootstrap, NamespaceSummary, RuleGroup, ready_snippet};
+
+use crate::policy::{
+    self, Mode, Operation, Policy, Review, Violation,
+    classify::Class,
+    objects::{Object, SecretObject},
+    view::ClusterView,
+};
+
+/// One `metadata.managedFields` entry, reduced to who and how (never the fields it owns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldManager {
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// Written through a subresource (`status`, `scale`): a controller reporting, not the writer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub subresource: bool,
+}
+
+/// An object as listed from the cluster.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub object: Object,
+    pub managers: Vec<FieldManager>,
+}
+
+/// One violation, as the report carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub slug: &'static str,
+    /// `enforce` or `warn`: what the webhook would do with this write today.
+    pub mode: Mode,
+    pub message: String,
+    pub fix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Finding {
+    fn of(v: &Violation, mode: Mode) -> Self {
+        Self {
+            rule: v.rule.id,
+            slug: v.rule.slug,
+            mode,
+            message: v.what.clone(),
+            fix: v.fix.clone(),
+            field: v.field.clone(),
+        }
+    }
+}
+
+/// Where a bootstrap Secret's handover stands (the `handover-state` label; absent is pending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Handover {
+    pub state: String,
+    /// The declared Vault path (`handover-to`), if any.
+    pub target: Option<String>,
+}
+
+/// One object's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audited {
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The provenance class the engine gives it (Secrets only); `None` is unclassified.
+    pub class: Option<&'static str>,
+    pub producer: Producer,
+    pub violations: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managers: Vec<FieldManager>,
+}
+
+impl Audited {
+    /// `Kind/name`, as the summaries name an object.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// The whole audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub objects: Vec<Audited>,
+    pub namespaces: Vec<NamespaceSummary>,
+    /// Exempt namespaces whose objects were not judged, with how many there were.
+    pub exempt: Vec<(String, usize)>,
+    /// Namespaces below `enforce` with no violation: ready to enforce.
+    pub ready: Vec<String>,
+}
+
+impl Report {
+    pub fn violations(&self) -> usize {
+        self.objects.iter().map(|o| o.violations.len()).sum()
+    }
+}
+
+/// The policy the audit judges with: a namespace (or the cluster) in `off` is judged as `warn`,
+/// so a rollout sees what enforcing would meet; a rule set to `off` stays off.
+fn audit_policy(policy: &Policy) -> Policy {
+    let mut p = policy.clone();
+    let raise = |m: &mut Mode| {
+        if *m == Mode::Off {
+            *m = Mode::Warn
+        }
+    };
+    raise(&mut p.mode);
+    p.namespaces.modes.values_mut().for_each(raise);
+    p
+}
+
+/// Audits every listed object against `policy`, with `view` holding the same listing.
+pub fn audit(objects: &[Listed], policy: &Policy, view: &dyn ClusterView) -> Report {
+    let judged = audit_policy(policy);
+    let mut exempt = std::collections::BTreeMap::<String, usize>::new();
+    let mut out = Vec::new();
+    for listed in objects {
+        let ns = listed.object.metadata().namespace.as_deref();
+        if let Some(ns) = ns.filter(|ns| policy.namespaces.exempt.iter().any(|e| e == ns)) {
+            *exempt.entry(ns.to_owned()).or_default() += 1;
+            continue;
+        }
+        out.push(audit_one(listed, &judged, view));
+    }
+    out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    let namespaces = summary::namespaces(&out, policy);
+    let ready = namespaces
+        .iter()
+        .filter(|n| n.ready)
+        .map(|n| n.namespace.clone())
+        .collect();
+    Report {
+        objects: out,
+        namespaces,
+        exempt: exempt.into_iter().collect(),
+        ready,
+    }
+}
+
+fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView) -> Audited {
+    let object = &listed.object;
+    let ns = object.metadata().namespace.as_deref();
+    let name = object.name();
+    let (producer, subject, handover) = match object {
+        Object::Secret(secret) => {
+            let ns = ns.unwrap_or("");
+            let producer = producer::of_secret(secret, ns, &listed.managers, policy, view);
+            let handover = handover(secret, policy);
+            (
+                producer,
+                Object::Secret(as_produced(secret, policy)),
+                handover,
+            )
+        }
+        _ => (
+            producer::of_object(&listed.managers, policy),
+            object.clone(),
+            None,
+        ),
+    };
+    let hidden = unwritten::Unwritten {
+        inner: view,
+        namespace: ns.unwrap_or(""),
+        name,
+    };
+    let review = Review {
+        uid: "vaultgate-audit",
+        operation: Operation::Create,
+        namespace: ns,
+        name,
+        user: &producer.identity,
+        object: &subject,
+        old: None,
+        dry_run: true,
+    };
+    let decision = policy::evaluate(&review, policy, &hidden);
+    let violations = decision
+        .denied
+        .iter()
+        .map(|v| Finding::of(v, Mode::Enforce))
+        .chain(decision.warned.iter().map(|v| Finding::of(v, Mode::Warn)))
+        .collect();
+    let class = decision.class.map(Class::as_str);
+    Audited {
+        kind: object.kind().as_str(),
+        namespace: ns.map(str::to_owned),
+        name: name.to_owned(),
+        class,
+        handover: handover.filter(|_| class == Some("bootstrap")),
+        producer,
+        violations,
+        managers: listed.managers.clone(),
+    }
+}
+
+/// The Secret as its producer wrote it: without the keys only the handover controller writes
+/// afterwards (its state is reported as [`Handover`], not judged as part of the write).
+fn as_produced(secret: &SecretObject, policy: &Policy) -> SecretObject {
+    let mut s = secret.clone();
+    for name in policy::HANDOVER_OWNED {
+        let key = policy.reserved_key(name);
+        for map in [&mut s.metadata.labels, &mut s.metadata.annotations] {
+            if let Some(m) = map.as_mut() {
+                m.remove(&*key);
+            }
+        }
+    }
+    s
+}
+
+fn handover(secret: &SecretObject, policy: &Policy) -> Option<Handover> {
+    Some(Handover {
+        state: secret
+            .label(&policy.reserved_key("handover-state"))
+            .unwrap_or("pending")
+            .to_owned(),
+        target: secret
+            .annotation(&policy.reserved_key("handover-to"))
+            .map(str::to_owned),
+    })
+}

@@ -1,0 +1,317 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::cluster::MemoryView;
+use crate::policy::objects::Kind;
+
+const ESO_OWNER_UID: &str = "0b5e1c7a-uid";
+const SEALED_SECRETS: &str = "system:serviceaccount:kube-system:sealed-secrets-controller";
+
+fn manager(name: &str) -> FieldManager {
+    FieldManager {
+        manager: name.into(),
+        operation: "Update".into(),
+        subresource: false,
+    }
+}
+
+fn listed(kind: Kind, value: Value, managers: &[&str]) -> Listed {
+    Listed {
+        object: Object::from_value(kind, value).expect("a valid object"),
+        managers: managers.iter().map(|m| manager(m)).collect(),
+    }
+}
+
+/// A Secret as a metadata-only listing returns it: no `data`.
+fn secret(ns: &str, name: &str, metadata: Value) -> Value {
+    let mut m = json!({ "name": name, "namespace": ns });
+    if let (Some(m), Value::Object(extra)) = (m.as_object_mut(), metadata) {
+        m.extend(extra);
+    }
+    json!({ "apiVersion": "v1", "kind": "Secret", "metadata": m })
+}
+
+fn external_secret(ns: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": { "name": name, "namespace": ns, "uid": ESO_OWNER_UID },
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": { "kind": "ClusterSecretStore", "name": "vault-backend" },
+            "target": { "name": name, "creationPolicy": "Owner" },
+            "data": [{ "secretKey": "password",
+                       "remoteRef": { "key": format!("platform-data/postgres/{ns}"), "property": "password" } }]
+        }
+    })
+}
+
+/// Audits `objects` over a memory view holding them, as `vaultgate audit` does over its listing.
+fn run(objects: Vec<Listed>, policy: &Policy) -> Report {
+    let mut view = MemoryView::from_policy(policy);
+    for l in &objects {
+        view.insert(&l.object, None);
+    }
+    audit(&objects, policy, &view)
+}
+
+fn find<'a>(report: &'a Report, kind: &str, name: &str) -> &'a Audited {
+    report
+        .objects
+        .iter()
+        .find(|o| o.kind == kind && o.name == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not in the report"))
+}
+
+fn rules(o: &Audited) -> Vec<&str> {
+    o.violations.iter().map(|v| v.rule).collect()
+}
+
+#[test]
+fn a_hand_made_secret_is_unmanaged_and_its_field_manager_is_only_an_inferred_producer() {
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("payments", "db-creds", json!({})),
+            &["kubectl-client-side-apply"],
+        )],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "db-creds");
+    assert_eq!(o.producer.kind, ProducerKind::Manager);
+    assert_eq!(o.producer.name, "kubectl-client-side-apply");
+    assert!(
+        o.producer.inferred,
+        "a field manager is a client-chosen hint"
+    );
+    assert_eq!(o.class, None);
+    assert_eq!(rules(o), ["VG101"]);
+    let ns = &report.namespaces[0];
+    assert_eq!((ns.secrets, ns.covered), (1, 0));
+    assert_eq!(ns.coverage_percent, Some(0.0));
+    assert_eq!(
+        ns.by_producer.get("kubectl-client-side-apply (inferred)"),
+        Some(&1)
+    );
+    assert_eq!(ns.violations["VG101"].objects, ["Secret/db-creds"]);
+}
+
+#[test]
+fn a_secret_nothing_traces_is_judged_as_an_unknown_writer() {
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("payments", "x", json!({})),
+            &[],
+        )],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "x");
+    assert_eq!(o.producer.kind, ProducerKind::Unknown);
+    assert!(!o.producer.inferred);
+    assert_eq!(rules(o), ["VG101"]);
+}
+
+#[test]
+fn a_forged_field_manager_never_earns_a_class() {
+    let eso = "system:serviceaccount:external-secrets:external-secrets";
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("payments", "x", json!({})),
+            &[eso, "external-secrets"],
+        )],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "x");
+    assert!(o.producer.inferred && o.class.is_none());
+    assert_eq!(rules(o), ["VG101"]);
+}
+
+#[test]
+fn a_reflector_copy_is_a_copy_marker_violation() {
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret(
+                "payments",
+                "db-copy",
+                json!({ "annotations": { "reflector.v1.k8s.emberstack.com/reflects": "shared/db" } }),
+            ),
+            &["kubectl-create"],
+        )],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "db-copy");
+    assert!(rules(o).contains(&"VG103"), "{:?}", rules(o));
+}
+
+#[test]
+fn a_materialized_secret_with_its_external_secret_is_clean_and_covered() {
+    let owner = json!({ "ownerReferences": [{
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "name": "db", "uid": ESO_OWNER_UID, "controller": true }],
+        "labels": { "reconcile.external-secrets.io/managed": "true" } });
+    let report = run(
+        vec![
+            listed(
+                Kind::ExternalSecret,
+                external_secret("payments", "db"),
+                &["argocd-controller"],
+            ),
+            listed(
+                Kind::Secret,
+                secret("payments", "db", owner),
+                &["external-secrets"],
+            ),
+        ],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "db");
+    assert_eq!(o.producer.kind, ProducerKind::Eso);
+    assert!(!o.producer.inferred, "a verified owner is a trusted signal");
+    assert_eq!(o.class, Some("materialized"));
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    let es = find(&report, "ExternalSecret", "db");
+    assert_eq!(es.producer.kind, ProducerKind::Gitops);
+    assert!(es.producer.inferred && es.violations.is_empty());
+    let ns = &report.namespaces[0];
+    assert_eq!((ns.secrets, ns.covered, ns.materialized), (1, 1, 1));
+    assert_eq!(ns.coverage_percent, Some(100.0));
+}
+
+#[test]
+fn an_external_secret_owner_that_does_not_exist_is_not_trusted() {
+    let owner = json!({ "ownerReferences": [{
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "name": "gone", "uid": "u", "controller": true }] });
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("payments", "gone", owner),
+            &["kubectl-create"],
+        )],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "gone");
+    assert_eq!(o.producer.kind, ProducerKind::Manager);
+    assert!(rules(o).contains(&"VG101"), "{:?}", rules(o));
+}
+
+fn bootstrap_secret(name: &str, state: Option<&str>) -> Value {
+    let mut labels = json!({
+        "platform.pnats.cloud/secret-class": "bootstrap",
+        "platform.pnats.cloud/bootstrap-source": "sealed-secrets",
+    });
+    if let Some(s) = state {
+        labels["platform.pnats.cloud/handover-state"] = json!(s);
+    }
+    secret(
+        "vault",
+        name,
+        json!({
+            "labels": labels,
+            "annotations": {
+                "platform.pnats.cloud/handover-to": "platform-data/postgres/vault",
+                "platform.pnats.cloud/created-by": SEALED_SECRETS,
+                "platform.pnats.cloud/first-seen": "2026-01-01T00:00:00Z",
+                "platform.pnats.cloud/admission-uid": "a-uid",
+            }
+        }),
+    )
+}
+
+#[test]
+fn a_stamped_bootstrap_secret_shows_its_decrypter_and_pending_handover() {
+    let report = run(
+        vec![
+            listed(Kind::Secret, bootstrap_secret("pg-root", None), &[]),
+            listed(
+                Kind::Secret,
+                bootstrap_secret("pg-old", Some("consumed")),
+                &[],
+            ),
+        ],
+        &Policy::default(),
+    );
+    let o = find(&report, "Secret", "pg-root");
+    assert_eq!(o.producer.kind, ProducerKind::Decrypter);
+    assert_eq!(o.producer.name, "sealed-secrets");
+    assert_eq!(o.class, Some("bootstrap"));
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    let h = o.handover.as_ref().expect("handover state");
+    assert_eq!(h.state, "pending");
+    assert_eq!(h.target.as_deref(), Some("platform-data/postgres/vault"));
+    // The handover controller's later state is reported, not judged as the decrypter's write.
+    let old = find(&report, "Secret", "pg-old");
+    assert!(old.violations.is_empty(), "{:?}", old.violations);
+    assert_eq!(
+        old.handover.as_ref().map(|h| h.state.as_str()),
+        Some("consumed")
+    );
+    let ns = &report.namespaces[0];
+    assert_eq!(ns.bootstrap.len(), 2);
+    assert_eq!(ns.by_class.get("bootstrap"), Some(&2));
+}
+
+#[test]
+fn an_external_secret_applied_by_hand_is_a_gitops_writer_violation() {
+    let report = run(
+        vec![listed(
+            Kind::ExternalSecret,
+            external_secret("payments", "db"),
+            &["kubectl-client-side-apply"],
+        )],
+        &Policy::default(),
+    );
+    let es = find(&report, "ExternalSecret", "db");
+    assert!(es.producer.inferred);
+    assert_eq!(rules(es), ["VG209"]);
+}
+
+#[test]
+fn a_clean_namespace_in_warn_mode_is_ready_and_gets_its_snippet() {
+    let policy = Policy::from_yaml("namespaces:\n  modes:\n    orders: warn\n    payments: warn\n")
+        .expect("policy");
+    let report = run(
+        vec![
+            listed(
+                Kind::ExternalSecret,
+                external_secret("orders", "db"),
+                &["argocd-controller"],
+            ),
+            listed(Kind::Secret, secret("payments", "x", json!({})), &[]),
+        ],
+        &policy,
+    );
+    assert_eq!(report.ready, ["orders"]);
+    let payments = report
+        .namespaces
+        .iter()
+        .find(|n| n.namespace == "payments")
+        .expect("payments");
+    assert!(!payments.ready);
+    assert_eq!(payments.mode, Mode::Warn);
+    assert!(
+        payments.violations.contains_key("VG101"),
+        "warned findings count"
+    );
+    assert_eq!(
+        ready_snippet(&report.ready),
+        "namespaces:\n  modes:\n    orders: enforce\n"
+    );
+}
+
+#[test]
+fn exempt_namespaces_are_counted_not_judged() {
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("kube-system", "x", json!({})),
+            &[],
+        )],
+        &Policy::default(),
+    );
+    assert!(report.objects.is_empty());
+    assert_eq!(report.exempt, [("kube-system".to_owned(), 1)]);
+    assert_eq!(report.violations(), 0);
+}

@@ -1,0 +1,294 @@
+//! `vaultgate audit`: lists the cluster of the current kubeconfig once (Secrets as metadata
+//! only, never their values; ESO objects and stores whole; SealedSecrets as metadata), builds
+//! the same indexed view `serve` watches, runs the audit engine ([`crate::audit`]) and prints
+//! the report as text, JSON, Markdown or one self-contained HTML file.
+//!
+//! Exit codes: see [`EXIT_CODES`].
+
+mod html;
+mod render;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::ValueEnum;
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use kube::{
+    Client,
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    audit::{self, FieldManager, Listed},
+    cluster::{LiveView, live::SealedListing},
+    policy::{Object, objects::Kind},
+};
+
+pub const EXIT_CODES: &str = "Exit codes: 0 no violation; 1 violations found; 2 cannot run (no kubeconfig, a list refused, an invalid policy).";
+
+/// Output format of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    /// One self-contained HTML file (inline CSS and SVG, no scripts, no external fetches).
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct AuditArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Policy file (default: the built-in policy).
+    #[arg(long, env = "VAULTGATE_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Print only the namespaces below `enforce` with no violation, and the `namespaces.modes`
+    /// policy snippet that moves them to `enforce`.
+    #[arg(long)]
+    pub ready: bool,
+}
+
+/// The ESO kinds and stores listed whole: (group, versions to try, kind, plural).
+const ESO_KINDS: &[(&[&str], Kind, &str)] = &[
+    (&["v1", "v1beta1"], Kind::ExternalSecret, "externalsecrets"),
+    (
+        &["v1", "v1beta1"],
+        Kind::ClusterExternalSecret,
+        "clusterexternalsecrets",
+    ),
+    (&["v1alpha1"], Kind::PushSecret, "pushsecrets"),
+    (&["v1alpha1"], Kind::ClusterPushSecret, "clusterpushsecrets"),
+    (&["v1", "v1beta1"], Kind::SecretStore, "secretstores"),
+    (
+        &["v1", "v1beta1"],
+        Kind::ClusterSecretStore,
+        "clustersecretstores",
+    ),
+];
+
+/// Who and how, from `managedFields`; the fields themselves are dropped.
+fn managers(meta: &ObjectMeta) -> Vec<FieldManager> {
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .map(|m| FieldManager {
+            manager: m.manager.clone().unwrap_or_default(),
+            operation: m.operation.clone().unwrap_or_default(),
+            subresource: m.subresource.as_deref().is_some_and(|s| !s.is_empty()),
+        })
+        .collect()
+}
+
+/// Every page of a list (500 at a time).
+async fn pages<T, F, Fut>(mut list: F) -> kube::Result<Vec<T>>
+where
+    F: FnMut(ListParams) -> Fut,
+    Fut: std::future::Future<Output = kube::Result<kube::api::ObjectList<T>>>,
+    T: Clone,
+{
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = list(params.clone()).await?;
+        out.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// A Secret as the engine reads it from its metadata: the type is not in a metadata listing,
+/// except a service-account token's, which every such Secret's annotation gives away.
+fn secret_object(mut meta: ObjectMeta) -> anyhow::Result<Listed> {
+    let managers = managers(&meta);
+    meta.managed_fields = None;
+    let sa_token = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"));
+    let mut value = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": meta });
+    if sa_token {
+        value["type"] = json!("kubernetes.io/service-account-token");
+    }
+    Ok(Listed {
+        object: Object::from_value(Kind::Secret, value)?,
+        managers,
+    })
+}
+
+/// Lists what the audit reads. A kind the cluster does not serve (404) is noted and empty.
+async fn list_cluster(
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Vec<Listed>, Vec<SealedListing>)> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| anyhow::anyhow!("no usable kubeconfig or in-cluster config: {e}"))?;
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let mut objects = Vec::new();
+    for s in pages(|p| {
+        let secrets = secrets.clone();
+        async move { secrets.list_metadata(&p).await }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("listing secrets (metadata): {e}"))?
+    {
+        objects.push(secret_object(s.metadata)?);
+    }
+    for (versions, kind, plural) in ESO_KINDS {
+        match list_dynamic(
+            &client,
+            "external-secrets.io",
+            versions,
+            kind.as_str(),
+            plural,
+        )
+        .await?
+        {
+            Some(items) => {
+                for mut o in items {
+                    let managers = managers(&o.metadata);
+                    o.metadata.managed_fields = None;
+                    let at = format!(
+                        "{} {}/{}",
+                        kind.as_str(),
+                        o.metadata.namespace.as_deref().unwrap_or("-"),
+                        o.metadata.name.as_deref().unwrap_or("-")
+                    );
+                    let value: Value = serde_json::to_value(&o)?;
+                    match Object::from_value(*kind, value) {
+                        Ok(object) => objects.push(Listed { object, managers }),
+                        Err(e) => notes.push(format!("{at} could not be read ({e}); not judged")),
+                    }
+                }
+            }
+            None => notes.push(format!(
+                "{plural}.external-secrets.io is not served by this cluster"
+            )),
+        }
+    }
+    let mut sealed = Vec::new();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
+        "sealedsecrets",
+    );
+    let api = Api::<DynamicObject>::all_with(client, &ar);
+    match pages(|p| {
+        let api = api.clone();
+        async move { api.list_metadata(&p).await }
+    })
+    .await
+    {
+        Ok(items) => {
+            for o in items {
+                let m = o.metadata;
+                sealed.push((
+                    m.namespace.unwrap_or_default(),
+                    m.name.unwrap_or_default(),
+                    m.uid.unwrap_or_default(),
+                ));
+            }
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            notes.push("sealedsecrets.bitnami.com is not served by this cluster".into())
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "listing sealedsecrets.bitnami.com (metadata): {e}"
+            ));
+        }
+    }
+    Ok((objects, sealed))
+}
+
+/// Lists one custom kind at the first version the cluster serves; `None` if it serves none.
+async fn list_dynamic(
+    client: &Client,
+    group: &str,
+    versions: &[&str],
+    kind: &str,
+    plural: &str,
+) -> anyhow::Result<Option<Vec<DynamicObject>>> {
+    for version in versions {
+        let ar =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+        match pages(|p| {
+            let api = api.clone();
+            async move { api.list(&p).await }
+        })
+        .await
+        {
+            Ok(mut items) => {
+                for o in &mut items {
+                    o.types = Some(kube::api::TypeMeta {
+                        api_version: ar.api_version.clone(),
+                        kind: kind.to_owned(),
+                    });
+                }
+                return Ok(Some(items));
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(anyhow::anyhow!("listing {plural}.{group}: {e}")),
+        }
+    }
+    Ok(None)
+}
+
+pub fn run(args: AuditArgs) -> ExitCode {
+    let policy = match super::policy_cmd::load_or_default(args.policy.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --policy: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut notes = Vec::new();
+    let (objects, sealed) = match runtime.block_on(list_cluster(&mut notes)) {
+        Ok(listed) => listed,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &sealed);
+    let report = audit::audit(&objects, &policy, &view);
+    let out = match (args.ready, args.format) {
+        (true, Format::Json) => serde_json::to_string_pretty(&json!({
+            "ready": report.ready,
+            "policy": audit::ready_snippet(&report.ready),
+        }))
+        .unwrap_or_default(),
+        (true, _) => render::ready(&report),
+        (false, Format::Text) => render::text(&report, &notes),
+        (false, Format::Markdown) => render::markdown(&report, &notes),
+        (false, Format::Html) => html::page(&report, &notes),
+        (false, Format::Json) => serde_json::to_string_pretty(&json!({
+            "objects": report.objects,
+            "namespaces": report.namespaces,
+            "exempt": report.exempt,
+            "ready": report.ready,
+            "notes": notes,
+        }))
+        .unwrap_or_default(),
+    };
+    println!("{}", out.trim_end());
+    if report.violations() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
