@@ -37,6 +37,13 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of the policy in effect: the SHA-256 of its file (`sha256:<hex>`), one series at a
+/// time (the previous digest's series is removed on a reload).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub digest: String,
+}
+
 /// Labels of one watched resource of the live cluster view.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
@@ -52,6 +59,10 @@ pub struct Metrics {
     pub break_glass: Counter,
     pub duration: Family<ReviewLabels, Histogram>,
     pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// Policy file reloads, `result` `success` or `error`.
+    pub policy_reloads: Family<ReloadLabels, Counter>,
+    /// 1 for the digest of the policy reviews are judged with.
+    pub policy_info: Family<PolicyLabels, Gauge>,
     /// Objects held per watched resource.
     pub context_objects: Family<ResourceLabels, Gauge>,
     /// 1 once the resource's first list is applied.
@@ -118,6 +129,18 @@ impl Metrics {
             "Serving certificate reload attempts, by result",
             tls_reloads.clone(),
         );
+        let policy_reloads = Family::<ReloadLabels, Counter>::default();
+        let policy_info = Family::<PolicyLabels, Gauge>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy file changes, by result: success (now in effect) or error (rejected; the last good policy keeps serving)",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "policy_info",
+            "1 for the SHA-256 digest of the policy file reviews are judged with",
+            policy_info.clone(),
+        );
         let context_objects = Family::<ResourceLabels, Gauge>::default();
         let context_synced = Family::<ResourceLabels, Gauge>::default();
         let context_resyncs = Family::<ResourceLabels, Counter>::default();
@@ -156,12 +179,28 @@ impl Metrics {
             break_glass,
             duration,
             tls_reloads,
+            policy_reloads,
+            policy_info,
             context_objects,
             context_synced,
             context_resyncs,
             context_watch_errors,
             context_last_event,
         }
+    }
+
+    /// Records `digest` as the policy in effect, replacing the previous one's series.
+    pub fn set_policy(&self, previous: Option<&str>, digest: &str) {
+        if let Some(previous) = previous.filter(|p| *p != digest) {
+            self.policy_info.remove(&PolicyLabels {
+                digest: previous.to_owned(),
+            });
+        }
+        self.policy_info
+            .get_or_create(&PolicyLabels {
+                digest: digest.to_owned(),
+            })
+            .set(1);
     }
 
     /// Renders the OpenMetrics text exposition.

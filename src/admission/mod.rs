@@ -5,12 +5,14 @@
 //! position of the problem, never the content: a value from the request never reaches a log.
 
 mod decode;
+mod engine;
 mod error;
 mod log;
 pub mod patch;
 pub mod review;
 mod tally;
 
+pub use engine::Engine;
 pub use error::BadReview;
 
 use std::{sync::Arc, time::Instant};
@@ -68,10 +70,10 @@ impl Outcome {
     }
 }
 
-/// The webhook: policy, cluster view and metrics, shared by every request.
+/// The webhook: the engine (policy and cluster view, swapped whole on a policy reload) and
+/// the metrics, shared by every request.
 pub struct Webhook {
-    policy: Arc<Policy>,
-    view: Arc<dyn ClusterView>,
+    engine: engine::Current,
     metrics: Arc<Metrics>,
     tally: tally::Tally,
 }
@@ -79,8 +81,7 @@ pub struct Webhook {
 impl Webhook {
     pub fn new(policy: Arc<Policy>, view: Arc<dyn ClusterView>, metrics: Arc<Metrics>) -> Self {
         Self {
-            policy,
-            view,
+            engine: engine::Current::new(Engine { policy, view }),
             metrics,
             tally: tally::Tally::new(),
         }
@@ -90,9 +91,20 @@ impl Webhook {
         &self.metrics
     }
 
+    /// The engine in effect: the policy reviews are judged with now, and its view.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Judges every review from now on with `engine`. Reviews in flight finish with the engine
+    /// they started with.
+    pub fn replace_engine(&self, engine: Engine) {
+        self.engine.store(engine);
+    }
+
     /// True once the cluster view is usable (drives `/readyz`).
     pub fn ready(&self) -> bool {
-        self.view.synced()
+        self.engine.load().view.synced()
     }
 
     /// Answers one AdmissionReview.
@@ -115,8 +127,10 @@ impl Webhook {
         body: &[u8],
         started: Instant,
     ) -> Result<Vec<u8>, BadReview> {
+        // Loaded once: the whole review is judged with one policy even if a reload swaps it.
+        let engine = self.engine.load();
         // The raw Secret is kept only when its values are to be digested (content-copy evidence).
-        let decode_objects = !(route == Route::Validate && self.policy.content_copy.enabled);
+        let decode_objects = !(route == Route::Validate && engine.policy.content_copy.enabled);
         let mut parsed = decode::read(body, decode_objects).map_err(|e| {
             BadReview::new(
                 "malformed_json",
@@ -175,7 +189,11 @@ impl Webhook {
             req.user_info.groups.take().unwrap_or_default(),
         );
         let decision_label = if matches!(operation, Operation::Create | Operation::Update) {
-            self.decide(
+            Judge {
+                metrics: &self.metrics,
+                engine: &engine,
+            }
+            .decide(
                 call,
                 &req,
                 (object, old_object),
@@ -195,7 +213,15 @@ impl Webhook {
         trace.log(call, &req, &user, decision_label, elapsed);
         Ok(out)
     }
+}
 
+/// One review's judge: the webhook's metrics and the engine loaded for this review.
+struct Judge<'e> {
+    metrics: &'e Metrics,
+    engine: &'e Engine,
+}
+
+impl Judge<'_> {
     fn decide<'r>(
         &self,
         Call {
@@ -256,51 +282,54 @@ impl Webhook {
             dry_run: req.dry_run.unwrap_or(false),
         };
         let evidence = match route {
-            Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => {
-                raw.map(|raw| self.evidence(raw.get())).unwrap_or_default()
+            Route::Validate if kind == Kind::Secret && self.engine.policy.content_copy.enabled => {
+                raw.map(|raw| evidence(self.engine.view.as_ref(), raw.get()))
+                    .unwrap_or_default()
             }
             _ => policy::Evidence::default(),
         };
         match route {
             Route::Validate => Ok(self.validate(&review, kind, &evidence, response, trace)),
-            Route::Mutate => Ok(self.mutate(&review, response, trace)),
+            Route::Mutate => Ok(mutate(self.engine, &review, response, trace)),
         }
     }
+}
 
-    /// Keyed digests of the Secret's values. The values live only inside this function.
-    fn evidence(&self, raw: &str) -> policy::Evidence {
-        #[derive(serde::Deserialize)]
-        struct Values {
-            #[serde(default)]
-            data: Option<std::collections::BTreeMap<String, String>>,
-            #[serde(default, rename = "stringData")]
-            string_data: Option<std::collections::BTreeMap<String, String>>,
-        }
-        use base64::Engine as _;
-        let Ok(values) = serde_json::from_str::<Values>(raw) else {
-            return policy::Evidence::default();
-        };
-        let mut digests: Vec<String> = values
-            .data
-            .iter()
-            .flatten()
-            .filter_map(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v).ok())
-            .filter_map(|bytes| self.view.digest_value(&bytes))
-            .chain(
-                values
-                    .string_data
-                    .iter()
-                    .flatten()
-                    .filter_map(|(_, v)| self.view.digest_value(v.as_bytes())),
-            )
-            .collect();
-        digests.sort_unstable();
-        digests.dedup();
-        policy::Evidence {
-            value_digests: digests,
-        }
+/// Keyed digests of the Secret's values. The values live only inside this function.
+fn evidence(view: &dyn ClusterView, raw: &str) -> policy::Evidence {
+    #[derive(serde::Deserialize)]
+    struct Values {
+        #[serde(default)]
+        data: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, rename = "stringData")]
+        string_data: Option<std::collections::BTreeMap<String, String>>,
     }
+    use base64::Engine as _;
+    let Ok(values) = serde_json::from_str::<Values>(raw) else {
+        return policy::Evidence::default();
+    };
+    let mut digests: Vec<String> = values
+        .data
+        .iter()
+        .flatten()
+        .filter_map(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .filter_map(|bytes| view.digest_value(&bytes))
+        .chain(
+            values
+                .string_data
+                .iter()
+                .flatten()
+                .filter_map(|(_, v)| view.digest_value(v.as_bytes())),
+        )
+        .collect();
+    digests.sort_unstable();
+    digests.dedup();
+    policy::Evidence {
+        value_digests: digests,
+    }
+}
 
+impl Judge<'_> {
     fn validate(
         &self,
         review: &Review<'_>,
@@ -309,8 +338,12 @@ impl Webhook {
         response: &mut ResponseOut<'_>,
         trace: &mut Trace,
     ) -> Outcome {
-        let decision: Decision =
-            policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
+        let decision: Decision = policy::evaluate_with(
+            review,
+            &self.engine.policy,
+            self.engine.view.as_ref(),
+            evidence,
+        );
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
             for v in list {
                 let decision = if label == "warned" && decision.break_glass.is_some() {
@@ -371,45 +404,49 @@ impl Webhook {
         });
         Outcome::Denied
     }
+}
 
-    fn mutate(
-        &self,
-        review: &Review<'_>,
-        response: &mut ResponseOut<'_>,
-        trace: &mut Trace,
-    ) -> Outcome {
-        let Object::Secret(secret) = review.object else {
-            return Outcome::Allowed;
-        };
-        let writer = Writer::of(review.user, &self.policy);
-        if policy::exemption(review, &writer, &self.policy).is_some() {
-            return Outcome::Allowed;
+fn mutate(
+    engine: &Engine,
+    review: &Review<'_>,
+    response: &mut ResponseOut<'_>,
+    trace: &mut Trace,
+) -> Outcome {
+    let Object::Secret(secret) = review.object else {
+        return Outcome::Allowed;
+    };
+    let writer = Writer::of(review.user, &engine.policy);
+    if policy::exemption(review, &writer, &engine.policy).is_some() {
+        return Outcome::Allowed;
+    }
+    let provenance = classify::classify(
+        secret,
+        review,
+        &writer,
+        &engine.policy,
+        engine.view.as_ref(),
+    );
+    if let Some(class) = provenance.class {
+        trace.class = class.as_str();
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let Some(desired) = mutate::desired_metadata(secret, review, &provenance, &engine.policy, &now)
+    else {
+        return Outcome::Allowed;
+    };
+    match patch::metadata_patch(secret, &desired) {
+        Some(p) => {
+            response.patch = Some(patch::encode(&p));
+            response.patch_type = Some("JSONPatch");
+            Outcome::Patched
         }
-        let provenance =
-            classify::classify(secret, review, &writer, &self.policy, self.view.as_ref());
-        if let Some(class) = provenance.class {
-            trace.class = class.as_str();
-        }
-        let now = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
-        let Some(desired) =
-            mutate::desired_metadata(secret, review, &provenance, &self.policy, &now)
-        else {
-            return Outcome::Allowed;
-        };
-        match patch::metadata_patch(secret, &desired) {
-            Some(p) => {
-                response.patch = Some(patch::encode(&p));
-                response.patch_type = Some("JSONPatch");
-                Outcome::Patched
-            }
-            None => Outcome::Allowed,
-        }
+        None => Outcome::Allowed,
     }
 }

@@ -27,9 +27,19 @@ pub fn run(command: PolicyCommand) -> ExitCode {
 
 /// Reads and parses a policy file; the error names the file and the field.
 pub fn load(path: &std::path::Path) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(path)
+    load_with_bytes(path).map(|(policy, _)| policy)
+}
+
+/// [`load`], also returning the bytes the policy was parsed from (the reload compares against
+/// them, so a change between this read and the first poll is not missed).
+pub fn load_with_bytes(path: &std::path::Path) -> anyhow::Result<(Policy, Vec<u8>)> {
+    let bytes = std::fs::read(path)
         .map_err(|e| anyhow::anyhow!("--policy {}: cannot read the file: {e}", path.display()))?;
-    Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("--policy {}: {e}", path.display()))
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow::anyhow!("--policy {}: the file is not UTF-8 text", path.display()))?;
+    let policy =
+        Policy::from_yaml(text).map_err(|e| anyhow::anyhow!("--policy {}: {e}", path.display()))?;
+    Ok((policy, bytes))
 }
 
 /// The policy from `--policy`, or the built-in default.

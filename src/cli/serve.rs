@@ -22,13 +22,18 @@ use crate::{
     certs::{self, CA_CERT_FILE, CERT_FILE, KEY_FILE},
     cluster::{ClusterView, LiveView, MemoryView},
     metrics::Metrics,
-    server::{self, ClientCa, ReloadingCert, ServeOptions},
+    policy::config::DEFAULT_POLICY_YAML,
+    server::{self, ClientCa, PolicyReload, ReloadingCert, ServeOptions, ViewOnReload},
 };
 
 /// Default `--cert-reload-interval`. The e2e rotation test measured 6.9–7.8 s from a file change
 /// to the new certificate being served with the former 10 s; a poll reads two small files (three
 /// with --client-ca) and compares bytes, so 2 s costs nothing and keeps rotation within 5 s.
 pub const DEFAULT_CERT_RELOAD_INTERVAL: &str = "2s";
+
+/// Default `--policy-reload-interval`: a poll reads one small file and compares bytes, and the
+/// kubelet itself takes up to a minute or so to update a ConfigMap volume, so this adds little.
+pub const DEFAULT_POLICY_RELOAD_INTERVAL: &str = "2s";
 
 /// Where `--dev` keeps its certificates, relative to the working directory.
 const DEV_CERT_DIR: &str = "certs/dev";
@@ -63,9 +68,14 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
-    /// Policy file (YAML); the built-in default policy when absent.
+    /// Policy file (YAML); the built-in default policy when absent. Re-read every
+    /// --policy-reload-interval: a valid change applies without a restart, an invalid one is
+    /// logged and counted and the last good policy keeps serving.
     #[arg(long, env = "VAULTGATE_POLICY", value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// How often the --policy file is checked for a change.
+    #[arg(long, env = "VAULTGATE_POLICY_RELOAD_INTERVAL", value_name = "DURATION", default_value = DEFAULT_POLICY_RELOAD_INTERVAL, value_parser = parse_duration)]
+    pub policy_reload_interval: Duration,
     /// Local development: 127.0.0.1, dev certificates minted into certs/dev/, no cluster.
     #[arg(long)]
     pub dev: bool,
@@ -191,6 +201,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         tls_cert,
         tls_key,
         policy,
+        policy_reload_interval,
         dev,
         cluster_context,
         header_read_timeout,
@@ -215,7 +226,13 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         }
         _ => anyhow::bail!("--tls-cert and --tls-key must both be set (or use --dev)"),
     };
-    let policy = policy_cmd::load_or_default(policy.as_deref())?;
+    let (policy, policy_file) = match policy {
+        Some(path) => {
+            let (policy, bytes) = policy_cmd::load_with_bytes(&path)?;
+            (policy, Some((path, bytes)))
+        }
+        None => (policy_cmd::load_or_default(None)?, None),
+    };
     let cert = Arc::new(ReloadingCert::load(&cert_path, &key_path)?);
     let client_ca = client_ca.map(ClientCa::load).transpose()?.map(Arc::new);
     let default_ip = if dev {
@@ -261,6 +278,32 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         }
     };
     let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
+    match policy_file {
+        Some((path, loaded)) => {
+            tracing::info!(
+                policy = %path.display(),
+                digest = %server::policy_reload::digest(&loaded),
+                reload_every_s = policy_reload_interval.as_secs_f64(),
+                "policy loaded; the file is re-read on change"
+            );
+            server::spawn_policy_reloader(
+                webhook.clone(),
+                PolicyReload {
+                    path,
+                    every: policy_reload_interval,
+                    view: match context {
+                        ContextKind::Live => ViewOnReload::Live,
+                        ContextKind::Memory => ViewOnReload::Memory,
+                    },
+                    loaded,
+                },
+            );
+        }
+        None => metrics.set_policy(
+            None,
+            &server::policy_reload::digest(DEFAULT_POLICY_YAML.as_bytes()),
+        ),
+    }
     server::spawn_reloader(cert.clone(), cert_reload_interval, metrics);
     if let Some(ca) = &client_ca {
         server::spawn_client_ca_reloader(ca.clone(), cert_reload_interval);

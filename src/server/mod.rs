@@ -18,9 +18,11 @@
 //! included: kubelet probes and Prometheus need no client certificate when `--client-ca` is set.
 //!
 //! [`tls`] holds the swappable serving certificate, [`reload`] the poll that rotates it,
+//! [`policy_reload`] the poll that swaps the policy,
 //! [`serve`](mod@serve) the accept loop, and `body` the bounded body read and its refusals.
 
 mod body;
+pub mod policy_reload;
 pub mod reload;
 pub mod serve;
 pub mod tls;
@@ -43,6 +45,7 @@ use axum::{
 };
 use tokio::{sync::Semaphore, time::Instant};
 
+pub use policy_reload::{PolicyReload, ViewOnReload, spawn_policy_reloader};
 pub use reload::spawn_reloader;
 pub use serve::{ServeOptions, serve, serve_with_probes};
 pub use tls::{ClientCa, ReloadingCert, TlsError, spawn_client_ca_reloader};

@@ -23,7 +23,7 @@ use vaultgate::{
     cluster::{ClusterView, MemoryView},
     metrics::Metrics,
     policy::Policy,
-    server::{self, ReloadingCert, ServeOptions},
+    server::{self, PolicyReload, ReloadingCert, ServeOptions, ViewOnReload},
 };
 
 /// How often test servers re-read their certificate files.
@@ -64,12 +64,15 @@ pub struct TestServer {
     /// The plain-HTTP probe port (`--probe-listen`), when started with one.
     pub probe_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    pub webhook: Arc<Webhook>,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
     _dir: Option<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     reloader: JoinHandle<()>,
+    /// The `--policy` poll, when started with a policy file.
+    policy_reloader: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -98,6 +101,28 @@ impl TestServer {
         view: Arc<dyn ClusterView>,
     ) -> Self {
         Self::start_in_tempdir_judging(minted, opts, false, (policy, view)).await
+    }
+
+    /// Serves like `serve --policy FILE --cluster-context memory`: the policy read from
+    /// `policy_file`, re-read every [`RELOAD_EVERY`], its memory view rebuilt on each change.
+    pub async fn start_with_policy_file(minted: &MintedCerts, policy_file: &Path) -> Self {
+        let loaded = std::fs::read(policy_file).expect("read the policy file");
+        let policy = Policy::from_yaml(std::str::from_utf8(&loaded).expect("UTF-8 policy"))
+            .expect("a valid policy to start with");
+        let view = Arc::new(MemoryView::from_policy(&policy));
+        let mut server =
+            Self::start_in_tempdir_judging(minted, ServeOptions::default(), false, (policy, view))
+                .await;
+        server.policy_reloader = Some(server::spawn_policy_reloader(
+            server.webhook.clone(),
+            PolicyReload {
+                path: policy_file.to_owned(),
+                every: RELOAD_EVERY,
+                view: ViewOnReload::Memory,
+                loaded,
+            },
+        ));
+        server
     }
 
     async fn start_in_tempdir(minted: &MintedCerts, opts: ServeOptions, probes: bool) -> Self {
@@ -135,6 +160,7 @@ impl TestServer {
             Arc::new(ReloadingCert::load(cert_path, key_path).expect("load the serving pair"));
         let metrics = Arc::new(Metrics::new());
         let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
+        let served = webhook.clone();
         let reloader = server::spawn_reloader(cert.clone(), RELOAD_EVERY, metrics.clone());
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -156,7 +182,7 @@ impl TestServer {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            server::serve_with_probes(listener, probe_listener, cert, webhook, opts, shutdown)
+            server::serve_with_probes(listener, probe_listener, cert, served, opts, shutdown)
                 .await
                 .expect("serve");
         });
@@ -164,12 +190,14 @@ impl TestServer {
             addr,
             probe_addr,
             metrics,
+            webhook,
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
             _dir: None,
             shutdown: Some(tx),
             server,
             reloader,
+            policy_reloader: None,
         }
     }
 
@@ -194,6 +222,9 @@ impl TestServer {
     pub async fn stop(mut self) {
         self.begin_shutdown();
         self.reloader.abort();
+        if let Some(policy) = &self.policy_reloader {
+            policy.abort();
+        }
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
         tokio::time::timeout(Duration::from_secs(30), server)
             .await
@@ -213,6 +244,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.server.abort();
         self.reloader.abort();
+        if let Some(policy) = &self.policy_reloader {
+            policy.abort();
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Env {
     /// Every Secret value the suite writes starts with it ([`canary_value`]); run.sh scans the
     /// logs, events and /metrics for it after the run.
     pub canary: String,
+    /// The policy file vaultgate serves with (a copy of tests/e2e/policy.yaml), re-read on
+    /// change: a test that rewrites it holds the lock exclusively and puts it back.
+    pub policy: PathBuf,
 }
 
 fn var(name: &str) -> String {
@@ -107,6 +110,7 @@ pub fn env() -> &'static Env {
         webhook_client_cert: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_CERT"),
         webhook_client_key: path_var("VAULTGATE_E2E_WEBHOOK_CLIENT_KEY"),
         webhook_probe_url: var("VAULTGATE_E2E_WEBHOOK_PROBE_URL"),
+        policy: path_var("VAULTGATE_E2E_POLICY"),
         canary: {
             let c = var("VAULTGATE_E2E_CANARY");
             assert!(

@@ -23,5 +23,6 @@ mod live_context;
 mod modes;
 mod mtls;
 mod openbao;
+mod policy_reload;
 mod secrets;
 mod suggest;

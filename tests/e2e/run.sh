@@ -33,6 +33,9 @@
 #                              mTLS: vaultgate runs with --client-ca; every connection to its TLS port
 #                              needs a client certificate of that CA (the apiserver's, or this probe one)
 #   VAULTGATE_E2E_WEBHOOK_PROBE_URL  http://127.0.0.1:PORT, vaultgate's plain-HTTP --probe-listen port
+#   VAULTGATE_E2E_POLICY       the policy file vaultgate serves with (--policy): a copy of
+#                              tests/e2e/policy.yaml in the run directory, re-read on change, so a
+#                              test may rewrite it (and puts it back) without touching the repository
 #                              (/healthz, /readyz, /metrics only; no certificate)
 #   VAULTGATE_E2E_CANARY       every Secret value the suite writes starts with it; after the command
 #                              the logs, events and /metrics are scanned for it (canary_scan.py)
@@ -328,6 +331,10 @@ VG_TOKEN=$(k create token vaultgate -n vaultgate-system --duration=24h 2>>"$LOGS
   || die "TokenRequest for vaultgate-system/vaultgate failed (see $LOGS/harness.log)"
 kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate token "$VG_TOKEN"
 
+# vaultgate re-reads its --policy file on change; it serves a copy, so a test that rewrites the
+# policy (tests/e2e/policy_reload.rs) never touches the repository's file.
+cp "$E2E/policy.yaml" "$D/policy.yaml"
+
 cat >"$D/start-webhook.sh" <<EOF
 #!/usr/bin/env bash
 # (Re)starts vaultgate exactly as tests/e2e/run.sh did; its PID goes to $PIDFILE.
@@ -351,11 +358,11 @@ KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_S
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
   --probe-listen "127.0.0.1:\$probe" \\
-  --policy "$E2E/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
+  --policy "$D/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF
 chmod +x "$D/start-webhook.sh"
-log "starting vaultgate serve on 127.0.0.1:$WEBHOOK_PORT (policy tests/e2e/policy.yaml)"
+log "starting vaultgate serve on 127.0.0.1:$WEBHOOK_PORT (policy: a copy of tests/e2e/policy.yaml)"
 bash "$D/start-webhook.sh"
 WEBHOOK_PID=$(cat "$PIDFILE")
 wait_healthy vaultgate "$WEBHOOK_PID" "$LOGS/vaultgate.log" webhook_ok
@@ -446,13 +453,14 @@ export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
 export VAULTGATE_E2E_WEBHOOK_PROBE_URL="http://127.0.0.1:$PROBE_PORT"
 export VAULTGATE_E2E_CANARY="$CANARY"
+export VAULTGATE_E2E_POLICY="$D/policy.yaml"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
 {
   for v in KUBECONFIG KUBECACHEDIR VAULTGATE_E2E_DIR VAULTGATE_E2E_KUBECTL VAULTGATE_E2E_API_SERVER VAULTGATE_E2E_CA \
            VAULTGATE_E2E_WEBHOOK_URL VAULTGATE_E2E_WEBHOOK_CA VAULTGATE_E2E_WEBHOOK_PID VAULTGATE_E2E_WEBHOOK_PIDFILE \
            VAULTGATE_E2E_WEBHOOK_START VAULTGATE_E2E_WEBHOOK_CLIENT_CA VAULTGATE_E2E_WEBHOOK_CLIENT_CERT \
-           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_WEBHOOK_PROBE_URL VAULTGATE_E2E_CANARY VAULT_ADDR VAULT_TOKEN; do
+           VAULTGATE_E2E_WEBHOOK_CLIENT_KEY VAULTGATE_E2E_WEBHOOK_PROBE_URL VAULTGATE_E2E_CANARY VAULTGATE_E2E_POLICY VAULT_ADDR VAULT_TOKEN; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
 } >"$D/env.sh"

@@ -6,7 +6,8 @@
 //! - `limits`: slots, deadlines, the memory bound;
 //! - `hostile`: malformed input beside a valid-review loop (it counts panics process-wide, so a
 //!   panic in any test of this binary fails it too);
-//! - `certs_cli`: `vaultgate certs`, served by the in-process server.
+//! - `certs_cli`: `vaultgate certs`, served by the in-process server;
+//! - `policy_reload`: `--policy FILE` followed without a restart.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,3 +17,4 @@ mod hostile;
 mod https;
 mod limits;
 mod mtls;
+mod policy_reload;

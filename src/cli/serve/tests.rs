@@ -1,4 +1,5 @@
-//! Tests of `serve`'s flags: the probe port is off by default and a malformed one is named.
+//! Tests of `serve`'s flags: the reload intervals, the probe port off by default and a malformed
+//! one named.
 
 use clap::Parser as _;
 
@@ -46,4 +47,14 @@ fn a_probe_listen_without_a_port_names_the_flag_and_the_expected_form() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn the_policy_file_is_re_read_every_2_s_unless_told_otherwise() {
+    assert_eq!(
+        serve_args(&[]).expect("parses").policy_reload_interval,
+        Duration::from_secs(2)
+    );
+    let args = serve_args(&["--policy-reload-interval", "500ms"]).expect("parses");
+    assert_eq!(args.policy_reload_interval, Duration::from_millis(500));
 }
