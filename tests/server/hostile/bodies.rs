@@ -206,9 +206,12 @@ async fn wrong_kinds_and_missing_objects_are_refused_not_allowed() {
     let h = Harness::start().await;
 
     // Kinds vaultgate does not govern: a 400 (the apiserver then fails closed), on both routes.
+    // (Pods and other workloads are governed since the hidden-control-plane rules: the opt-in
+    // webhook sends them to /validate.)
     for (route, kind) in [
         ("/validate", ("", "v1", "ConfigMap")),
-        ("/mutate", ("", "v1", "Pod")),
+        ("/mutate", ("", "v1", "ConfigMap")),
+        ("/mutate", ("", "v1", "Service")),
         ("/validate", ("external-secrets.io", "v1", "Secret")),
         ("/validate", ("", "v1", "secret")),
         ("/mutate", ("external-secrets.io", "v1", "externalsecret")),
