@@ -254,6 +254,7 @@ impl Webhook {
             object: &object,
             old: old.as_deref(),
             dry_run: req.dry_run.unwrap_or(false),
+            now: std::time::SystemTime::now(),
         };
         let evidence = match route {
             Route::Validate if kind == Kind::Secret && self.policy.content_copy.enabled => {

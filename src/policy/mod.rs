@@ -30,7 +30,7 @@ pub mod vault_material;
 pub mod view;
 pub mod workload;
 
-use std::fmt;
+use std::{fmt, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +84,9 @@ pub struct Review<'a> {
     pub object: &'a Object,
     pub old: Option<&'a Object>,
     pub dry_run: bool,
+    /// When the review is judged: the edge reads the clock (the webhook per request, `check`
+    /// once per run) and tests inject it. Policy exceptions end by it (`policy::exception`).
+    pub now: SystemTime,
 }
 
 /// One violated rule, written for the developer who ran `kubectl apply`.
