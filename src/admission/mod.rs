@@ -7,6 +7,7 @@
 mod decode;
 mod error;
 mod log;
+mod notices;
 pub mod patch;
 pub mod review;
 mod tally;
@@ -74,6 +75,7 @@ pub struct Webhook {
     view: Arc<dyn ClusterView>,
     metrics: Arc<Metrics>,
     tally: tally::Tally,
+    notices: notices::Notices,
 }
 
 impl Webhook {
@@ -83,7 +85,14 @@ impl Webhook {
             view,
             metrics,
             tally: tally::Tally::new(),
+            notices: notices::Notices::default(),
         }
+    }
+
+    /// The metrics text, with the exception gauges computed from the policy at `now`.
+    pub fn metrics_text(&self, now: std::time::SystemTime) -> String {
+        notices::set_gauges(&self.metrics, &self.policy, now);
+        self.metrics.encode()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -314,10 +323,11 @@ impl Webhook {
             policy::evaluate_with(review, &self.policy, self.view.as_ref(), evidence);
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
             for v in list {
-                let decision = if label == "warned" && decision.break_glass.is_some() {
-                    "break-glass"
-                } else {
-                    label
+                let excepted = decision.excepted.iter().find(|e| e.rule == v.rule.id);
+                let decision = match excepted {
+                    Some(e) if label == "warned" && e.is_break_glass() => "break-glass",
+                    Some(_) if label == "warned" => "excepted",
+                    _ => label,
                 };
                 self.metrics
                     .rules
@@ -345,7 +355,18 @@ impl Webhook {
                 .audit_annotations
                 .insert("exempt", why.as_str().to_owned());
         }
-        response.warnings = decision.warned.iter().map(|v| v.warning()).collect();
+        if !decision.excepted.is_empty() {
+            let excepted: Vec<String> = decision
+                .excepted
+                .iter()
+                .map(|e| format!("{}={}({})", e.rule, e.exception, e.ticket))
+                .collect();
+            response
+                .audit_annotations
+                .insert("excepted", excepted.join(","));
+        }
+        response.warnings = decision.warnings();
+        self.notices.report(review, &decision);
         if let Some(ticket) = &decision.break_glass {
             self.metrics.break_glass.inc();
             tracing::warn!(uid = review.uid, ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");

@@ -6,12 +6,14 @@
 //! - `limits`: slots, deadlines, the memory bound;
 //! - `hostile`: malformed input beside a valid-review loop (it counts panics process-wide, so a
 //!   panic in any test of this binary fails it too);
+//! - `exceptions`: a policy exception's warning, expiry and gauges over HTTPS;
 //! - `certs_cli`: `vaultgate certs`, served by the in-process server.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod certs_cli;
+mod exceptions;
 mod hostile;
 mod https;
 mod limits;
