@@ -47,8 +47,12 @@ impl Notices {
                 state = state.as_str(),
                 namespace = review.namespace.unwrap_or(""),
                 name = review.name,
-                "a policy exception that is {} still matches an object: fix the object or renew the exception with a reviewed commit (logged at most hourly per exception)",
-                if state == State::Expired { "expired" } else { "about to expire" },
+                "a policy exception that {} still matches an object: fix the object or renew the exception with a reviewed commit (logged at most hourly per exception)",
+                if state == State::Expired {
+                    "has expired"
+                } else {
+                    "is about to expire"
+                },
             );
         }
     }

@@ -15,6 +15,7 @@ mod bootstrap;
 mod bypasses;
 mod copiers;
 mod eso;
+mod exceptions;
 mod fail_closed;
 mod harness;
 mod live_context;
