@@ -31,6 +31,12 @@ pub struct BadRequestLabels {
     pub reason: &'static str,
 }
 
+/// Labels of the policy's exceptions by state (`active`, `expiring`, `expired`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExceptionLabels {
+    pub state: &'static str,
+}
+
 /// Labels of a certificate reload attempt.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
@@ -57,6 +63,8 @@ pub struct Metrics {
     pub rules: Family<RuleLabels, Counter>,
     pub bad_requests: Family<BadRequestLabels, Counter>,
     pub break_glass: Counter,
+    /// The policy's exceptions by state, set from the clock when `/metrics` is scraped.
+    pub exceptions: Family<ExceptionLabels, Gauge>,
     pub duration: Family<ReviewLabels, Histogram>,
     pub tls_reloads: Family<ReloadLabels, Counter>,
     /// Policy file reloads, `result` `success` or `error`.
@@ -106,7 +114,7 @@ impl Metrics {
         );
         registry.register(
             "rule_findings",
-            "Rule violations found, by kind, rule id and decision (denied, warned, break-glass)",
+            "Rule violations found, by kind, rule id and decision (denied, warned, excepted, break-glass)",
             rules.clone(),
         );
         registry.register(
@@ -118,6 +126,12 @@ impl Metrics {
             "break_glass",
             "Admissions allowed through a break-glass annotation",
             break_glass.clone(),
+        );
+        let exceptions = Family::<ExceptionLabels, Gauge>::default();
+        registry.register(
+            "exceptions",
+            "Policy exceptions by state: active, expiring (within 7 days) or expired (computed on scrape)",
+            exceptions.clone(),
         );
         registry.register(
             "admission_duration_seconds",
@@ -177,6 +191,7 @@ impl Metrics {
             rules,
             bad_requests,
             break_glass,
+            exceptions,
             duration,
             tls_reloads,
             policy_reloads,

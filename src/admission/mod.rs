@@ -8,6 +8,7 @@ mod decode;
 mod engine;
 mod error;
 mod log;
+mod notices;
 pub mod patch;
 pub mod review;
 mod tally;
@@ -76,6 +77,7 @@ pub struct Webhook {
     engine: engine::Current,
     metrics: Arc<Metrics>,
     tally: tally::Tally,
+    notices: notices::Notices,
 }
 
 impl Webhook {
@@ -84,7 +86,14 @@ impl Webhook {
             engine: engine::Current::new(Engine { policy, view }),
             metrics,
             tally: tally::Tally::new(),
+            notices: notices::Notices::default(),
         }
+    }
+
+    /// The metrics text, with the exception gauges computed from the policy at `now`.
+    pub fn metrics_text(&self, now: std::time::SystemTime) -> String {
+        notices::set_gauges(&self.metrics, &self.engine.load().policy, now);
+        self.metrics.encode()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -192,6 +201,7 @@ impl Webhook {
             Judge {
                 metrics: &self.metrics,
                 engine: &engine,
+                notices: &self.notices,
             }
             .decide(
                 call,
@@ -219,6 +229,7 @@ impl Webhook {
 struct Judge<'e> {
     metrics: &'e Metrics,
     engine: &'e Engine,
+    notices: &'e notices::Notices,
 }
 
 impl Judge<'_> {
@@ -280,6 +291,7 @@ impl Judge<'_> {
             object: &object,
             old: old.as_deref(),
             dry_run: req.dry_run.unwrap_or(false),
+            now: std::time::SystemTime::now(),
         };
         let evidence = match route {
             Route::Validate if kind == Kind::Secret && self.engine.policy.content_copy.enabled => {
@@ -346,10 +358,11 @@ impl Judge<'_> {
         );
         for (list, label) in [(&decision.denied, "denied"), (&decision.warned, "warned")] {
             for v in list {
-                let decision = if label == "warned" && decision.break_glass.is_some() {
-                    "break-glass"
-                } else {
-                    label
+                let excepted = decision.excepted.iter().find(|e| e.rule == v.rule.id);
+                let decision = match excepted {
+                    Some(e) if label == "warned" && e.is_break_glass() => "break-glass",
+                    Some(_) if label == "warned" => "excepted",
+                    _ => label,
                 };
                 self.metrics
                     .rules
@@ -377,7 +390,18 @@ impl Judge<'_> {
                 .audit_annotations
                 .insert("exempt", why.as_str().to_owned());
         }
-        response.warnings = decision.warned.iter().map(|v| v.warning()).collect();
+        if !decision.excepted.is_empty() {
+            let excepted: Vec<String> = decision
+                .excepted
+                .iter()
+                .map(|e| format!("{}={}({})", e.rule, e.exception, e.ticket))
+                .collect();
+            response
+                .audit_annotations
+                .insert("excepted", excepted.join(","));
+        }
+        response.warnings = decision.warnings();
+        self.notices.report(review, &decision);
         if let Some(ticket) = &decision.break_glass {
             self.metrics.break_glass.inc();
             tracing::warn!(uid = review.uid, ticket = %ticket, "break-glass annotation honoured; violations downgraded to warnings");

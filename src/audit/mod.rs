@@ -132,8 +132,14 @@ fn audit_policy(policy: &Policy) -> Policy {
     p
 }
 
-/// Audits every listed object against `policy`, with `view` holding the same listing.
-pub fn audit(objects: &[Listed], policy: &Policy, view: &dyn ClusterView) -> Report {
+/// Audits every listed object against `policy` at `now` (exceptions that have expired by then
+/// no longer cover anything), with `view` holding the same listing.
+pub fn audit(
+    objects: &[Listed],
+    policy: &Policy,
+    view: &dyn ClusterView,
+    now: std::time::SystemTime,
+) -> Report {
     let judged = audit_policy(policy);
     let mut exempt = std::collections::BTreeMap::<String, usize>::new();
     let mut out = Vec::new();
@@ -143,7 +149,7 @@ pub fn audit(objects: &[Listed], policy: &Policy, view: &dyn ClusterView) -> Rep
             *exempt.entry(ns.to_owned()).or_default() += 1;
             continue;
         }
-        out.push(audit_one(listed, &judged, view));
+        out.push(audit_one(listed, &judged, view, now));
     }
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     let namespaces = summary::namespaces(&out, policy);
@@ -160,7 +166,12 @@ pub fn audit(objects: &[Listed], policy: &Policy, view: &dyn ClusterView) -> Rep
     }
 }
 
-fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView) -> Audited {
+fn audit_one(
+    listed: &Listed,
+    policy: &Policy,
+    view: &dyn ClusterView,
+    now: std::time::SystemTime,
+) -> Audited {
     let object = &listed.object;
     let ns = object.metadata().namespace.as_deref();
     let name = object.name();
@@ -195,6 +206,7 @@ fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView) -> Audite
         object: &subject,
         old: None,
         dry_run: true,
+        now,
     };
     let decision = policy::evaluate(&review, policy, &hidden);
     let violations = decision

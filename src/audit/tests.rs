@@ -51,7 +51,7 @@ fn run(objects: Vec<Listed>, policy: &Policy) -> Report {
     for l in &objects {
         view.insert(&l.object, None);
     }
-    audit(&objects, policy, &view)
+    audit(&objects, policy, &view, std::time::SystemTime::now())
 }
 
 fn find<'a>(report: &'a Report, kind: &str, name: &str) -> &'a Audited {

@@ -265,7 +265,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
         }
     };
     let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &sealed);
-    let report = audit::audit(&objects, &policy, &view);
+    let report = audit::audit(&objects, &policy, &view, std::time::SystemTime::now());
     let out = match (args.ready, args.format) {
         (true, Format::Json) => serde_json::to_string_pretty(&json!({
             "ready": report.ready,

@@ -16,7 +16,7 @@ mod report;
 mod sealed;
 mod split;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::SystemTime};
 
 use clap::ValueEnum;
 
@@ -115,8 +115,14 @@ pub fn sealed_secrets_writer(policy: &policy::Policy) -> Option<(WrittenBy, Iden
     ))
 }
 
-/// Evaluates loaded documents. Pure apart from the policy it is given.
-pub fn evaluate(docs: &[Document], user: &Identity, policy: &policy::Policy) -> Report {
+/// Evaluates loaded documents at `now` (which decides whether the policy's exceptions still
+/// apply). Pure apart from the policy it is given.
+pub fn evaluate(
+    docs: &[Document],
+    user: &Identity,
+    policy: &policy::Policy,
+    now: SystemTime,
+) -> Report {
     let mut view = MemoryView::from_policy(policy);
     for doc in docs {
         if let Some(object) = &doc.object {
@@ -155,6 +161,7 @@ pub fn evaluate(docs: &[Document], user: &Identity, policy: &policy::Policy) -> 
             object,
             old: None,
             dry_run: true,
+            now,
         };
         let decision = policy::evaluate(&review, policy, &view);
         report.push(doc, object, decision, written_by);
@@ -198,7 +205,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         args.as_groups
     };
     let user = Identity::new(args.as_user, groups);
-    let mut report = evaluate(&loaded.docs, &user, &policy);
+    let mut report = evaluate(&loaded.docs, &user, &policy, SystemTime::now());
     report.not_manifests = loaded.listed;
     match args.format {
         Format::Text => print!("{}", report.text()),

@@ -259,6 +259,7 @@ mod tests {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         let writer = Writer::of(&identity, policy);
         classify(s, &review, &writer, policy, &MemoryView::default()).class

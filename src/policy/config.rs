@@ -6,7 +6,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Class, Mode, duration::parse_go_duration, identity::UserPattern, rules::Rule};
+use super::{
+    Class, Mode,
+    duration::parse_go_duration,
+    exception::{self, Exception},
+    identity::UserPattern,
+    rules::Rule,
+};
 
 /// The whole policy. Unknown fields are errors so a typo never silently disables a rule.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -24,6 +30,12 @@ pub struct Policy {
     pub vault: VaultPaths,
     pub external_secrets: ExternalSecrets,
     pub content_copy: ContentCopy,
+    /// Planned, reviewed exceptions from named rules that end by themselves
+    /// (`policy::exception`, README "Exceptions").
+    pub exceptions: Vec<Exception>,
+    /// The longest an exception may last, counted from when the policy is loaded: `90d`, or a
+    /// Go duration (`2160h`).
+    pub exception_max_lifetime: String,
     /// The reserved keys for `prefix`, built when the policy is made.
     #[serde(skip)]
     reserved: keys::ReservedKeys,
@@ -229,6 +241,8 @@ impl Default for Policy {
             vault: VaultPaths::default(),
             external_secrets: ExternalSecrets::default(),
             content_copy: ContentCopy::default(),
+            exceptions: Vec::new(),
+            exception_max_lifetime: exception::DEFAULT_MAX_LIFETIME.into(),
             reserved: keys::ReservedKeys::new("platform.pnats.cloud/"),
         }
     }
@@ -503,7 +517,7 @@ impl Policy {
                 ));
             }
         }
-        Ok(())
+        exception::validate(self)
     }
 
     /// The configured maximum refresh interval (validated at load time).

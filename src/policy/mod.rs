@@ -12,6 +12,7 @@ mod crossplane;
 pub mod duration;
 mod eso;
 mod eso_common;
+pub mod exception;
 mod field;
 mod fix;
 pub mod handover;
@@ -30,7 +31,7 @@ pub mod vault_material;
 pub mod view;
 pub mod workload;
 
-use std::fmt;
+use std::{fmt, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,9 @@ pub struct Review<'a> {
     pub object: &'a Object,
     pub old: Option<&'a Object>,
     pub dry_run: bool,
+    /// When the review is judged: the edge reads the clock (the webhook per request, `check`
+    /// once per run) and tests inject it. Policy exceptions end by it (`policy::exception`).
+    pub now: SystemTime,
 }
 
 /// One violated rule, written for the developer who ran `kubectl apply`.
@@ -151,8 +155,15 @@ impl fmt::Display for Violation {
 pub struct Decision {
     /// Violations of rules in enforce mode: non-empty means denied.
     pub denied: Vec<Violation>,
-    /// Violations of rules in warn mode (or overridden by break-glass): allowed with warnings.
+    /// Violations of rules in warn mode, or excepted (by a policy exception or break-glass):
+    /// allowed with warnings.
     pub warned: Vec<Violation>,
+    /// The rules the review was excepted from, once per rule: by which exception (or
+    /// break-glass), its ticket and expiry. Their violations are in `warned`.
+    pub excepted: Vec<exception::Excepted>,
+    /// Exceptions that cover the object and name a violated rule but have expired: the rule
+    /// applied. For the denial's note and the webhook's log line.
+    pub lapsed: Vec<exception::Excepted>,
     /// Provenance class of a Secret, when one was computed.
     pub class: Option<Class>,
     /// The break-glass ticket when one was honoured.
@@ -189,7 +200,34 @@ impl Decision {
             out.push('\n');
             out.push_str(&v.to_string());
         }
+        for e in &self.lapsed {
+            out.push_str(&format!(
+                "\nNote: exception {} ({}) for {} expired at {}; the rule applies again.",
+                e.exception,
+                e.ticket,
+                e.rule,
+                e.expires.as_deref().unwrap_or("?")
+            ));
+        }
         out
+    }
+
+    /// One kubectl `Warning:` line per warned violation; an excepted one names the exception,
+    /// its ticket and expiry ([`exception::Excepted::warning`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warned
+            .iter()
+            .map(|v| {
+                match self
+                    .excepted
+                    .iter()
+                    .find(|e| e.rule == v.rule.id && !e.is_break_glass())
+                {
+                    Some(e) => e.warning(v),
+                    None => v.warning(),
+                }
+            })
+            .collect()
     }
 
     /// Rule ids of every finding, denied first, comma-separated (audit annotation, log field).
@@ -321,16 +359,46 @@ pub fn evaluate_with(
     decision.missing = recorder.into_missing();
 
     let break_glass = identity::break_glass(review, &writer, policy);
+    let scoped = if found.is_empty() {
+        Vec::new()
+    } else {
+        exception::in_scope(policy, review)
+    };
     for v in found {
-        match rules::effective_mode(v.rule, review.namespace, policy) {
-            Mode::Off => {}
-            Mode::Warn => decision.warned.push(v),
-            Mode::Enforce if break_glass.is_some() => decision.warned.push(v),
-            Mode::Enforce => decision.denied.push(v),
+        let mode = rules::effective_mode(v.rule, review.namespace, policy);
+        if mode == Mode::Off {
+            continue;
+        }
+        match exception::find(&scoped, v.rule, review.now) {
+            Some(exception::Found::Active(e)) => {
+                note(&mut decision.excepted, e);
+                decision.warned.push(v);
+                continue;
+            }
+            Some(exception::Found::Lapsed(e)) => note(&mut decision.lapsed, e),
+            None => {}
+        }
+        match (mode, &break_glass) {
+            (Mode::Enforce, Some(ticket)) => {
+                note(
+                    &mut decision.excepted,
+                    exception::Excepted::break_glass(v.rule, ticket),
+                );
+                decision.warned.push(v);
+            }
+            (Mode::Enforce, None) => decision.denied.push(v),
+            _ => decision.warned.push(v),
         }
     }
-    if !decision.warned.is_empty() {
+    if decision.excepted.iter().any(|e| e.is_break_glass()) {
         decision.break_glass = break_glass;
     }
     decision
+}
+
+/// Records an exception once per rule.
+fn note(list: &mut Vec<exception::Excepted>, e: exception::Excepted) {
+    if !list.iter().any(|x| x.rule == e.rule) {
+        list.push(e);
+    }
 }

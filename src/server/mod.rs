@@ -276,7 +276,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.webhook.metrics().encode();
+    let text = state.webhook.metrics_text(std::time::SystemTime::now());
     let content_type =
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], Bytes::from(text)).into_response()

@@ -16,6 +16,7 @@ mod bootstrap;
 mod bypasses;
 mod copiers;
 mod eso;
+mod exceptions;
 mod fail_closed;
 mod harness;
 mod hidden_control_planes;

@@ -341,6 +341,8 @@ cat >"$D/start-webhook.sh" <<EOF
 #   start-webhook.sh                     the harness's instance (127.0.0.1:$WEBHOOK_PORT, $D/webhook)
 #   start-webhook.sh NAME PORT CERT_DIR  another instance, same policy, identity, client CA and
 #                                        flags: PID in $D/NAME.pid, log in $LOGS/vaultgate-NAME.log
+# VAULTGATE_E2E_SERVE_POLICY=FILE serves FILE instead of the run's copy of tests/e2e/policy.yaml
+# (tests/e2e/exceptions.rs).
 set -euo pipefail
 if [ \$# -eq 0 ]; then
   port=$WEBHOOK_PORT probe=$PROBE_PORT certs="$D/webhook" pidfile="$PIDFILE" log="$LOGS/vaultgate.log"
@@ -358,7 +360,7 @@ KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_S
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
   --probe-listen "127.0.0.1:\$probe" \\
-  --policy "$D/policy.yaml" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
+  --policy "\${VAULTGATE_E2E_SERVE_POLICY:-$D/policy.yaml}" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF
 chmod +x "$D/start-webhook.sh"

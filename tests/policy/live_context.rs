@@ -66,6 +66,7 @@ fn ids(
         object: &object,
         old: old.as_ref(),
         dry_run: false,
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     evaluate(&review, &Policy::default(), view)
         .denied
@@ -312,6 +313,7 @@ fn a_bootstrap_secret_in_any_handover_state_is_retired_not_adopted() {
                 object: &object,
                 old: None,
                 dry_run: false,
+                now: std::time::SystemTime::UNIX_EPOCH,
             };
             evaluate(&review, &Policy::default(), &v)
         };
@@ -747,6 +749,7 @@ mod content_copy {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         let evidence = Evidence {
             value_digests: vec![v.digest_value(VALUE).unwrap()],

@@ -9,6 +9,7 @@
 //! - `readme`: the README rule table is rendered from the catalogue;
 //! - `no_leak`: fixture canaries never reach logs, responses, errors or metrics at TRACE;
 //! - `check_cli`: `vaultgate check` on manifests;
+//! - `exceptions`: policy exceptions (scope, expiry, reporting) and `policy validate` on them;
 //! - `suggest`: `vaultgate policy suggest` on a platform repository, and checking with its output;
 //! - `bypass`: bypass attempts per rule family, each with an honest control;
 //! - `false_positives`: writes that must stay allowed, each with a denial control.
@@ -24,6 +25,7 @@ mod support;
 
 mod bypass;
 mod check_cli;
+mod exceptions;
 mod false_positives;
 mod live_context;
 mod mutation;

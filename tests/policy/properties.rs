@@ -307,7 +307,7 @@ proptest! {
             let Ok(object) = Object::from_value(kind, object.clone()) else { continue };
             let old = old.clone().and_then(|o| Object::from_value(kind, o).ok());
             for (operation, old) in [(Operation::Create, None), (Operation::Update, old.as_ref())] {
-                let review = Review { uid: "p", operation, namespace: ns, name: object.name(), user: &identity, object: &object, old, dry_run: false };
+                let review = Review { uid: "p", operation, namespace: ns, name: object.name(), user: &identity, object: &object, old, dry_run: false, now: std::time::SystemTime::UNIX_EPOCH };
                 let decision = policy::evaluate(&review, &policy, &view);
                 if !decision.allowed() {
                     let message = decision.message(kind.as_str(), ns, review.name);
@@ -387,7 +387,7 @@ proptest! {
         match check::load_paths(std::slice::from_ref(&file), "default") {
             Ok(docs) => {
                 let user = Identity::new("system:serviceaccount:argocd:argocd-application-controller", vec![]);
-                let report = check::evaluate(&docs, &user, &Policy::default());
+                let report = check::evaluate(&docs, &user, &Policy::default(), std::time::SystemTime::UNIX_EPOCH);
                 let _ = (report.text(), report.json());
             }
             Err(errors) => {
@@ -786,6 +786,7 @@ proptest! {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         let decision = policy::evaluate(&review, policy, view);
         if decision.allowed() {
@@ -830,6 +831,7 @@ fn the_earning_generator_reaches_every_earned_class() {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         let decision = policy::evaluate(&review, policy, view);
         match decision.class.filter(|_| decision.allowed()) {

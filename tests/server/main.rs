@@ -6,6 +6,7 @@
 //! - `limits`: slots, deadlines, the memory bound;
 //! - `hostile`: malformed input beside a valid-review loop (it counts panics process-wide, so a
 //!   panic in any test of this binary fails it too);
+//! - `exceptions`: a policy exception's warning, expiry and gauges over HTTPS;
 //! - `certs_cli`: `vaultgate certs`, served by the in-process server;
 //! - `policy_reload`: `--policy FILE` followed without a restart.
 
@@ -13,6 +14,7 @@
 mod common;
 
 mod certs_cli;
+mod exceptions;
 mod hostile;
 mod https;
 mod limits;

@@ -122,6 +122,7 @@ impl<'a> Write<'a> {
             object: &object,
             old: old.as_ref(),
             dry_run: false,
+            now: std::time::SystemTime::now(),
         };
         policy::evaluate(&review, &policy, view)
     }

@@ -187,7 +187,7 @@ mod tests {
         for l in &objects {
             view.insert(&l.object, None);
         }
-        audit(&objects, &policy, &view)
+        audit(&objects, &policy, &view, std::time::SystemTime::now())
     }
 
     #[test]

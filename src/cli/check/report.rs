@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{Document, listed::Listed, sealed::Sealed};
-use crate::policy::{Decision, Object, Violation, view::Missing};
+use crate::policy::{Decision, Object, Violation, exception::Excepted, view::Missing};
 
 /// An object's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +44,10 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<&'static str>,
     pub violations: Vec<Finding>,
+    /// The rules the object is excepted from by the policy's exceptions: which exception, its
+    /// ticket, reason and expiry (their findings have mode `excepted`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excepted: Vec<Excepted>,
     /// Objects the rules needed and the set does not hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<Missing>,
@@ -121,11 +125,17 @@ impl Report {
             self.allowed += 1;
             Verdict::Allowed
         };
+        let excepted = |v: &Violation| decision.excepted.iter().any(|e| e.rule == v.rule.id);
         let violations = decision
             .denied
             .iter()
             .map(|v| Finding::new(v, "enforce"))
-            .chain(decision.warned.iter().map(|v| Finding::new(v, "warn")))
+            .chain(
+                decision
+                    .warned
+                    .iter()
+                    .map(|v| Finding::new(v, if excepted(v) { "excepted" } else { "warn" })),
+            )
             .collect();
         let mut message: String = if outcome == Verdict::Denied {
             decision
@@ -135,11 +145,21 @@ impl Report {
                 .collect()
         } else {
             decision
-                .warned
+                .warnings()
                 .iter()
-                .map(|v| format!("  warning: {}\n", v.warning()))
+                .map(|w| format!("  warning: {w}\n"))
                 .collect()
         };
+        for e in &decision.excepted {
+            message.push_str(&format!(
+                "  EXCEPTED {} by {} ({}) until {}: {}\n",
+                e.rule,
+                e.exception,
+                e.ticket,
+                e.expires.as_deref().unwrap_or("-"),
+                e.reason
+            ));
+        }
         let label = if outcome == Verdict::Denied {
             "note: also not evaluated, missing"
         } else {
@@ -160,6 +180,7 @@ impl Report {
             allowed: matches!(outcome, Verdict::Allowed | Verdict::Warned),
             class: decision.class.map(|c| c.as_str()),
             violations,
+            excepted: decision.excepted,
             missing: decision.missing,
             sealed_secret: doc.sealed.clone(),
             written_by,

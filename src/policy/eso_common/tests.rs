@@ -37,6 +37,7 @@ fn denied(policy: &Policy, refresh_policy: &str, namespace: &str) -> Vec<&'stati
         object: &object,
         old: None,
         dry_run: false,
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     let view = MemoryView::from_policy(policy);
     evaluate(&review, policy, &view)

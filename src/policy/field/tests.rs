@@ -28,6 +28,7 @@ fn fields(kind: Kind, object: Value, user: &str) -> Vec<(&'static str, Option<St
         object: &object,
         old: None,
         dry_run: false,
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     let policy = Policy::default();
     let view = MemoryView::from_policy(&policy);

@@ -501,6 +501,7 @@ mod webhook_alignment {
             object: &new,
             old: Some(&old),
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         evaluate(&review, &policy, &MemoryView::from_policy(&policy))
     }

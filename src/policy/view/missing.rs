@@ -229,6 +229,7 @@ mod tests {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         policy::evaluate(&review, &Policy::default(), view)
     }
@@ -292,6 +293,7 @@ mod tests {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         let offline = policy::evaluate(&review, &policy, &MemoryView::from_policy(&policy));
         assert_eq!(offline.missing.len(), 1, "{offline:?}");

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 "system:serviceaccount:argocd:argocd-application-controller",
                 vec![],
             );
-            let report = evaluate(&docs, &user, &Policy::default());
+            let report = evaluate(&docs, &user, &Policy::default(), std::time::SystemTime::UNIX_EPOCH);
             let _ = report.text();
             let _ = report.json();
         }

@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
                     object: &object,
                     old,
                     dry_run: false,
+                    now: std::time::SystemTime::UNIX_EPOCH,
                 };
                 let decision = policy::evaluate(&review, &policy, &view);
                 if !decision.allowed() {

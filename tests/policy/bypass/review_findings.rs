@@ -173,6 +173,7 @@ fn vg308_a_datasource_is_published_only_from_its_listed_namespaces() {
             object: &object,
             old: None,
             dry_run: false,
+            now: std::time::SystemTime::UNIX_EPOCH,
         };
         denied(&policy::evaluate(&review, &policy, &view))
     };

@@ -72,6 +72,7 @@ fn an_empty_allowed_generators_list_denies_password_too() {
         object: &object,
         old: None,
         dry_run: false,
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     assert_denied_by(
         &policy::evaluate(&review, &strict, &view),

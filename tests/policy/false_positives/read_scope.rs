@@ -76,6 +76,7 @@ fn evaluate_with(policy: &Policy, object: Value) -> Decision {
         object: &object,
         old: None,
         dry_run: false,
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     policy::evaluate(&review, policy, &view)
 }
