@@ -80,8 +80,8 @@ pub fn check_workload(
             Violation::new(
                 &rules::CROSS_NAMESPACE_COPIER,
                 format!(
-                    "{label} runs as service account {own}/{sa}, which may {} Secrets in {} (another namespace than {own:?}) through {} ({})",
-                    g.verbs.join("/"),
+                    "{label} runs as service account {own}/{sa}, which {} in {} (another namespace than {own:?}) through {} ({})",
+                    g.what(),
                     g.scope,
                     g.binding,
                     g.role

@@ -205,6 +205,60 @@ fn a_declared_operator_running_a_script_is_judged_at_write_time_not_here() {
 }
 
 #[test]
+fn impersonating_or_minting_tokens_for_undeclared_accounts_is_not_a_secret_write_grant() {
+    // Impersonation limited to an undeclared user, and service-account impersonation through a
+    // RoleBinding in a namespace with no declared identity: neither reaches a producer.
+    let limited = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "as-alice"},
+        "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+                   "resourceNames": ["alice"]}]});
+    let crb = binding(
+        "ClusterRoleBinding",
+        None,
+        "support-as-alice",
+        "ClusterRole",
+        "as-alice",
+        sa("support", "helpdesk"),
+    );
+    assert_allowed(
+        &judge(
+            Kind::ClusterRoleBinding,
+            &crb,
+            &view_of(&[(Kind::ClusterRole, limited.clone())]),
+        ),
+        "impersonating an undeclared user",
+    );
+    let sa_imp = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "as-any-sa", "namespace": "payments"},
+        "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]});
+    let rb = binding(
+        "RoleBinding",
+        Some("payments"),
+        "debug",
+        "Role",
+        "as-any-sa",
+        sa("payments", "debugger"),
+    );
+    assert_allowed(
+        &judge(Kind::RoleBinding, &rb, &view_of(&[(Kind::Role, sa_imp)])),
+        "impersonating service accounts where no producer lives",
+    );
+    // Nearest denial: the same limited impersonation, naming ESO's account.
+    let mut eso = limited;
+    eso["rules"][0]["resourceNames"] =
+        json!(["system:serviceaccount:external-secrets:external-secrets"]);
+    assert_denied_by(
+        &judge(
+            Kind::ClusterRoleBinding,
+            &crb,
+            &view_of(&[(Kind::ClusterRole, eso)]),
+        ),
+        "VG501",
+        "impersonating ESO",
+    );
+}
+
+#[test]
 fn a_kv_secret_from_an_operator_secret_is_allowed() {
     let owned = secret(
         "temporal-postgres-app",
