@@ -538,3 +538,20 @@ fn a_token_request_for_a_producer_account_is_a_secret_write_grant() {
         "token requests where no producer lives",
     );
 }
+
+#[test]
+fn a_write_to_a_namespace_known_only_at_run_time_is_vg503_saying_so() {
+    let d = judge(
+        Kind::Job,
+        &job(
+            "apps",
+            "mint",
+            "mint",
+            "for ns in $(kubectl get ns -o name); do kubectl create secret generic t -n \"${ns#namespace/}\" --from-literal=token=x; done",
+        ),
+        &view_of(&[]),
+    );
+    assert_eq!(denied(&d), ["VG503"], "{d:?}");
+    let m = messages(&d, "VG503").join("\n");
+    assert!(m.contains("only known at run time"), "{m}");
+}
