@@ -15,8 +15,20 @@
 //! namespace, or a copy whose source and target namespaces differ (into the workload's own
 //! namespace too: Inv 7 is about distribution between namespaces, either way). A namespace the
 //! script only knows at run time (`-n "$NS"` from a `valueFrom`) is VG503 saying so, not VG502.
-//! The policy silences a workload by declaring its service account a producer
-//! (`policy.identities.operators`).
+//!
+//! **Producer service accounts.** Declaring a service account a producer
+//! (`policy.identities`) is about the Secrets *its controller* writes, which the Secret rules
+//! judge at write time; it is no licence for a script that reuses the account. There is no
+//! reliable signal that a pod template *is* the declared controller, so:
+//!
+//! - VG111 applies to every workload, whoever it runs as;
+//! - VG502 applies to every script write (its service-account half reads only undeclared
+//!   grants, so a producer's own grants are not findings);
+//! - VG503 applies to every script, except in a long-running Deployment, StatefulSet or
+//!   DaemonSet (or a Pod one of them controls) that is not a Helm or Argo CD hook and runs as a
+//!   declared producer: that is taken to be the operator itself. Jobs, CronJobs, bare Pods and
+//!   hooks are never exempt: a one-shot script borrowing a controller's credentials is the
+//!   hidden control plane §8.8 names.
 
 mod script;
 
@@ -52,9 +64,7 @@ pub fn check_workload(
     let sa = w.pod.service_account();
     let sa_user = format!("system:serviceaccount:{own}:{sa}");
     let identity = super::Identity::new(&sa_user, Vec::new());
-    if Writer::of(&identity, policy).is_producer() {
-        return;
-    }
+    let operator = Writer::of(&identity, policy).is_producer() && long_running(kind, w);
     let label = workload_label(kind.as_str(), own, review.name, w);
     let spec = super::objects::pod_spec_path(kind);
 
@@ -114,10 +124,34 @@ pub fn check_workload(
                 label: &label,
                 container: &container,
                 at: &at,
+                operator,
             };
             script_write(write, found, &ctx, policy, view, out);
         }
     }
+}
+
+/// A declared operator's own controller, as far as the manifest tells: a long-running
+/// Deployment, StatefulSet or DaemonSet (or a Pod one of them controls), and not a hook. An owner
+/// reference can be written by whoever creates the Pod; that only lifts VG503 (VG111 and VG502
+/// still apply), and creating pods as another service account is RBAC's to stop.
+fn long_running(kind: super::objects::Kind, w: &Workload) -> bool {
+    use super::objects::Kind;
+    let hook =
+        w.annotation("helm.sh/hook").is_some() || w.annotation("argocd.argoproj.io/hook").is_some();
+    let controlled = || {
+        w.metadata.owner_references.iter().flatten().any(|o| {
+            o.controller == Some(true)
+                && o.api_version == "apps/v1"
+                && matches!(o.kind.as_str(), "ReplicaSet" | "StatefulSet" | "DaemonSet")
+        })
+    };
+    !hook
+        && match kind {
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet => true,
+            Kind::Pod => controlled(),
+            _ => false,
+        }
 }
 
 /// Where a script write was found.
@@ -126,6 +160,8 @@ struct Ctx<'a> {
     label: &'a str,
     container: &'a str,
     at: &'a str,
+    /// The workload is taken to be a declared producer's own controller (no VG503).
+    operator: bool,
 }
 
 /// `Job vault/root-token-sync (Helm hook post-install)`.
@@ -261,6 +297,10 @@ fn script_write(
             )
             .at(at),
         );
+    }
+    if ctx.operator {
+        // The declared operator's own controller: its Secrets are judged when written.
+        return;
     }
 
     let mut what = format!("{label} writes {target}{from} from a script ({place})");
