@@ -5,6 +5,25 @@
 //! "who may hold a Secret-write grant" ([`undeclared`]) and "where a service account may write
 //! Secrets" ([`service_account_grants`]), which the workload rules reuse.
 //!
+//! A Secret-write grant is create/update/patch (or `*`) on `secrets`, or, for a role without
+//! one, a path to the same writes that RBAC hands out under other names:
+//!
+//! - `impersonate` on users, groups or service accounts (core or `authentication.k8s.io`):
+//!   the subject sends its writes *as* a producer, which vaultgate then trusts. Counted through
+//!   a ClusterRoleBinding (any identity), or through a RoleBinding when a declared service
+//!   account lives in that namespace (a RoleBinding reaches only its namespace's service
+//!   accounts); with `resourceNames`, only when a name is a declared identity, `system:masters`
+//!   or an exempt group. `uids` alone is not counted: impersonating a UID needs a user too;
+//! - `bind` on roles/clusterroles together with create/update/patch on role bindings: the
+//!   subject binds itself a role that writes Secrets; `escalate` on roles together with
+//!   create/update/patch on roles or role bindings: it writes itself one;
+//! - `create` on `serviceaccounts/token` (TokenRequest) where a declared service account can be
+//!   named: any in the binding's scope when `resourceNames` is empty, else one of the names.
+//!
+//! Creating pods or workloads is not counted, though a subject that can create a pod can run it
+//! as any service account of the namespace: that is everywhere, and README's "What a webhook
+//! cannot stop" says so.
+//!
 //! Declared: the producers of `policy.identities` (ESO, decrypters, operators, the handover
 //! controller), the GitOps controllers, Helm release storage writers, the Kubernetes control
 //! plane identities and the exempt identities. Built-in bindings stay quiet because of *who*
@@ -16,7 +35,7 @@ use std::sync::Arc;
 
 use super::{
     Identity, Policy, Review, Violation,
-    identity::Writer,
+    identity::{UserPattern, Writer},
     objects::{Binding, Role},
     rules,
     view::{BindingInfo, ClusterView, Missing, RoleInfo, SubjectInfo},
@@ -30,11 +49,96 @@ pub struct Grant {
     pub scope: String,
     /// The namespace written, None for every namespace.
     pub namespace: Option<String>,
+    /// Secret-write verbs granted directly; empty when the grant is indirect ([`Grant::how`]).
     pub verbs: Vec<String>,
+    /// How an indirect grant writes Secrets (impersonation, bind/escalate, TokenRequest).
+    pub how: Vec<String>,
     pub binding: String,
     pub role: String,
     /// Index of the subject in the binding.
     pub subject: usize,
+}
+
+impl Grant {
+    /// `may create/patch Secrets`, or `may write Secrets indirectly (…)`.
+    pub fn what(&self) -> String {
+        if self.verbs.is_empty() {
+            format!("may write Secrets indirectly ({})", self.how.join("; "))
+        } else {
+            format!("may {} Secrets", self.verbs.join("/"))
+        }
+    }
+}
+
+/// Whether the policy declares `user` a Secret writer (a producer, GitOps, Helm, the control
+/// plane, or exempt).
+fn declared(user: &Identity, policy: &Policy) -> bool {
+    let w = Writer::of(user, policy);
+    w.is_producer() || w.gitops || w.helm || w.kubernetes || w.is_exempt()
+}
+
+/// Every identity pattern the policy declares a Secret writer.
+fn declared_patterns(policy: &Policy) -> impl Iterator<Item = &str> {
+    let ids = &policy.identities;
+    ids.eso
+        .iter()
+        .chain(ids.bootstrap_decrypters.iter().flat_map(|d| &d.users))
+        .chain(ids.operators.iter().flat_map(|o| &o.users))
+        .chain(&ids.handover)
+        .chain(&ids.gitops)
+        .chain(&ids.helm)
+        .chain(&ids.kubernetes)
+        .chain(&ids.exempt_users)
+        .map(UserPattern::as_str)
+}
+
+/// A declared service account (its pattern) in namespace `ns` (any when None) named one of
+/// `names` (any when empty).
+fn declared_account(ns: Option<&str>, names: &[String], policy: &Policy) -> Option<String> {
+    declared_patterns(policy).find_map(|p| {
+        let (pns, pname) = p.strip_prefix("system:serviceaccount:")?.split_once(':')?;
+        let ns_ok = ns.is_none_or(|ns| UserPattern::from(pns.to_owned()).matches(ns));
+        let name_ok = names.is_empty()
+            || names
+                .iter()
+                .any(|n| UserPattern::from(pname.to_owned()).matches(n));
+        (ns_ok && name_ok).then(|| p.to_owned())
+    })
+}
+
+/// Whom an `impersonate` grant lets the subject act as, when that reaches a declared identity.
+/// `resources` and `names` are the grant's (`impersonate` on them, limited to those names).
+fn impersonates(
+    ns: Option<&str>,
+    resources: &[String],
+    names: &[String],
+    policy: &Policy,
+) -> Option<String> {
+    let on = |r: &str| resources.iter().any(|i| i == r);
+    // A RoleBinding grants only namespaced resources: service accounts of its namespace.
+    let users = ns.is_none() && on("users");
+    let groups = ns.is_none() && on("groups");
+    if names.is_empty() {
+        return if users || groups {
+            Some("any user or group, producers included".to_owned())
+        } else if on("serviceaccounts") {
+            declared_account(ns, &[], policy)
+                .map(|p| format!("any service account there, {p} included"))
+        } else {
+            None
+        };
+    }
+    names.iter().find_map(|n| {
+        let as_user = users && declared(&Identity::new(n, Vec::new()), policy);
+        let as_group = groups
+            && (n == "system:masters" || policy.identities.exempt_groups.iter().any(|g| g == n));
+        if as_user || as_group {
+            return Some(n.clone());
+        }
+        on("serviceaccounts")
+            .then(|| declared_account(ns, std::slice::from_ref(n), policy))
+            .flatten()
+    })
 }
 
 /// The identity a subject names, unless the policy declares it as a Secret writer.
@@ -61,33 +165,55 @@ pub fn undeclared(subject: &SubjectInfo, policy: &Policy) -> Option<String> {
         }
         _ => Identity::new(&*subject.name, vec!["system:authenticated".into()]),
     };
-    let w = Writer::of(&user, policy);
-    let declared = w.is_producer() || w.gitops || w.helm || w.kubernetes || w.is_exempt();
-    (!declared).then(|| format!("{:?}", user.username))
+    (!declared(&user, policy)).then(|| format!("{:?}", user.username))
 }
 
-/// The Secret-write verbs a role grants, aggregated ClusterRoles included (their members are
-/// the ClusterRoles in the view whose labels a selector matches).
-pub fn role_writes(role: &RoleInfo, view: &dyn ClusterView) -> Vec<String> {
-    let mut verbs: Vec<String> = role.secret_writes.iter().map(|v| v.to_string()).collect();
+/// The role with what its aggregated members grant added (its members are the ClusterRoles in
+/// the view whose labels a selector matches).
+pub fn effective(role: &RoleInfo, view: &dyn ClusterView) -> RoleInfo {
+    let mut out = role.clone();
     if !role.aggregates.is_empty() {
+        let mut verbs: Vec<Box<str>> = out.secret_writes.to_vec();
         for member in view.cluster_roles() {
-            if role.aggregates_labels(&member.labels) {
+            if member.name != role.name && role.aggregates_labels(&member.labels) {
                 for v in member.secret_writes.iter() {
-                    if !verbs.iter().any(|o| o == &**v) {
-                        verbs.push(v.to_string());
+                    if !verbs.contains(v) {
+                        verbs.push(v.clone());
                     }
                 }
+                out.escalation.merge(&member.escalation);
             }
         }
+        out.secret_writes = verbs.into();
     }
-    verbs
+    out
 }
 
-/// Every undeclared subject of `binding` that `verbs` (non-empty) let write Secrets.
-fn grants(binding: &BindingInfo, role: &str, verbs: &[String], policy: &Policy) -> Vec<Grant> {
+/// Every undeclared subject of `binding` that `role` (effective) lets write Secrets, directly or
+/// through an escalation path.
+fn grants(binding: &BindingInfo, label: &str, role: &RoleInfo, policy: &Policy) -> Vec<Grant> {
+    let verbs: Vec<String> = role.secret_writes.iter().map(|v| v.to_string()).collect();
+    let mut how = Vec::new();
     if verbs.is_empty() {
-        return Vec::new();
+        let esc = &role.escalation;
+        let ns = binding.namespace.as_deref();
+        if let Some(who) = impersonates(ns, &esc.impersonate, &esc.impersonate_names, policy) {
+            how.push(format!(
+                "impersonate on {}: it can send its writes as {who}, and vaultgate trusts a producer's writes as that producer's",
+                esc.impersonate.join("/")
+            ));
+        }
+        how.extend(esc.paths());
+        if let Some(names) = &esc.token
+            && let Some(p) = declared_account(ns, names, policy)
+        {
+            how.push(format!(
+                "create on serviceaccounts/token: it can request a token for {p}, a declared identity, and write as it"
+            ));
+        }
+        if how.is_empty() {
+            return Vec::new();
+        }
     }
     let (scope, namespace) = match &binding.namespace {
         Some(ns) => (format!("namespace {ns:?}"), Some(ns.to_string())),
@@ -102,9 +228,10 @@ fn grants(binding: &BindingInfo, role: &str, verbs: &[String], policy: &Policy) 
                 who: undeclared(s, policy)?,
                 scope: scope.clone(),
                 namespace: namespace.clone(),
-                verbs: verbs.to_vec(),
+                verbs: verbs.clone(),
+                how: how.clone(),
                 binding: binding.label(),
-                role: role.to_owned(),
+                role: label.to_owned(),
                 subject: i,
             })
         })
@@ -126,9 +253,8 @@ pub fn service_account_grants(
         else {
             continue;
         };
-        let verbs = role_writes(&role, view);
         out.extend(
-            grants(&b, &role.label(), &verbs, policy)
+            grants(&b, &role.label(), &effective(&role, view), policy)
                 .into_iter()
                 .filter(|g| {
                     let s = &b.subjects[g.subject];
@@ -142,18 +268,23 @@ pub fn service_account_grants(
 }
 
 fn violation(g: &Grant, from: &str) -> Violation {
+    let drop = if g.verbs.is_empty() {
+        "drop impersonate, bind/escalate and serviceaccounts/token create (whichever it grants)"
+    } else {
+        "drop create/update/patch on secrets (get is enough to read)"
+    };
     Violation::new(
         &rules::SECRET_WRITE_GRANT,
         format!(
-            "{from}: {} may {} Secrets in {} through {} ({}), and the policy does not declare it a producer",
+            "{from}: {} {} in {} through {} ({}), and the policy does not declare it a producer",
             g.who,
-            g.verbs.join("/"),
+            g.what(),
             g.scope,
             g.binding,
             g.role
         ),
         format!(
-            "if {} is a producer RFC-SECOPS-0001 recognises, declare it in policy.identities (operators: [{{name, users: [{}], class}}]) so every Secret it writes is judged as that producer's; otherwise drop create/update/patch on secrets from {} (get is enough to read) or remove the subject from {}; a value another namespace needs goes PushSecret -> Vault -> ExternalSecret",
+            "if {} is a producer RFC-SECOPS-0001 recognises, declare it in policy.identities (operators: [{{name, users: [{}], class}}]) so every Secret it writes is judged as that producer's; otherwise {drop} from {} or remove the subject from {}; a value another namespace needs goes PushSecret -> Vault -> ExternalSecret",
             g.who, g.who, g.role, g.binding
         ),
     )
@@ -180,6 +311,7 @@ fn default_cluster_role(binding: &BindingInfo) -> Option<RoleInfo> {
         name: (*name).into(),
         labels: Default::default(),
         secret_writes: verbs.iter().map(|v| Box::from(*v)).collect(),
+        escalation: Default::default(),
         aggregates: Box::default(),
         unresolved_selector: false,
     })
@@ -229,8 +361,7 @@ pub fn check_binding(
         missing_role(&info, view);
         return;
     };
-    let verbs = role_writes(&role, view);
-    for g in grants(&info, &role.label(), &verbs, policy) {
+    for g in grants(&info, &role.label(), &effective(&role, view), policy) {
         let at = format!("subjects[{}]", g.subject);
         out.push(violation(&g, &info.label()).at(at));
     }
@@ -251,21 +382,20 @@ pub fn check_role(
         .or(role.metadata.namespace.as_deref())
         .filter(|_| !kind.is_cluster_scoped());
     let info = RoleInfo::of(kind.as_str(), ns, review.name, role);
-    let own = role_writes(&info, view);
-    let mut targets: Vec<(Arc<RoleInfo>, Vec<String>)> = vec![(Arc::new(info.clone()), own)];
-    if kind.as_str() == "ClusterRole" && !info.secret_writes.is_empty() {
+    let own = effective(&info, view);
+    let mut targets: Vec<(Arc<RoleInfo>, RoleInfo)> = vec![(Arc::new(info.clone()), own)];
+    if kind.as_str() == "ClusterRole"
+        && (!info.secret_writes.is_empty() || !info.escalation.is_empty())
+    {
         for aggregator in view.cluster_roles() {
             if aggregator.name != info.name && aggregator.aggregates_labels(&info.labels) {
-                targets.push((
-                    aggregator,
-                    info.secret_writes.iter().map(|v| v.to_string()).collect(),
-                ));
+                targets.push((aggregator, info.clone()));
             }
         }
     }
-    for (target, verbs) in targets {
+    for (target, grant) in targets {
         for b in view.bindings_to(target.kind, target.namespace.as_deref(), &target.name) {
-            for g in grants(&b, &target.label(), &verbs, policy) {
+            for g in grants(&b, &target.label(), &grant, policy) {
                 out.push(violation(&g, &info.label()).at("rules"));
             }
         }

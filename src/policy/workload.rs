@@ -9,8 +9,26 @@
 //!
 //! Scripts are read by `workload::script`, conservatively (its header lists what is seen).
 //! False-positive risk: a script line that looks like a write but never runs (a branch never
-//! taken) is still reported; the policy silences a workload by declaring its service account a
-//! producer (`policy.identities.operators`) or by per-rule/per-namespace mode.
+//! taken) is still reported; per-rule/per-namespace mode silences a workload.
+//!
+//! A write's namespace is resolved against the workload's own. VG502 is a write into another
+//! namespace, or a copy whose source and target namespaces differ (into the workload's own
+//! namespace too: Inv 7 is about distribution between namespaces, either way). A namespace the
+//! script only knows at run time (`-n "$NS"` from a `valueFrom`) is VG503 saying so, not VG502.
+//!
+//! **Producer service accounts.** Declaring a service account a producer
+//! (`policy.identities`) is about the Secrets *its controller* writes, which the Secret rules
+//! judge at write time; it is no licence for a script that reuses the account. There is no
+//! reliable signal that a pod template *is* the declared controller, so:
+//!
+//! - VG111 applies to every workload, whoever it runs as;
+//! - VG502 applies to every script write (its service-account half reads only undeclared
+//!   grants, so a producer's own grants are not findings);
+//! - VG503 applies to every script, except in a long-running Deployment, StatefulSet or
+//!   DaemonSet (or a Pod one of them controls) that is not a Helm or Argo CD hook and runs as a
+//!   declared producer: that is taken to be the operator itself. Jobs, CronJobs, bare Pods and
+//!   hooks are never exempt: a one-shot script borrowing a controller's credentials is the
+//!   hidden control plane §8.8 names.
 
 mod script;
 
@@ -24,7 +42,7 @@ use super::{
     vault_material::{self, VaultMaterial},
     view::ClusterView,
 };
-pub use script::{Scan, SecretWrite, scan, script_of};
+pub use script::{Ns, Scan, SecretWrite, scan, script_of};
 
 /// The fix VG502/VG503 show when the write involves Vault root material: VG111 on the same
 /// workload carries the full remedy, and nothing is to be moved to Vault or elsewhere.
@@ -46,9 +64,7 @@ pub fn check_workload(
     let sa = w.pod.service_account();
     let sa_user = format!("system:serviceaccount:{own}:{sa}");
     let identity = super::Identity::new(&sa_user, Vec::new());
-    if Writer::of(&identity, policy).is_producer() {
-        return;
-    }
+    let operator = Writer::of(&identity, policy).is_producer() && long_running(kind, w);
     let label = workload_label(kind.as_str(), own, review.name, w);
     let spec = super::objects::pod_spec_path(kind);
 
@@ -80,8 +96,8 @@ pub fn check_workload(
             Violation::new(
                 &rules::CROSS_NAMESPACE_COPIER,
                 format!(
-                    "{label} runs as service account {own}/{sa}, which may {} Secrets in {} (another namespace than {own:?}) through {} ({})",
-                    g.verbs.join("/"),
+                    "{label} runs as service account {own}/{sa}, which {} in {} (another namespace than {own:?}) through {} ({})",
+                    g.what(),
                     g.scope,
                     g.binding,
                     g.role
@@ -103,11 +119,49 @@ pub fn check_workload(
         let at = format!("{spec}.{path}");
         let container = format!("container {name:?}");
         for write in &found.writes {
-            script_write(
-                write, found, own, &label, &container, &at, policy, view, out,
-            );
+            let ctx = Ctx {
+                own,
+                label: &label,
+                container: &container,
+                at: &at,
+                operator,
+            };
+            script_write(write, found, &ctx, policy, view, out);
         }
     }
+}
+
+/// A declared operator's own controller, as far as the manifest tells: a long-running
+/// Deployment, StatefulSet or DaemonSet (or a Pod one of them controls), and not a hook. An owner
+/// reference can be written by whoever creates the Pod; that only lifts VG503 (VG111 and VG502
+/// still apply), and creating pods as another service account is RBAC's to stop.
+fn long_running(kind: super::objects::Kind, w: &Workload) -> bool {
+    use super::objects::Kind;
+    let hook =
+        w.annotation("helm.sh/hook").is_some() || w.annotation("argocd.argoproj.io/hook").is_some();
+    let controlled = || {
+        w.metadata.owner_references.iter().flatten().any(|o| {
+            o.controller == Some(true)
+                && o.api_version == "apps/v1"
+                && matches!(o.kind.as_str(), "ReplicaSet" | "StatefulSet" | "DaemonSet")
+        })
+    };
+    !hook
+        && match kind {
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet => true,
+            Kind::Pod => controlled(),
+            _ => false,
+        }
+}
+
+/// Where a script write was found.
+struct Ctx<'a> {
+    own: &'a str,
+    label: &'a str,
+    container: &'a str,
+    at: &'a str,
+    /// The workload is taken to be a declared producer's own controller (no VG503).
+    operator: bool,
 }
 
 /// `Job vault/root-token-sync (Helm hook post-install)`.
@@ -123,22 +177,33 @@ fn workload_label(kind: &str, ns: &str, name: &str, w: &Workload) -> String {
     format!("{kind} {ns}/{name}{hook}")
 }
 
-#[allow(clippy::too_many_arguments)]
 fn script_write(
     write: &SecretWrite,
     found: &Scan,
-    own: &str,
-    label: &str,
-    container: &str,
-    at: &str,
+    ctx: &Ctx<'_>,
     policy: &Policy,
     view: &dyn ClusterView,
     out: &mut Vec<Violation>,
 ) {
-    let ns = write.namespace.as_deref().unwrap_or(own);
+    let Ctx {
+        own,
+        label,
+        container,
+        at,
+        ..
+    } = *ctx;
+    let ns = write.namespace.resolve(own);
     let name = write.name.as_deref().unwrap_or("<unnamed>");
-    let target = format!("Secret {ns}/{name}");
+    let target = match (ns, &write.namespace) {
+        (Some(ns), _) => format!("Secret {ns}/{name}"),
+        (None, Ns::Unknown(expr)) => format!("Secret {expr}/{name}"),
+        (None, _) => format!("Secret {name}"),
+    };
     let place = format!("{container}, script line {}: {}", write.line, write.how);
+    let source = write
+        .copied_from
+        .as_ref()
+        .map(|(n, s)| (n.resolve(own), s.as_str()));
     let material: Vec<(String, VaultMaterial)> = write
         .keys
         .iter()
@@ -201,43 +266,66 @@ fn script_write(
         );
     }
 
-    if ns != own {
-        let from = write
-            .copied_from
-            .as_ref()
-            .map(|(n, s)| format!(" copied from Secret {}/{s}", n.as_deref().unwrap_or(own)))
-            .unwrap_or_default();
+    // Inv 7: a write into another namespace, or a copy between two namespaces (into this
+    // workload's own too). Both ends must be known; an unknown one is said under VG503.
+    let from = match source {
+        Some((Some(src), s)) => format!(" copied from Secret {src}/{s}"),
+        Some((None, s)) => {
+            format!(" copied from Secret {s} (its namespace only known at run time)")
+        }
+        None => String::new(),
+    };
+    let cross = match (ns, source) {
+        (Some(t), _) if t != own => Some(format!(
+            "{label} writes {target}{from} into another namespace than {own:?} ({place})"
+        )),
+        (Some(t), Some((Some(src), s))) if src != t => Some(format!(
+            "{label} copies Secret {src}/{s} into {target}: a copy between namespaces (source {src:?}, target {t:?}) ({place})"
+        )),
+        _ => None,
+    };
+    if let Some(what) = cross {
         out.push(
             Violation::new(
                 &rules::CROSS_NAMESPACE_COPIER,
-                format!(
-                    "{label} writes {target}{from} into another namespace than {own:?} ({place})"
-                ),
+                what,
                 if vault_fix {
                     VAULT_MATERIAL_FIX.to_owned()
                 } else {
-                    fix::distribute_through_vault(name, ns, policy)
+                    fix::distribute_through_vault(name, ns.unwrap_or(own), policy)
                 },
             )
             .at(at),
         );
     }
+    if ctx.operator {
+        // The declared operator's own controller: its Secrets are judged when written.
+        return;
+    }
 
-    let mut what = format!("{label} writes {target} from a script ({place})");
+    let mut what = format!("{label} writes {target}{from} from a script ({place})");
+    if ns.is_none() {
+        what.push_str(&format!(
+            "; its namespace is only known at run time, so whether it is another namespace than {own:?} (VG502) cannot be told: spell the namespace out or, better, drop the write"
+        ));
+    }
     if !holds.is_empty() {
         what.push_str(&format!("; it stores {}", holds.join(", ")));
     }
-    let mut others: Vec<String> = view
-        .external_secrets_targeting(ns, name)
-        .iter()
-        .map(|e| format!("ExternalSecret {}/{}", e.namespace, e.name))
-        .collect();
-    if view.secret(ns, name).is_some_and(|m| {
-        m.owners
-            .iter()
-            .any(|o| super::view::is_owner(&o.api_version, &o.kind, super::view::SEALED_SECRET))
-    }) {
-        others.push(format!("SealedSecret {ns}/{name}"));
+    let mut others: Vec<String> = Vec::new();
+    if let Some(ns) = ns {
+        others.extend(
+            view.external_secrets_targeting(ns, name)
+                .iter()
+                .map(|e| format!("ExternalSecret {}/{}", e.namespace, e.name)),
+        );
+        if view.secret(ns, name).is_some_and(|m| {
+            m.owners
+                .iter()
+                .any(|o| super::view::is_owner(&o.api_version, &o.kind, super::view::SEALED_SECRET))
+        }) {
+            others.push(format!("SealedSecret {ns}/{name}"));
+        }
     }
     if !others.is_empty() {
         what.push_str(&format!(
@@ -249,7 +337,7 @@ fn script_write(
         VAULT_MATERIAL_FIX.to_owned()
     } else {
         format!(
-            "produce {target} with an operator the policy declares a producer (policy.identities.operators), or have that operator publish the value to Vault with a PushSecret and read it with an ExternalSecret; a script is not a control plane (§8.8)"
+            "produce {target} with an operator the policy declares a producer (policy.identities.operators), or have that operator publish the value to Vault with a PushSecret and read it with an ExternalSecret; a script is not a control plane (§8.8), and one reusing a producer's service account is not that producer"
         )
     };
     out.push(Violation::new(&rules::SCRIPT_SECRET_WRITER, what, fix).at(at));

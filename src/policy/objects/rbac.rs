@@ -1,7 +1,7 @@
 //! Typed views of the RBAC kinds (`rbac.authorization.k8s.io`): Role and ClusterRole share
 //! [`Role`], RoleBinding and ClusterRoleBinding share [`Binding`]. Only what the secret-write
-//! rules read is decoded: the rules' groups, resources and verbs, the aggregation selectors'
-//! `matchLabels`, the role reference and the subjects.
+//! rules read is decoded: the rules' groups, resources, verbs and resource names, the
+//! aggregation selectors' `matchLabels`, the role reference and the subjects.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,8 @@ pub struct PolicyRule {
     pub resources: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub verbs: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub resource_names: Vec<String>,
 }
 
 /// `aggregationRule`.
@@ -71,6 +73,24 @@ impl PolicyRule {
             .iter()
             .map(String::as_str)
             .filter(move |v| core && secrets && SECRET_WRITE_VERBS.contains(v))
+    }
+}
+
+impl PolicyRule {
+    /// Whether this rule grants one of `verbs` on one of `resources` in one of `groups`
+    /// (`*` matching anything; resource names are not read).
+    pub fn grants(&self, groups: &[&str], resources: &[&str], verbs: &[&str]) -> bool {
+        self.api_groups
+            .iter()
+            .any(|g| g == "*" || groups.contains(&g.as_str()))
+            && self
+                .resources
+                .iter()
+                .any(|r| r == "*" || resources.iter().any(|x| r.eq_ignore_ascii_case(x)))
+            && self
+                .verbs
+                .iter()
+                .any(|v| v == "*" || verbs.contains(&v.as_str()))
     }
 }
 
@@ -129,6 +149,7 @@ mod tests {
             api_groups: s(groups),
             resources: s(resources),
             verbs: s(verbs),
+            resource_names: Vec::new(),
         }
     }
 

@@ -1,12 +1,121 @@
 //! RBAC as the secret-write rules see it: each role reduced to the Secret-writing verbs it
-//! grants (and, for an aggregated ClusterRole, its `matchLabels` selectors), each binding to its
-//! role reference and subjects. Built once when an object enters a view, so a rule never walks
+//! grants, the [`Escalation`] paths that let a subject write Secrets without them
+//! (impersonation, bind/escalate with binding writes, TokenRequest), and for an aggregated
+//! ClusterRole its `matchLabels` selectors; each binding to its role reference and subjects. Built once when an object enters a view, so a rule never walks
 //! a role's rules again.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::intern;
-use crate::policy::objects::{Binding, Role};
+use crate::policy::objects::{Binding, PolicyRule, Role};
+
+/// What a role grants that lets its subject write Secrets without a Secret-write verb
+/// (RFC-SECOPS-0001 §2.4 Inv 6, §5.8): acting as another identity, or granting itself more.
+/// Creating pods or workloads is not counted (it is everywhere; README, "What a webhook cannot
+/// stop").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// `impersonate` on `users`, `groups`, `serviceaccounts` or `uids` (core or
+    /// `authentication.k8s.io`): the resources, and the resource names when limited.
+    pub impersonate: Vec<String>,
+    pub impersonate_names: Vec<String>,
+    /// `bind` on `roles`/`clusterroles`: may bind roles holding what it lacks.
+    pub bind: bool,
+    /// `escalate` on `roles`/`clusterroles`: may write roles holding what it lacks.
+    pub escalate: bool,
+    /// create/update/patch on `rolebindings`/`clusterrolebindings`.
+    pub write_bindings: bool,
+    /// create/update/patch on `roles`/`clusterroles`.
+    pub write_roles: bool,
+    /// `create` on `serviceaccounts/token` (TokenRequest), with its resource names (empty: any
+    /// service account in the binding's scope).
+    pub token: Option<Vec<String>>,
+}
+
+impl Escalation {
+    /// Adds what `other` grants (an aggregated ClusterRole's members).
+    pub fn merge(&mut self, other: &Self) {
+        for r in &other.impersonate {
+            if !self.impersonate.contains(r) {
+                self.impersonate.push(r.clone());
+            }
+        }
+        self.impersonate_names
+            .extend(other.impersonate_names.iter().cloned());
+        self.bind |= other.bind;
+        self.escalate |= other.escalate;
+        self.write_bindings |= other.write_bindings;
+        self.write_roles |= other.write_roles;
+        if let Some(names) = &other.token {
+            match &mut self.token {
+                // Either side unlimited: unlimited.
+                Some(mine) if mine.is_empty() || names.is_empty() => mine.clear(),
+                Some(mine) => mine.extend(names.iter().cloned()),
+                None => self.token = Some(names.clone()),
+            }
+        }
+    }
+
+    /// How bind/escalate let a subject write Secrets, one phrase per path. Impersonation and
+    /// TokenRequest reach a producer or not depending on the binding's scope and the policy,
+    /// so the caller (`rbac::grants`) judges them.
+    pub fn paths(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.bind && self.write_bindings {
+            out.push(
+                "bind on roles with create/update/patch on role bindings: it can bind itself a role that writes Secrets"
+                    .to_owned(),
+            );
+        }
+        if self.escalate && (self.write_roles || self.write_bindings) {
+            out.push(
+                "escalate on roles with create/update/patch on roles or role bindings: it can write itself a role that writes Secrets"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths().is_empty() && self.token.is_none() && self.impersonate.is_empty()
+    }
+}
+
+impl Escalation {
+    /// What `rules` grant.
+    pub fn of(rules: &[PolicyRule]) -> Self {
+        const RBAC: &[&str] = &["rbac.authorization.k8s.io"];
+        const WRITE: &[&str] = &["create", "update", "patch"];
+        const ROLES: &[&str] = &["roles", "clusterroles"];
+        const IDENTITIES: [&str; 4] = ["users", "groups", "serviceaccounts", "uids"];
+        let mut into = Self::default();
+        for r in rules {
+            let identity_groups = &["", "authentication.k8s.io"];
+            if r.grants(identity_groups, &IDENTITIES, &["impersonate"]) {
+                for i in IDENTITIES {
+                    if r.grants(identity_groups, &[i], &["impersonate"])
+                        && !into.impersonate.iter().any(|x| x == i)
+                    {
+                        into.impersonate.push(i.to_owned());
+                    }
+                }
+                into.impersonate_names
+                    .extend(r.resource_names.iter().cloned());
+            }
+            into.bind |= r.grants(RBAC, ROLES, &["bind"]);
+            into.escalate |= r.grants(RBAC, ROLES, &["escalate"]);
+            into.write_roles |= r.grants(RBAC, ROLES, WRITE);
+            into.write_bindings |= r.grants(RBAC, &["rolebindings", "clusterrolebindings"], WRITE);
+            if r.grants(&[""], &["serviceaccounts/token"], &["create"]) {
+                into.merge(&Self {
+                    token: Some(r.resource_names.clone()),
+                    ..Self::default()
+                });
+            }
+        }
+        into
+    }
+}
 
 /// A Role or ClusterRole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +129,8 @@ pub struct RoleInfo {
     pub labels: BTreeMap<String, String>,
     /// Secret-writing verbs of its own rules (`create`, `update`, `patch`, `*`).
     pub secret_writes: Box<[Box<str>]>,
+    /// What its own rules grant that writes Secrets indirectly.
+    pub escalation: Escalation,
     /// `aggregationRule.clusterRoleSelectors[].matchLabels`; empty when not aggregated.
     pub aggregates: Box<[BTreeMap<String, String>]>,
     /// A selector used `matchExpressions`, which is not resolved (so membership is partial).
@@ -42,6 +153,7 @@ impl RoleInfo {
                 .into_iter()
                 .map(Box::from)
                 .collect(),
+            escalation: Escalation::of(&role.rules),
             aggregates: selectors
                 .clone()
                 .filter(|s| !s.match_labels.is_empty())
@@ -138,5 +250,63 @@ impl BindingInfo {
                 && &*s.name == name
                 && s.namespace.as_deref() == Some(namespace)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect();
+        PolicyRule {
+            api_groups: s(groups),
+            resources: s(resources),
+            verbs: s(verbs),
+            resource_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn impersonation_binding_and_token_requests_are_escalations() {
+        let esc = |rules: Vec<PolicyRule>| Escalation::of(&rules);
+        let imp = esc(vec![rule(
+            &["authentication.k8s.io"],
+            &["serviceaccounts", "users"],
+            &["impersonate"],
+        )]);
+        assert_eq!(imp.impersonate, ["users", "serviceaccounts"]);
+        assert!(!imp.is_empty());
+        // `bind` alone, or create on bindings alone, is no path; both together are.
+        let rbac = "rbac.authorization.k8s.io";
+        assert!(
+            esc(vec![rule(&[rbac], &["clusterroles"], &["bind"])])
+                .paths()
+                .is_empty()
+        );
+        assert!(
+            esc(vec![rule(&[rbac], &["rolebindings"], &["create"])])
+                .paths()
+                .is_empty()
+        );
+        assert_eq!(
+            esc(vec![
+                rule(&[rbac], &["clusterroles"], &["bind"]),
+                rule(&[rbac], &["rolebindings"], &["create"]),
+            ])
+            .paths()
+            .len(),
+            1
+        );
+        let token = esc(vec![rule(&[""], &["serviceaccounts/token"], &["create"])]);
+        assert_eq!(token.token, Some(Vec::new()));
+        // Reading roles, creating pods, impersonating in another group: not counted.
+        for r in [
+            rule(&[rbac], &["roles", "rolebindings"], &["get", "list"]),
+            rule(&[""], &["pods"], &["create"]),
+            rule(&["apps"], &["serviceaccounts"], &["impersonate"]),
+        ] {
+            assert!(esc(vec![r]).is_empty());
+        }
     }
 }

@@ -498,3 +498,60 @@ fn check_judges_the_hidden_control_plane_fixtures_as_a_set() {
         String::from_utf8_lossy(&allowed.stdout)
     );
 }
+
+#[test]
+fn a_token_request_for_a_producer_account_is_a_secret_write_grant() {
+    let minter = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "token-minter", "namespace": "external-secrets"},
+        "rules": [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]});
+    let rb = binding(
+        "RoleBinding",
+        Some("external-secrets"),
+        "ci-mints",
+        "Role",
+        "token-minter",
+        sa("ci-tools", "deployer"),
+    );
+    let d = judge(
+        Kind::RoleBinding,
+        &rb,
+        &view_of(&[(Kind::Role, minter.clone())]),
+    );
+    assert_eq!(denied(&d), ["VG501"], "{d:?}");
+    let m = messages(&d, "VG501").join("\n");
+    assert!(
+        m.contains("serviceaccounts/token")
+            && m.contains("system:serviceaccount:external-secrets:external-secrets"),
+        "{m}"
+    );
+    // Control: the same Role in a namespace where no declared identity lives is not a path.
+    let mut elsewhere = minter;
+    elsewhere["metadata"]["namespace"] = json!("payments");
+    let mut rb_elsewhere = rb;
+    rb_elsewhere["metadata"]["namespace"] = json!("payments");
+    assert_allowed(
+        &judge(
+            Kind::RoleBinding,
+            &rb_elsewhere,
+            &view_of(&[(Kind::Role, elsewhere)]),
+        ),
+        "token requests where no producer lives",
+    );
+}
+
+#[test]
+fn a_write_to_a_namespace_known_only_at_run_time_is_vg503_saying_so() {
+    let d = judge(
+        Kind::Job,
+        &job(
+            "apps",
+            "mint",
+            "mint",
+            "for ns in $(kubectl get ns -o name); do kubectl create secret generic t -n \"${ns#namespace/}\" --from-literal=token=x; done",
+        ),
+        &view_of(&[]),
+    );
+    assert_eq!(denied(&d), ["VG503"], "{d:?}");
+    let m = messages(&d, "VG503").join("\n");
+    assert!(m.contains("only known at run time"), "{m}");
+}

@@ -23,6 +23,7 @@ pub(crate) mod hidden_control_planes;
 mod issue13;
 mod paths;
 mod review_findings;
+mod review_issue14;
 mod stores;
 mod unmanaged;
 mod vault_auth;

@@ -183,15 +183,53 @@ fn a_read_only_secret_role_and_a_config_map_job_are_allowed() {
 }
 
 #[test]
-fn a_declared_operator_running_a_script_is_judged_at_write_time_not_here() {
+fn a_declared_operators_own_controller_is_judged_at_write_time_but_a_job_borrowing_its_account_is_not()
+ {
+    // The operator's long-running controller, as its own service account: its Secrets are
+    // judged when it writes them (VG503 does not apply to it).
     let script = "kubectl create secret tls web-tls --cert=/tmp/c --key=/tmp/k";
+    let deployment = |sa: &str, script: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "cert-manager", "namespace": "cert-manager"},
+               "spec": {"template": {"spec": {"serviceAccountName": sa, "containers": [
+                   {"name": "c", "image": "quay.io/jetstack/cert-manager-controller",
+                    "command": ["/bin/sh", "-c", script]}]}}}})
+    };
     assert_allowed(
         &judge(
-            Kind::Job,
-            &job("cert-manager", "issue", "cert-manager", script),
+            Kind::Deployment,
+            &deployment("cert-manager", script),
             &view_of(&[]),
         ),
-        "a declared producer's service account",
+        "a declared producer's own controller",
+    );
+    // Nearest denials: the same Deployment writing into another namespace (VG502 applies to
+    // every script), a Helm hook Job reusing the producer's account (never exempt), and an
+    // undeclared account.
+    let cross = "kubectl create secret tls web-tls -n payments --cert=/tmp/c --key=/tmp/k";
+    assert_denied_by(
+        &judge(
+            Kind::Deployment,
+            &deployment("cert-manager", cross),
+            &view_of(&[]),
+        ),
+        "VG502",
+        "a producer's controller writing into another namespace",
+    );
+    let d = judge(
+        Kind::Job,
+        &job("cert-manager", "issue", "cert-manager", script),
+        &view_of(&[]),
+    );
+    assert_eq!(
+        denied(&d),
+        ["VG503"],
+        "a hook Job borrowing the producer's account"
+    );
+    assert!(
+        d.denied[0].fix.contains("not that producer"),
+        "{}",
+        d.denied[0].fix
     );
     assert_denied_by(
         &judge(
@@ -201,6 +239,60 @@ fn a_declared_operator_running_a_script_is_judged_at_write_time_not_here() {
         ),
         "VG503",
         "an undeclared one",
+    );
+}
+
+#[test]
+fn impersonating_or_minting_tokens_for_undeclared_accounts_is_not_a_secret_write_grant() {
+    // Impersonation limited to an undeclared user, and service-account impersonation through a
+    // RoleBinding in a namespace with no declared identity: neither reaches a producer.
+    let limited = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "as-alice"},
+        "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+                   "resourceNames": ["alice"]}]});
+    let crb = binding(
+        "ClusterRoleBinding",
+        None,
+        "support-as-alice",
+        "ClusterRole",
+        "as-alice",
+        sa("support", "helpdesk"),
+    );
+    assert_allowed(
+        &judge(
+            Kind::ClusterRoleBinding,
+            &crb,
+            &view_of(&[(Kind::ClusterRole, limited.clone())]),
+        ),
+        "impersonating an undeclared user",
+    );
+    let sa_imp = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "as-any-sa", "namespace": "payments"},
+        "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]});
+    let rb = binding(
+        "RoleBinding",
+        Some("payments"),
+        "debug",
+        "Role",
+        "as-any-sa",
+        sa("payments", "debugger"),
+    );
+    assert_allowed(
+        &judge(Kind::RoleBinding, &rb, &view_of(&[(Kind::Role, sa_imp)])),
+        "impersonating service accounts where no producer lives",
+    );
+    // Nearest denial: the same limited impersonation, naming ESO's account.
+    let mut eso = limited;
+    eso["rules"][0]["resourceNames"] =
+        json!(["system:serviceaccount:external-secrets:external-secrets"]);
+    assert_denied_by(
+        &judge(
+            Kind::ClusterRoleBinding,
+            &crb,
+            &view_of(&[(Kind::ClusterRole, eso)]),
+        ),
+        "VG501",
+        "impersonating ESO",
     );
 }
 
