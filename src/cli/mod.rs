@@ -15,10 +15,17 @@ use clap::{Parser, Subcommand};
 pub use check::CheckArgs;
 pub use serve::ServeArgs;
 
+/// `0.1.0 (abc1234 2026-12-06)`: the package version, the git commit and the build date
+/// (build.rs), as `--version` prints it after the name.
+pub const VERSION: &str = match option_env!("VAULTGATE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vaultgate",
-    version,
+    version = VERSION,
     about = "Vault-first admission webhook for Kubernetes secrets (RFC-SECOPS-0001)"
 )]
 pub struct Cli {
