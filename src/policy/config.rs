@@ -425,8 +425,13 @@ impl Policy {
         if !has_content {
             return Ok(Self::default());
         }
-        let mut policy: Policy =
-            serde_saphyr::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let mut policy: Policy = serde_saphyr::from_str(text).map_err(|e| {
+            // The parser's text is `error: line L column C: what` and a source excerpt; keep
+            // the first line without its own `error:` (callers print one).
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            PolicyError::Syntax(first.strip_prefix("error: ").unwrap_or(first).to_owned())
+        })?;
         policy.validate()?;
         policy.reserved = keys::ReservedKeys::new(&policy.prefix);
         Ok(policy)

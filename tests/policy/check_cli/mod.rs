@@ -104,7 +104,11 @@ fn exits_2_naming_file_and_document_on_unreadable_input() {
     let out = check(&[&manifests("invalid/broken.yaml")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.yaml (document 1)"), "{err}");
+    // The parser's position, in the file (not in the document, which starts at line 8).
+    assert!(
+        err.contains("broken.yaml:11:5: invalid YAML; the document starts at line 8 (document 1)"),
+        "{err}"
+    );
     let missing = check(&[&manifests("does-not-exist.yaml")]);
     assert_eq!(missing.status.code(), Some(2));
 }
