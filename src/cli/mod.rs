@@ -1,8 +1,10 @@
-//! Command-line surface: `serve`, `check`, `policy default|validate|suggest`, `certs`. Each subcommand lives in its
-//! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
+//! Command-line surface: `serve`, `check`, `policy default|validate|suggest`, `certs`, `rules`,
+//! `explain`. Each subcommand lives in its own module; this one only parses and dispatches.
+//! Flags fall back to `VAULTGATE_*` env vars.
 
 mod certs;
 pub mod check;
+mod explain;
 mod handover;
 mod policy_cmd;
 mod serve;
@@ -48,11 +50,17 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Run the handover controller: copy declared bootstrap Secrets into Vault once, then retire them.
     Handover(Box<handover::HandoverArgs>),
-    /// List the rule catalogue: id, slug, RFC section and what each rule stops.
+    /// List the rule catalogue: id, default mode, slug, RFC section and what each rule stops.
     Rules {
         /// Print the README's Markdown table instead.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Explain one rule (`VG101` or `unmanaged-secret`): why, the RFC section, what it stops,
+    /// its default mode, the fix, and an example denial.
+    Explain {
+        /// A rule id or slug.
+        rule: String,
     },
 }
 
@@ -115,14 +123,11 @@ pub fn main() -> ExitCode {
             if markdown {
                 print!("{}", crate::policy::rules::markdown_table());
             } else {
-                let mut rules: Vec<_> = crate::policy::rules::ALL.to_vec();
-                rules.sort_by_key(|r| r.id);
-                for r in rules {
-                    println!("{} {:<24} {:<28} {}", r.id, r.slug, r.rfc, r.stops);
-                }
+                print!("{}", explain::rules_table());
             }
             ExitCode::SUCCESS
         }
+        Command::Explain { rule } => explain::run(&rule),
     }
 }
 

@@ -2,8 +2,10 @@
 //! the cross-object rules judged within the set of manifests. `repo` runs it on a whole
 //! platform repository (tests/fixtures/repo); `input` on what a repository may hold that is
 //! awkward to read (separators, binary files, empty sets, kustomize builds); `outputs` on the
-//! formats CI reads (SARIF, JUnit, GitHub annotations, JSON on bad input) and `--quiet`.
+//! formats CI reads (SARIF, JUnit, GitHub annotations, JSON on bad input), `--quiet`, `explain`
+//! and `--version`.
 
+mod commands;
 mod input;
 mod outputs;
 mod repo;
