@@ -426,11 +426,10 @@ impl Policy {
             return Ok(Self::default());
         }
         let mut policy: Policy = serde_saphyr::from_str(text).map_err(|e| {
-            // The parser's text is `error: line L column C: what` and a source excerpt; keep
-            // the first line without its own `error:` (callers print one).
+            // The parser's text is `error: line L column C: what` and a source excerpt (which
+            // shows the key); callers print their own `error:`, so the parser's is dropped.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            PolicyError::Syntax(first.strip_prefix("error: ").unwrap_or(first).to_owned())
+            PolicyError::Syntax(text.strip_prefix("error: ").unwrap_or(&text).to_owned())
         })?;
         policy.validate()?;
         policy.reserved = keys::ReservedKeys::new(&policy.prefix);
