@@ -24,7 +24,10 @@ WORKDIR /build
 # 1) Dependency layer: build every dependency against a placeholder crate so that
 #    source-only changes reuse this layer. (If Cargo.toml later declares explicit
 #    [[bench]]/[[test]]/[[example]] targets, copy or stub their paths here too.)
-COPY Cargo.toml Cargo.lock ./
+# build.rs stamps `--version` with the commit and build date: no .git in this context, so the
+# commit reads `unknown`; pass --build-arg SOURCE_DATE_EPOCH=… for a reproducible date.
+ARG SOURCE_DATE_EPOCH
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \

@@ -5,14 +5,18 @@
 //! SealedSecret is judged as the Secret its decrypter will write. A rule that needs an object
 //! the set does not hold says so (NOT EVALUATED) instead of allowing.
 //!
-//! Exit codes: see [`EXIT_CODES`].
+//! Exit codes: see [`EXIT_CODES`]. Output (`-o`): text, JSON, SARIF 2.1.0, JUnit XML or GitHub
+//! Actions annotations, each rendered from one [`Report`], bad input included (exit code 2).
 
+mod github;
+mod junit;
 mod kustomize;
 mod layout;
 mod listed;
 mod load;
 mod parse;
 mod report;
+pub mod sarif;
 mod sealed;
 mod split;
 
@@ -36,8 +40,16 @@ pub const EXIT_CODES: &str = "Exit codes: 0 every object evaluated and allowed; 
 /// Output format of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// One line per object at `file:line`, denials and missing context under it, a summary.
     Text,
+    /// The report as one JSON object; unreadable input in `errors`.
     Json,
+    /// SARIF 2.1.0, for code-scanning uploads.
+    Sarif,
+    /// JUnit XML: a suite per file, a test case per object.
+    Junit,
+    /// GitHub Actions workflow commands (annotations on the files).
+    Github,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,9 +73,18 @@ pub struct CheckArgs {
     /// Namespace for namespaced objects that do not set one (reported as defaulted).
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    /// Output format (`--format` is an alias).
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_enum,
+        default_value = "text"
+    )]
+    pub output: Format,
+    /// Print only what fails the run (denied and not-evaluated objects) and the summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// Policy file (default: the built-in policy).
     #[arg(long, env = "VAULTGATE_POLICY")]
     pub policy: Option<PathBuf>,
@@ -130,7 +151,14 @@ pub fn evaluate(
         }
     }
     let decrypter = sealed_secrets_writer(policy);
-    let mut report = Report::default();
+    let mut report = Report {
+        files: docs
+            .iter()
+            .map(|d| d.file.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        ..Report::default()
+    };
     for doc in docs {
         let Some(object) = &doc.object else {
             report.skipped += 1;
@@ -169,20 +197,100 @@ pub fn evaluate(
     report
 }
 
+/// Loads `text` as one file named `file` and evaluates it: the objects' report, or why it
+/// cannot be read.
+pub fn evaluate_text(
+    file: &str,
+    text: &str,
+    user: &Identity,
+    policy: &policy::Policy,
+) -> Result<Report, Vec<LoadError>> {
+    let mut loaded = Loaded::default();
+    let options = Options {
+        namespace: "default".into(),
+        kustomize: None,
+    };
+    load::parse_text(file, text, false, &options, &mut loaded);
+    if loaded.errors.is_empty() {
+        Ok(evaluate(&loaded.docs, user, policy, SystemTime::now()))
+    } else {
+        Err(loaded.errors)
+    }
+}
+
+/// Renders the report in the chosen format.
+pub fn render(report: &Report, output: Format, quiet: bool, policy: &policy::Policy) -> String {
+    if output == Format::Text {
+        return if quiet {
+            report.text_quiet()
+        } else {
+            report.text()
+        };
+    }
+    let filtered;
+    let report = if quiet {
+        filtered = Report {
+            results: report.failures().cloned().collect(),
+            not_manifests: Vec::new(),
+            ..report.clone()
+        };
+        &filtered
+    } else {
+        report
+    };
+    match output {
+        Format::Text | Format::Json => format!("{}\n", report.json()),
+        Format::Sarif => format!("{}\n", sarif::render(report, policy)),
+        Format::Junit => junit::render(report),
+        Format::Github => github::render(report),
+    }
+}
+
+/// Reports input that cannot be judged (exit code 2): on standard error, and inside the
+/// output unless it is text, so a JSON, SARIF or JUnit consumer still reads a valid document.
+fn fail(args: &CheckArgs, mut report: Report, policy: &policy::Policy) -> ExitCode {
+    if args.output != Format::Github {
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+    }
+    if args.output != Format::Text {
+        report.results.clear();
+        print!("{}", render(&report, args.output, args.quiet, policy));
+    }
+    ExitCode::from(2)
+}
+
+fn error(file: &str, message: impl Into<String>) -> LoadError {
+    LoadError {
+        file: file.into(),
+        index: None,
+        line: None,
+        column: None,
+        message: message.into(),
+    }
+}
+
 pub fn run(args: CheckArgs) -> ExitCode {
     let policy = match super::policy_cmd::load_or_default(args.policy.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+            let report = Report {
+                errors: vec![error("", e.to_string())],
+                ..Report::default()
+            };
+            return fail(&args, report, &policy::Policy::default());
         }
     };
     let kustomize = if args.kustomize {
         match Kustomizer::find() {
             Some(k) => Some(k),
             None => {
-                eprintln!("error: --kustomize needs kustomize or kubectl on PATH");
-                return ExitCode::from(2);
+                let report = Report {
+                    errors: vec![error("", "--kustomize needs kustomize or kubectl on PATH")],
+                    ..Report::default()
+                };
+                return fail(&args, report, &policy);
             }
         }
     } else {
@@ -194,38 +302,45 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let loaded = load(&args.paths, &options);
     if !loaded.errors.is_empty() {
-        for e in &loaded.errors {
-            eprintln!("error: {e}");
-        }
-        return ExitCode::from(2);
+        let report = Report {
+            errors: loaded.errors,
+            not_manifests: loaded.listed,
+            ..Report::default()
+        };
+        return fail(&args, report, &policy);
     }
     let groups = if args.as_groups.is_empty() {
         default_groups(&args.as_user)
     } else {
-        args.as_groups
+        args.as_groups.clone()
     };
-    let user = Identity::new(args.as_user, groups);
+    let user = Identity::new(args.as_user.clone(), groups);
     let mut report = evaluate(&loaded.docs, &user, &policy, SystemTime::now());
     report.not_manifests = loaded.listed;
-    match args.format {
-        Format::Text => print!("{}", report.text()),
-        Format::Json => println!("{}", report.json()),
-    }
     if loaded.docs.is_empty() {
         let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        eprintln!(
-            "error: no Kubernetes objects found in {}; nothing was checked",
-            paths.join(", ")
-        );
-        return ExitCode::from(2);
+        report.errors.push(error(
+            "",
+            format!(
+                "no Kubernetes objects found in {}; nothing was checked",
+                paths.join(", ")
+            ),
+        ));
+        if args.output == Format::Text {
+            print!("{}", render(&report, args.output, args.quiet, &policy));
+        }
+        return fail(&args, report, &policy);
     }
+    print!("{}", render(&report, args.output, args.quiet, &policy));
     if report.denied > 0 {
         ExitCode::from(1)
     } else if report.not_evaluated > 0 && !args.allow_partial {
-        eprintln!(
-            "{} object(s) not evaluated: the objects they need are not in the set (add them, or pass --allow-partial)",
-            report.not_evaluated
-        );
+        if args.output != Format::Github {
+            eprintln!(
+                "{} not evaluated: the objects they need are not in the set (add them, or pass --allow-partial)",
+                report::plural(report.not_evaluated, "object", "objects")
+            );
+        }
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS

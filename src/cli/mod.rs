@@ -1,9 +1,11 @@
-//! Command-line surface: `serve`, `check`, `policy default|validate|suggest`, `certs`. Each subcommand lives in its
-//! own module; this one only parses and dispatches. Flags fall back to `VAULTGATE_*` env vars.
+//! Command-line surface: `serve`, `check`, `audit`, `policy default|validate|suggest`, `certs`,
+//! `rules`, `explain`. Each subcommand lives in its own module; this one only parses and dispatches.
+//! Flags fall back to `VAULTGATE_*` env vars.
 
 mod audit;
 mod certs;
 pub mod check;
+mod explain;
 mod handover;
 mod policy_cmd;
 mod serve;
@@ -16,10 +18,17 @@ use clap::{Parser, Subcommand};
 pub use check::CheckArgs;
 pub use serve::ServeArgs;
 
+/// `0.1.0 (abc1234 2026-12-06)`: the package version, the git commit and the build date
+/// (build.rs), as `--version` prints it after the name.
+pub const VERSION: &str = match option_env!("VAULTGATE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vaultgate",
-    version,
+    version = VERSION,
     about = "Vault-first admission webhook for Kubernetes secrets (RFC-SECOPS-0001)"
 )]
 pub struct Cli {
@@ -45,11 +54,17 @@ pub enum Command {
     /// Judge every existing Secret, ExternalSecret, PushSecret and store of the current
     /// kubeconfig's cluster with the webhook's engine, as if its producer wrote it now.
     Audit(audit::AuditArgs),
-    /// List the rule catalogue: id, slug, RFC section and what each rule stops.
+    /// List the rule catalogue: id, default mode, slug, RFC section and what each rule stops.
     Rules {
         /// Print the README's Markdown table instead.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Explain one rule (`VG101` or `unmanaged-secret`): why, the RFC section, what it stops,
+    /// its default mode, the fix, and an example denial.
+    Explain {
+        /// A rule id or slug.
+        rule: String,
     },
 }
 
@@ -113,14 +128,11 @@ pub fn main() -> ExitCode {
             if markdown {
                 print!("{}", crate::policy::rules::markdown_table());
             } else {
-                let mut rules: Vec<_> = crate::policy::rules::ALL.to_vec();
-                rules.sort_by_key(|r| r.id);
-                for r in rules {
-                    println!("{} {:<24} {:<28} {}", r.id, r.slug, r.rfc, r.stops);
-                }
+                print!("{}", explain::rules_table());
             }
             ExitCode::SUCCESS
         }
+        Command::Explain { rule } => explain::run(&rule),
     }
 }
 

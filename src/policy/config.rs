@@ -439,8 +439,12 @@ impl Policy {
         if !has_content {
             return Ok(Self::default());
         }
-        let mut policy: Policy =
-            serde_saphyr::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let mut policy: Policy = serde_saphyr::from_str(text).map_err(|e| {
+            // The parser's text is `error: line L column C: what` and a source excerpt (which
+            // shows the key); callers print their own `error:`, so the parser's is dropped.
+            let text = e.to_string();
+            PolicyError::Syntax(text.strip_prefix("error: ").unwrap_or(&text).to_owned())
+        })?;
         policy.validate()?;
         policy.reserved = keys::ReservedKeys::new(&policy.prefix);
         Ok(policy)

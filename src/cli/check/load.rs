@@ -9,6 +9,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use serde::Serialize;
+
 pub use super::parse::parse_text;
 use super::{
     kustomize::Kustomizer,
@@ -39,19 +41,44 @@ pub struct Document {
     pub sealed: Option<Sealed>,
 }
 
-/// An unreadable manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An unreadable manifest. Lines and columns are the file's (1-based), not a document's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoadError {
+    /// Empty when the problem is the run's, not a file's.
     pub file: String,
+    /// 0-based index of the document in its file.
+    #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// What is wrong, never quoting a value of the input.
     pub message: String,
+}
+
+impl LoadError {
+    /// `file`, `file:line` or `file:line:column`, as compilers and editors read it.
+    pub fn at(&self) -> String {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => format!("{}:{line}:{column}", self.file),
+            (Some(line), None) => format!("{}:{line}", self.file),
+            _ => self.file.clone(),
+        }
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No file: a problem with the run itself (the policy, no objects at all).
+        if self.file.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "{}: {}", self.at(), self.message)?;
+        }
         match self.index {
-            Some(i) => write!(f, "{} (document {i}): {}", self.file, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
+            Some(i) => write!(f, " (document {i})"),
+            None => Ok(()),
         }
     }
 }
@@ -66,9 +93,22 @@ pub struct Loaded {
 
 impl Loaded {
     pub(super) fn error(&mut self, file: &str, index: Option<usize>, message: impl Into<String>) {
+        self.error_at(file, index, None, message);
+    }
+
+    /// An error at a file position: `(line, column)`, column 0 meaning unknown.
+    pub(super) fn error_at(
+        &mut self,
+        file: &str,
+        index: Option<usize>,
+        at: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(LoadError {
             file: file.into(),
             index,
+            line: at.map(|(line, _)| line),
+            column: at.map(|(_, column)| column).filter(|c| *c > 0),
             message: message.into(),
         });
     }

@@ -7,11 +7,18 @@ use serde_json::Value;
 use super::{Document, Loaded, Options, listed, sealed, split::split_documents};
 use crate::policy::objects::{Kind, Object};
 
+/// Why a document is not valid YAML or JSON, and where in the file (line, column; column 0
+/// when unknown). The parser's own message can quote the input, so it is never kept.
+struct Invalid {
+    message: String,
+    at: (usize, usize),
+}
+
 /// One parsed document: its first line, the value, and whether its raw text reads like a
 /// Kubernetes object (for documents that are not valid YAML).
 struct Parsed {
     line: usize,
-    value: Result<Value, String>,
+    value: Result<Value, Invalid>,
     looks_like_object: bool,
     templated: bool,
 }
@@ -27,8 +34,10 @@ fn parse_documents(text: &str, json: bool) -> Vec<Parsed> {
             .lines()
             .position(|l| !l.trim().is_empty())
             .map_or(1, |i| i + 1);
-        let value = serde_json::from_str::<Value>(text)
-            .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column()));
+        let value = serde_json::from_str::<Value>(text).map_err(|e| Invalid {
+            message: "invalid JSON".into(),
+            at: (e.line().max(1), e.column()),
+        });
         return vec![Parsed {
             line,
             value,
@@ -40,12 +49,18 @@ fn parse_documents(text: &str, json: bool) -> Vec<Parsed> {
         .into_iter()
         .map(|chunk| Parsed {
             line: chunk.line,
-            // The parser's message can quote the input; only the position is kept.
-            value: serde_saphyr::from_str::<Value>(&chunk.text).map_err(|_| {
-                format!(
-                    "invalid YAML in the document starting at line {}",
-                    chunk.line
-                )
+            // The parser's message can quote the input; only the position is kept, mapped from
+            // the document's text to the file.
+            value: serde_saphyr::from_str::<Value>(&chunk.text).map_err(|e| Invalid {
+                message: format!("invalid YAML; the document starts at line {}", chunk.line),
+                at: e
+                    .location()
+                    .filter(|l| l.line() > 0)
+                    .map_or((chunk.line, 0), |l| {
+                        let line = usize::try_from(l.line()).unwrap_or(usize::MAX);
+                        let column = usize::try_from(l.column()).unwrap_or(0);
+                        (chunk.start.saturating_add(line - 1), column)
+                    }),
             }),
             looks_like_object: looks_like_object(&chunk.text),
             templated: chunk.text.contains("{{"),
@@ -82,8 +97,8 @@ pub fn parse_text(file: &str, text: &str, json: bool, options: &Options, loaded:
     let mut index = 0;
     for p in parsed {
         match p.value {
-            Err(message) => {
-                loaded.error(file, Some(index), message);
+            Err(invalid) => {
+                loaded.error_at(file, Some(index), Some(invalid.at), invalid.message);
                 index += 1;
             }
             Ok(Value::Null) => {}
@@ -191,22 +206,48 @@ fn push(
         }
         (governed, value)
     };
-    match Object::from_value(governed, value) {
+    let mut track = serde_path_to_error::Track::new();
+    let decoded = Object::deserialize_kind(
+        governed,
+        serde_path_to_error::Deserializer::new(value, &mut track),
+    );
+    match decoded {
         Ok(object) => {
             doc.object = Some(object);
             loaded.docs.push(doc);
         }
-        // serde's message may quote a value; name the kind and the problem category only.
-        Err(e) => loaded.error(
-            file,
-            Some(index),
-            format!(
-                "{kind} (line {line}) does not match its schema ({})",
-                match e.classify() {
-                    serde_json::error::Category::Data => "a field has the wrong type or shape",
-                    _ => "malformed",
-                }
-            ),
-        ),
+        Err(e) => {
+            let path = track.path().to_string();
+            loaded.error_at(
+                file,
+                Some(index),
+                Some((line, 0)),
+                schema_message(&kind, &path, &e),
+            );
+        }
     }
+}
+
+/// `ExternalSecret does not match its schema at spec.data: expected a sequence`. serde's
+/// message may quote a value (`invalid type: string "hunter2"`), so only what it expected, or
+/// the name of a missing field, is kept.
+fn schema_message(kind: &str, path: &str, e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let detail = if text.starts_with("missing field") {
+        text.split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    } else if let Some((_, expected)) = text.rsplit_once(", expected ") {
+        let expected = expected.split(" at line ").next().unwrap_or_default();
+        format!("expected {expected}")
+    } else {
+        "a field has the wrong type or shape".to_owned()
+    };
+    let at = if path == "." {
+        String::new()
+    } else {
+        format!(" at {path}")
+    };
+    format!("{kind} does not match its schema{at}: {detail}")
 }

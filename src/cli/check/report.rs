@@ -1,10 +1,11 @@
 //! `check` output: one line per object (`file:line`, the denial or the missing context under
 //! it), the files and documents listed as not Kubernetes objects, and a summary line; or the
-//! same as JSON for CI annotations.
+//! same as JSON. SARIF, JUnit and GitHub annotations are rendered from the same report
+//! (`sarif.rs`, `junit.rs`, `github.rs`).
 
 use serde::Serialize;
 
-use super::{Document, listed::Listed, sealed::Sealed};
+use super::{Document, LoadError, listed::Listed, sealed::Sealed};
 use crate::policy::{Decision, Object, Violation, exception::Excepted, view::Missing};
 
 /// An object's outcome.
@@ -60,6 +61,21 @@ pub struct Outcome {
     pub message: String,
 }
 
+impl Outcome {
+    /// Denied, or not evaluated: what makes a run fail (exit 1 or 3).
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Verdict::Denied | Verdict::NotEvaluated)
+    }
+
+    /// `Secret payments/db` (the Secret a SealedSecret writes for a SealedSecret).
+    pub fn title(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+}
+
 /// One rule finding in JSON output.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -98,8 +114,18 @@ pub struct Report {
     pub not_evaluated: usize,
     /// Kubernetes objects of kinds vaultgate does not govern.
     pub skipped: usize,
+    /// Files holding the objects (governed or not).
+    pub files: usize,
     /// Files and documents that are not Kubernetes objects, with why and a hint.
     pub not_manifests: Vec<Listed>,
+    /// Manifests that cannot be read (exit code 2); nothing is judged when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<LoadError>,
+}
+
+/// `1 object`, `2 objects`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 impl Report {
@@ -188,9 +214,46 @@ impl Report {
         });
     }
 
+    /// Every object, the listed files and the summary.
     pub fn text(&self) -> String {
+        self.text_with(false)
+    }
+
+    /// The denied and not-evaluated objects only, then the summary (`--quiet`).
+    pub fn text_quiet(&self) -> String {
+        self.text_with(true)
+    }
+
+    /// Objects that fail a run: denied, or not evaluated.
+    pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
+        self.results.iter().filter(|r| r.failed())
+    }
+
+    /// `checked 3 objects in 1 file: 1 allowed, 1 denied, 0 warned, 1 not governed, 0 not
+    /// evaluated`, and how many inputs were listed as not Kubernetes objects, when any were.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "checked {} in {}: {} allowed, {} denied, {} warned, {} not governed, {} not evaluated",
+            plural(self.results.len() + self.skipped, "object", "objects"),
+            plural(self.files, "file", "files"),
+            self.allowed,
+            self.denied,
+            self.warned,
+            self.skipped,
+            self.not_evaluated,
+        );
+        if !self.not_manifests.is_empty() {
+            out.push_str(&format!(
+                "; {} listed as not Kubernetes objects",
+                self.not_manifests.len()
+            ));
+        }
+        out
+    }
+
+    fn text_with(&self, quiet: bool) -> String {
         let mut out = String::new();
-        for r in &self.results {
+        for r in self.results.iter().filter(|r| !quiet || r.failed()) {
             let verdict = match r.outcome {
                 Verdict::Denied => "DENIED ",
                 Verdict::NotEvaluated => "NOT EVALUATED",
@@ -224,22 +287,14 @@ impl Report {
             out.push_str(&format!("{verdict} {what} ({}:{})\n", r.file, r.line));
             out.push_str(&r.message);
         }
-        if !self.not_manifests.is_empty() {
+        if !quiet && !self.not_manifests.is_empty() {
             out.push_str("not Kubernetes objects (listed, not checked):\n");
             for l in &self.not_manifests {
                 out.push_str(&format!("SKIPPED {}\n", l.text()));
             }
         }
-        out.push_str(&format!(
-            "checked {} objects: {} allowed, {} denied, {} warned, {} not evaluated, {} not governed; {} listed as not Kubernetes objects\n",
-            self.results.len(),
-            self.allowed,
-            self.denied,
-            self.warned,
-            self.not_evaluated,
-            self.skipped,
-            self.not_manifests.len(),
-        ));
+        out.push_str(&self.summary());
+        out.push('\n');
         out
     }
 

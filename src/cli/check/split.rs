@@ -6,7 +6,28 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub line: usize,
+    /// The file line of `text`'s first line (comments and blank lines before the content are
+    /// kept), so a parser's line inside `text` maps to `start + line - 1` in the file.
+    pub start: usize,
     pub text: String,
+}
+
+impl Chunk {
+    fn empty() -> Self {
+        Self {
+            line: 0,
+            start: 0,
+            text: String::new(),
+        }
+    }
+
+    fn push(&mut self, number: usize, line: &str) {
+        if self.text.is_empty() {
+            self.start = number;
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
 }
 
 /// `---` followed by nothing, whitespace, or whitespace and more text (returned).
@@ -33,21 +54,11 @@ fn is_blank_or_comment(line: &str) -> bool {
 pub fn split_documents(text: &str) -> Vec<Chunk> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs: Vec<Chunk> = Vec::new();
-    let mut current = Chunk {
-        line: 0,
-        text: String::new(),
-    };
+    let mut current = Chunk::empty();
     let mut finish = |current: &mut Chunk| {
-        if current.line != 0 {
-            docs.push(std::mem::replace(
-                current,
-                Chunk {
-                    line: 0,
-                    text: String::new(),
-                },
-            ));
-        } else {
-            current.text.clear();
+        let done = std::mem::replace(current, Chunk::empty());
+        if done.line != 0 {
+            docs.push(done);
         }
     };
     for (i, raw) in text.lines().enumerate() {
@@ -57,8 +68,7 @@ pub fn split_documents(text: &str) -> Vec<Chunk> {
             finish(&mut current);
             if !is_blank_or_comment(rest) {
                 current.line = number;
-                current.text.push_str(rest);
-                current.text.push('\n');
+                current.push(number, rest);
             }
             continue;
         }
@@ -67,15 +77,15 @@ pub fn split_documents(text: &str) -> Vec<Chunk> {
             continue;
         }
         // A directive (`%YAML 1.2`) can only precede a document's content: `%` cannot start a
-        // plain scalar, and nested lines are indented.
+        // plain scalar, and nested lines are indented. It is blanked, so lines still count.
         if current.line == 0 && line.starts_with('%') {
+            current.push(number, "");
             continue;
         }
         if current.line == 0 && !is_blank_or_comment(line) {
             current.line = number;
         }
-        current.text.push_str(line);
-        current.text.push('\n');
+        current.push(number, line);
     }
     finish(&mut current);
     docs
@@ -103,6 +113,18 @@ mod tests {
         assert_eq!(lines(text), vec![4, 7, 8, 10]);
         assert_eq!(docs[2].text, "c: 3\n");
         assert!(docs.iter().all(|d| !d.text.contains('\r')));
+    }
+
+    #[test]
+    fn a_line_inside_a_document_maps_back_to_its_file_line() {
+        let text = "%YAML 1.2\n---\n# c\n\na: 1\nb: [\n--- c: 3\n";
+        let docs = split_documents(text);
+        // `b: [` is the fourth line of the first text: file line 3 + 4 - 1.
+        assert_eq!((docs[0].line, docs[0].start), (5, 3));
+        assert_eq!(docs[0].text.lines().nth(3), Some("b: ["));
+        assert_eq!((docs[1].line, docs[1].start), (7, 7));
+        let leading = split_documents("%YAML 1.2\n# c\na: 1\n");
+        assert_eq!((leading[0].line, leading[0].start), (3, 1));
     }
 
     #[test]

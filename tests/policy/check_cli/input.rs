@@ -127,7 +127,7 @@ fn a_broken_document_fails_a_manifest_but_a_broken_non_manifest_is_listed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out)
-            .contains("bad.yaml (document 1): invalid YAML in the document starting at line 10"),
+            .contains("bad.yaml:12:11: invalid YAML; the document starts at line 10 (document 1)"),
         "{}",
         stderr(&out)
     );
@@ -139,7 +139,7 @@ fn a_broken_document_fails_a_manifest_but_a_broken_non_manifest_is_listed() {
     let out = check(&[dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("Secret (line 1) does not match its schema"),
+        stderr(&out).contains("bad.yaml:1: Secret does not match its schema at metadata: "),
         "{}",
         stderr(&out)
     );

@@ -1,9 +1,13 @@
 //! `vaultgate check` as a CI job runs it: the real binary, real files, exit codes 0/1/2/3, and
 //! the cross-object rules judged within the set of manifests. `repo` runs it on a whole
 //! platform repository (tests/fixtures/repo); `input` on what a repository may hold that is
-//! awkward to read (separators, binary files, empty sets, kustomize builds).
+//! awkward to read (separators, binary files, empty sets, kustomize builds); `outputs` on the
+//! formats CI reads (SARIF, JUnit, GitHub annotations, JSON on bad input), `--quiet`, `explain`
+//! and `--version`.
 
+mod commands;
 mod input;
+mod outputs;
 mod repo;
 
 use std::{
@@ -68,7 +72,7 @@ fn exits_0_when_every_object_is_allowed() {
     let out = check(&[&fixture("check/all-allowed.yaml")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("checked 2 objects: 2 allowed, 0 denied, 0 warned, 0 not evaluated"),
+        stdout(&out).contains("checked 2 objects in 1 file: 2 allowed, 0 denied, 0 warned, 0 not governed, 0 not evaluated"),
         "{}",
         stdout(&out)
     );
@@ -79,7 +83,7 @@ fn exits_3_when_a_push_source_is_not_in_the_set_and_0_with_allow_partial() {
     let out = check(&[&manifests("allowed")]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("checked 3 objects: 2 allowed, 0 denied, 0 warned, 1 not evaluated"),
+        stdout(&out).contains("2 allowed, 0 denied, 0 warned, 0 not governed, 1 not evaluated"),
         "{}",
         stdout(&out)
     );
@@ -104,7 +108,11 @@ fn exits_2_naming_file_and_document_on_unreadable_input() {
     let out = check(&[&manifests("invalid/broken.yaml")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.yaml (document 1)"), "{err}");
+    // The parser's position, in the file (not in the document, which starts at line 8).
+    assert!(
+        err.contains("broken.yaml:11:5: invalid YAML; the document starts at line 8 (document 1)"),
+        "{err}"
+    );
     let missing = check(&[&manifests("does-not-exist.yaml")]);
     assert_eq!(missing.status.code(), Some(2));
 }

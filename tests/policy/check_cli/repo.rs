@@ -60,7 +60,7 @@ fn a_whole_repository_is_judged_object_by_object_at_file_and_line() {
         "{text}"
     );
     assert!(
-        text.contains("checked 10 objects: 4 allowed, 5 denied, 0 warned, 1 not evaluated, 1 not governed; 8 listed"),
+        text.contains("checked 11 objects in 9 files: 4 allowed, 5 denied, 0 warned, 1 not governed, 1 not evaluated; 8 listed"),
         "{text}"
     );
     let report = json(&check(&["--format", "json", &repo("")]));
@@ -301,7 +301,7 @@ fn a_directory_of_sealed_secrets_is_judged_not_skipped() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "checked 3 objects: 0 allowed, 3 denied, 0 warned, 0 not evaluated, 0 not governed"
+            "checked 3 objects in 2 files: 0 allowed, 3 denied, 0 warned, 0 not governed, 0 not evaluated"
         ),
         "{text}"
     );
@@ -309,7 +309,7 @@ fn a_directory_of_sealed_secrets_is_judged_not_skipped() {
 
 #[test]
 fn no_value_or_ciphertext_reaches_the_output() {
-    for format in ["text", "json"] {
+    for format in ["text", "json", "sarif", "junit", "github"] {
         let out = check(&["--format", format, &repo("")]);
         let all = format!("{}{}", stdout(&out), stderr(&out));
         for canary in ["hunter2-canary", "CANARY", "change-me", "AgC", "AgB"] {
