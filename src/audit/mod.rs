@@ -12,7 +12,6 @@ mod producer;
 mod summary;
 #[cfg(test)]
 mod tests;
-mod unwritten;
 
 use serde::Serialize;
 
@@ -23,7 +22,7 @@ use crate::policy::{
     self, Mode, Operation, Policy, Review, Violation,
     classify::Class,
     objects::{Object, SecretObject},
-    view::ClusterView,
+    view::{ClusterView, Recorder},
 };
 
 /// One `metadata.managedFields` entry, reduced to who and how (never the fields it owns).
@@ -192,10 +191,12 @@ fn audit_one(
             None,
         ),
     };
-    let hidden = unwritten::Unwritten {
-        inner: view,
-        namespace: ns.unwrap_or(""),
-        name,
+    // Judged against the view as it was before this object was written (a Secret must not
+    // see itself).
+    let before = Recorder::new(view);
+    let before = match object {
+        Object::Secret(_) => before.hiding(ns.unwrap_or(""), name),
+        _ => before,
     };
     let review = Review {
         uid: "vaultgate-audit",
@@ -208,7 +209,7 @@ fn audit_one(
         dry_run: true,
         now,
     };
-    let decision = policy::evaluate(&review, policy, &hidden);
+    let decision = policy::evaluate(&review, policy, &before);
     let violations = decision
         .denied
         .iter()

@@ -51,9 +51,15 @@ impl std::fmt::Display for Missing {
 /// a view that is not live, for the duration of one evaluation. Every method of
 /// [`ClusterView`] must be delegated here: one left to its default would silently answer
 /// "nothing" during `check` (`tests/policy/check_cli` judges RBAC sets through it).
+///
+/// It can also hide one Secret ([`Recorder::hiding`]): the audit judges an existing object "as
+/// written now", against the view as it was before that write, so the object must not see
+/// itself (a handed-over bootstrap Secret would read as its own re-population). One wrapper
+/// for both, so no second delegation of every method can fall behind the port.
 pub(crate) struct Recorder<'a> {
     inner: &'a dyn ClusterView,
     missing: Mutex<Vec<Missing>>,
+    hidden: Option<(&'a str, &'a str)>,
 }
 
 impl<'a> Recorder<'a> {
@@ -61,7 +67,14 @@ impl<'a> Recorder<'a> {
         Self {
             inner,
             missing: Mutex::new(Vec::new()),
+            hidden: None,
         }
+    }
+
+    /// The same view without the Secret `namespace/name`.
+    pub(crate) fn hiding(mut self, namespace: &'a str, name: &'a str) -> Self {
+        self.hidden = Some((namespace, name));
+        self
     }
 
     /// What was recorded, each object once.
@@ -102,6 +115,9 @@ impl ClusterView for Recorder<'_> {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
+        if self.hidden == Some((namespace, name)) {
+            return None;
+        }
         self.inner.secret(namespace, name)
     }
 
