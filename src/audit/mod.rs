@@ -21,9 +21,11 @@ pub use summary::{Bootstrap, NamespaceSummary, RuleGroup, ready_snippet};
 use crate::policy::{
     self, Mode, Operation, Policy, Review, Violation,
     classify::Class,
+    exception::{Excepted, State, state_at},
     objects::{Object, SecretObject},
     view::{ClusterView, Recorder},
 };
+use std::time::SystemTime;
 
 /// One `metadata.managedFields` entry, reduced to who and how (never the fields it owns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +93,9 @@ pub struct Audited {
     pub handover: Option<Handover>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub managers: Vec<FieldManager>,
+    /// Rules a policy exception (or break-glass) excepts on this object: reported, not hidden.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excepted: Vec<Excepted>,
 }
 
 impl Audited {
@@ -109,6 +114,60 @@ pub struct Report {
     pub exempt: Vec<(String, usize)>,
     /// Namespaces below `enforce` with no violation: ready to enforce.
     pub ready: Vec<String>,
+    /// Every exception of the policy, with its state at the audit's time and what it covers.
+    pub exceptions: Vec<ExceptionCoverage>,
+}
+
+/// A policy exception as the audit sees it: where it stands and which objects it excepts now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionCoverage {
+    pub exception: String,
+    pub rules: Vec<String>,
+    pub ticket: String,
+    pub reason: String,
+    pub expires: String,
+    /// `active`, `expiring` (within 7 days) or `expired`.
+    pub state: &'static str,
+    /// `namespace/Kind/name` of each object one of its rules is excepted on.
+    pub covers: Vec<String>,
+}
+
+fn exception_coverage(
+    policy: &Policy,
+    objects: &[Audited],
+    now: SystemTime,
+) -> Vec<ExceptionCoverage> {
+    policy
+        .exceptions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let label = e.label(i);
+            let covers = objects
+                .iter()
+                .filter(|o| o.excepted.iter().any(|x| x.exception == label))
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        o.namespace.as_deref().unwrap_or("-"),
+                        o.reference()
+                    )
+                })
+                .collect();
+            ExceptionCoverage {
+                state: e
+                    .expires_at()
+                    .map_or(State::Active, |t| state_at(t, now))
+                    .as_str(),
+                exception: label,
+                rules: e.rules.clone(),
+                ticket: e.ticket.clone(),
+                reason: e.reason.clone(),
+                expires: e.expires.clone(),
+                covers,
+            }
+        })
+        .collect()
 }
 
 impl Report {
@@ -137,7 +196,7 @@ pub fn audit(
     objects: &[Listed],
     policy: &Policy,
     view: &dyn ClusterView,
-    now: std::time::SystemTime,
+    now: SystemTime,
 ) -> Report {
     let judged = audit_policy(policy);
     let mut exempt = std::collections::BTreeMap::<String, usize>::new();
@@ -158,6 +217,7 @@ pub fn audit(
         .map(|n| n.namespace.clone())
         .collect();
     Report {
+        exceptions: exception_coverage(policy, &out, now),
         objects: out,
         namespaces,
         exempt: exempt.into_iter().collect(),
@@ -165,12 +225,7 @@ pub fn audit(
     }
 }
 
-fn audit_one(
-    listed: &Listed,
-    policy: &Policy,
-    view: &dyn ClusterView,
-    now: std::time::SystemTime,
-) -> Audited {
+fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView, now: SystemTime) -> Audited {
     let object = &listed.object;
     let ns = object.metadata().namespace.as_deref();
     let name = object.name();
@@ -226,6 +281,7 @@ fn audit_one(
         producer,
         violations,
         managers: listed.managers.clone(),
+        excepted: decision.excepted.clone(),
     }
 }
 

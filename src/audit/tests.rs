@@ -315,3 +315,31 @@ fn exempt_namespaces_are_counted_not_judged() {
     assert_eq!(report.exempt, [("kube-system".to_owned(), 1)]);
     assert_eq!(report.violations(), 0);
 }
+
+#[test]
+fn an_exception_is_listed_with_what_it_covers_and_the_excepted_rule_is_reported_not_hidden() {
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let policy = Policy::from_yaml(&format!(
+        "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    name: db-creds\n    reason: migrating to ESO\n    ticket: PAY-1\n    expires: \"{expires}\"\n"
+    ))
+    .expect("policy");
+    let report = run(
+        vec![
+            listed(Kind::Secret, secret("payments", "db-creds", json!({})), &[]),
+            listed(Kind::Secret, secret("payments", "other", json!({})), &[]),
+        ],
+        &policy,
+    );
+    let covered = find(&report, "Secret", "db-creds");
+    assert_eq!(covered.excepted.len(), 1, "{covered:?}");
+    assert_eq!(covered.excepted[0].ticket, "PAY-1");
+    let other = find(&report, "Secret", "other");
+    assert!(other.excepted.is_empty() && rules(other).contains(&"VG101"));
+    assert_eq!(report.exceptions.len(), 1);
+    let e = &report.exceptions[0];
+    assert_eq!((e.exception.as_str(), e.state), ("legacy-db", "active"));
+    assert_eq!(e.covers, ["payments/Secret/db-creds"]);
+}

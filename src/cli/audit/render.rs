@@ -87,6 +87,23 @@ pub fn text(report: &Report, notes: &[String]) -> String {
             count(*n, "object")
         );
     }
+    for e in &report.exceptions {
+        let _ = writeln!(
+            out,
+            "exception {} ({}) for {}: {} until {}, covers {}{}",
+            e.exception,
+            e.ticket,
+            e.rules.join(", "),
+            e.state,
+            e.expires,
+            count(e.covers.len(), "object"),
+            if e.covers.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", e.covers.join(", "))
+            }
+        );
+    }
     for note in notes {
         let _ = writeln!(out, "note: {note}");
     }
