@@ -214,6 +214,11 @@ impl Webhook {
         } else {
             Outcome::Allowed
         };
+        // Every response says what vaultgate decided, so the apiserver's audit log records a
+        // plain allow too (README: every response carries audit annotations).
+        response
+            .audit_annotations
+            .insert("decision", decision_label.as_str().to_owned());
         let out = serde_json::to_vec(&response.into_review())
             .map_err(|_| BadReview::new("encode", "the response could not be encoded"))?;
 

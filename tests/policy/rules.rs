@@ -346,3 +346,22 @@ fn audit_annotation_records_the_class() {
     assert_eq!(response["allowed"], true);
     assert_eq!(response["auditAnnotations"]["class"], "bootstrap");
 }
+
+/// Every response names vaultgate's decision for the apiserver's audit log, a plain allow too.
+#[test]
+fn every_response_carries_the_decision_audit_annotation() {
+    let hook = webhook(Policy::default());
+    for (fixture, decision) in [
+        ("externalsecret-create-valid", "allowed"),
+        ("secret-create-by-human", "denied"),
+    ] {
+        let response = respond(&hook, Route::Validate, fixture);
+        assert_eq!(
+            response["auditAnnotations"]["decision"], decision,
+            "{fixture}: {response}"
+        );
+    }
+    let policy = Policy::from_yaml("namespaces:\n  modes:\n    payments: warn\n").unwrap();
+    let warned = respond(&webhook(policy), Route::Validate, "secret-create-by-human");
+    assert_eq!(warned["auditAnnotations"]["decision"], "warned");
+}
