@@ -62,29 +62,13 @@ impl Producer {
     }
 }
 
-/// The groups the apiserver gives a username (a service account's three, or only
-/// `system:authenticated`).
-fn groups_of(user: &str) -> Vec<String> {
-    match user
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|rest| rest.split_once(':'))
-    {
-        Some((ns, _)) => vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{ns}"),
-            "system:authenticated".into(),
-        ],
-        None => vec!["system:authenticated".into()],
-    }
-}
-
 /// A username a pattern matches (`*` stands for one segment).
 fn concrete(pattern: &UserPattern) -> String {
     pattern.as_str().replace('*', "audit")
 }
 
 fn identity(user: &str) -> Identity {
-    Identity::new(user, groups_of(user))
+    Identity::new(user, crate::policy::identity::standard_groups(user))
 }
 
 fn producer(

@@ -97,21 +97,8 @@ pub struct CheckArgs {
     pub kustomize: bool,
 }
 
-/// The standard groups the apiserver gives a user: a service account's, or only
-/// `system:authenticated`.
-pub fn default_groups(user: &str) -> Vec<String> {
-    match user
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|rest| rest.split_once(':'))
-    {
-        Some((ns, _)) => vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{ns}"),
-            "system:authenticated".into(),
-        ],
-        None => vec!["system:authenticated".into()],
-    }
-}
+/// The standard groups the apiserver gives a user (one definition, in `policy::identity`).
+pub use crate::policy::identity::standard_groups as default_groups;
 
 /// The identity that writes a SealedSecret's Secret: the decrypter named `sealed-secrets` in
 /// `identities.bootstrapDecrypters`, else the first one; its first user that is a plain name

@@ -51,18 +51,7 @@ impl MemoryView {
             // Unlike the live view's, every label and annotation is kept: the view does not
             // know the policy's prefix, and `check` holds few Secrets.
             Object::Secret(s) => {
-                let meta = SecretMeta {
-                    labels: meta.labels.iter().flatten().collect(),
-                    annotations: meta.annotations.iter().flatten().collect(),
-                    owners: meta
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .map(OwnerRef::from)
-                        .collect(),
-                    type_: s.type_.as_deref().map(intern),
-                    digests: Box::default(),
-                };
+                let meta = SecretMeta::of_object(meta, s.type_.as_deref(), |_| true);
                 self.secrets.insert((ns, name), Arc::new(meta));
             }
             Object::ExternalSecret(es) => self

@@ -209,6 +209,23 @@ pub fn break_glass(review: &Review<'_>, writer: &Writer<'_>, policy: &Policy) ->
     any(&policy.identities.break_glass, writer.username).then(|| value.trim().to_owned())
 }
 
+/// The groups the apiserver gives an authenticated user: a service account's three
+/// (`system:serviceaccounts`, `system:serviceaccounts:<ns>`, `system:authenticated`), or only
+/// `system:authenticated`. What `check`, the audit and the RBAC rules assume for a username.
+pub fn standard_groups(user: &str) -> Vec<String> {
+    match user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((ns, _)) => vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".into(),
+        ],
+        None => vec!["system:authenticated".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

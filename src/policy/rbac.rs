@@ -154,16 +154,14 @@ pub fn undeclared(subject: &SubjectInfo, policy: &Policy) -> Option<String> {
         }
         "ServiceAccount" => {
             let ns = subject.namespace.as_deref().unwrap_or("");
-            Identity::new(
-                format!("system:serviceaccount:{ns}:{}", subject.name),
-                vec![
-                    "system:serviceaccounts".into(),
-                    format!("system:serviceaccounts:{ns}"),
-                    "system:authenticated".into(),
-                ],
-            )
+            let user = format!("system:serviceaccount:{ns}:{}", subject.name);
+            let groups = super::identity::standard_groups(&user);
+            Identity::new(user, groups)
         }
-        _ => Identity::new(&*subject.name, vec!["system:authenticated".into()]),
+        _ => Identity::new(
+            &*subject.name,
+            super::identity::standard_groups(&subject.name),
+        ),
     };
     (!declared(&user, policy)).then(|| format!("{:?}", user.username))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{EsEntry, LiveView};
 use crate::{
-    cluster::{ExternalSecretInfo, OwnerRef, PushSecretInfo, SecretMeta, StoreInfo, intern},
+    cluster::{ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo},
     policy::{Object, Policy},
 };
 
@@ -39,21 +39,7 @@ impl LiveView {
             let name = object.name();
             match object {
                 Object::Secret(s) => {
-                    let kept = |m: &Option<std::collections::BTreeMap<String, String>>| {
-                        m.iter().flatten().filter(|(k, _)| keep(k)).collect()
-                    };
-                    let record = SecretMeta {
-                        labels: kept(&meta.labels),
-                        annotations: kept(&meta.annotations),
-                        owners: meta
-                            .owner_references
-                            .iter()
-                            .flatten()
-                            .map(OwnerRef::from)
-                            .collect(),
-                        type_: s.type_.as_deref().map(intern),
-                        digests: Box::default(),
-                    };
+                    let record = SecretMeta::of_object(meta, s.type_.as_deref(), keep);
                     view.secrets.init_apply(ns, name, record);
                 }
                 Object::ExternalSecret(es) => view.externals.init_apply(

@@ -98,6 +98,31 @@ pub struct SecretMeta {
 }
 
 impl SecretMeta {
+    /// A governed Secret's metadata as a view keeps it: the labels and annotations `keep`
+    /// selects, its owners and its `type`. One build for every view that holds decoded objects
+    /// (`check`'s memory view, the audit's listing).
+    pub fn of_object(
+        meta: &crate::policy::meta::Meta,
+        type_: Option<&str>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Self {
+        let kept = |m: &Option<BTreeMap<String, String>>| -> Pairs {
+            m.iter().flatten().filter(|(k, _)| keep(k)).collect()
+        };
+        Self {
+            labels: kept(&meta.labels),
+            annotations: kept(&meta.annotations),
+            owners: meta
+                .owner_references
+                .iter()
+                .flatten()
+                .map(OwnerRef::from)
+                .collect(),
+            type_: type_.map(intern),
+            digests: Box::default(),
+        }
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key)
     }
