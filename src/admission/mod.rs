@@ -458,7 +458,8 @@ fn mutate(
     if let Some(class) = provenance.class {
         trace.class = class.as_str();
     }
-    let now = time::OffsetDateTime::now_utc()
+    // The request's one clock reading (`Review::now`), to the second.
+    let now = time::OffsetDateTime::from(review.now)
         .replace_nanosecond(0)
         .ok()
         .and_then(|t| {
