@@ -84,10 +84,12 @@ pub struct Metrics {
 }
 
 /// Sub-millisecond resolution: a review costs tens of microseconds; the apiserver's own
-/// webhook histogram starts at 5 ms, which would hide everything we care about.
-const BUCKETS: [f64; 14] = [
+/// webhook histogram starts at 5 ms, which would hide everything we care about. The top buckets
+/// reach the apiserver's `timeoutSeconds` (5 s), so a p99 between 1 s and the timeout (the
+/// latency alert's 2.5 s threshold) can be computed rather than clamped to 1 s.
+const BUCKETS: [f64; 16] = [
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
-    0.25, 1.0,
+    0.25, 1.0, 2.5, 5.0,
 ];
 
 impl Default for Metrics {

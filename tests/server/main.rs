@@ -8,7 +8,8 @@
 //!   panic in any test of this binary fails it too);
 //! - `exceptions`: a policy exception's warning, expiry and gauges over HTTPS;
 //! - `certs_cli`: `vaultgate certs`, served by the in-process server;
-//! - `policy_reload`: `--policy FILE` followed without a restart.
+//! - `policy_reload`: `--policy FILE` followed without a restart;
+//! - `monitoring`: every metric the Grafana dashboard and the PrometheusRule query is exported.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,5 +19,6 @@ mod exceptions;
 mod hostile;
 mod https;
 mod limits;
+mod monitoring;
 mod mtls;
 mod policy_reload;
