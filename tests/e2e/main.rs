@@ -19,6 +19,7 @@ mod eso;
 mod exceptions;
 mod fail_closed;
 mod harness;
+mod helm_chart;
 mod hidden_control_planes;
 mod live_context;
 mod modes;

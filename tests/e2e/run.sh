@@ -23,6 +23,7 @@
 #   VAULTGATE_E2E_DIR          the run directory: kube/<user>.kubeconfig for alice, bob, ci-robot
 #                              (client certificates), pki/, logs/, start-webhook.sh, webhook.pid
 #   VAULTGATE_E2E_KUBECTL      the kubectl built with the control plane (also first on PATH)
+#   VAULTGATE_E2E_HELM         helm, built by tests/tools/helm.sh (tests/e2e/helm_chart.rs renders the chart)
 #   VAULTGATE_E2E_API_SERVER, VAULTGATE_E2E_CA
 #   VAULTGATE_E2E_WEBHOOK_URL, VAULTGATE_E2E_WEBHOOK_CA
 #   VAULTGATE_E2E_WEBHOOK_PID      PID of the first vaultgate (a test may restart it; then see the pidfile)
@@ -149,6 +150,10 @@ for b in etcd kube-apiserver kubectl bao; do
   [ -x "$BIN/$b" ] || die "tests/e2e/tools/build.sh did not produce $BIN/$b"
 done
 KUBECTL="$BIN/kubectl"
+# helm, for tests/e2e/helm_chart.rs (the chart's webhook configurations on the real apiserver).
+HELM=$(bash "$REPO/tests/tools/helm.sh" 2> >(tee "$LOGS/build-helm.log" >&2) | tail -n 1) \
+  || die "tests/tools/helm.sh failed (see $LOGS/build-helm.log)"
+[ -x "$HELM" ] || die "tests/tools/helm.sh did not produce helm ($HELM)"
 T_TOOLS=$(( $(date +%s) - phase_start ))
 
 phase_start=$(date +%s)
@@ -443,6 +448,7 @@ T_UP=$(( $(date +%s) - phase_start ))
 export PATH="$BIN:$PATH"
 export VAULTGATE_E2E_DIR="$D"
 export VAULTGATE_E2E_KUBECTL="$KUBECTL"
+export VAULTGATE_E2E_HELM="$HELM"
 export VAULTGATE_E2E_API_SERVER="https://127.0.0.1:$API_PORT"
 export VAULTGATE_E2E_CA="$PKI/ca.crt"
 export VAULTGATE_E2E_WEBHOOK_URL="https://127.0.0.1:$WEBHOOK_PORT"
