@@ -195,7 +195,7 @@ pub fn check_mutation(
         let only_the_clock = operation == "CREATE"
             && again.0.iter().all(|op| match op {
                 json_patch::PatchOperation::Replace(o) => {
-                    o.path.to_string() == "/metadata/annotations/platform.pnats.cloud~1first-seen"
+                    o.path == "/metadata/annotations/platform.pnats.cloud~1first-seen"
                 }
                 _ => false,
             });
