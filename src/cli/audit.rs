@@ -5,7 +5,7 @@
 //!
 //! Exit codes: see [`EXIT_CODES`].
 
-mod html;
+pub mod html;
 mod render;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -15,6 +15,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+/// `audit --format html`'s page for a report and its notes, for tests that open it in a browser.
+pub use audit::html::page as audit_html;
 pub use check::CheckArgs;
 pub use serve::ServeArgs;
 

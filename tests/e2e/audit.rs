@@ -1,7 +1,7 @@
 //! `vaultgate audit` against the real kube-apiserver: Secrets written where vaultgate's
 //! webhooks do not judge them, as they were before vaultgate was installed, are found and
 //! judged by the binary through the kubeconfig, with class, producer and violations; and the
-//! HTML report is one self-contained file.
+//! HTML report is one self-contained file, which headless Chromium renders (`audit_browser`).
 //!
 //! The Secrets are written by a kube-system service account: the shipped `matchConditions`
 //! skip its writes inside the apiserver (the policy exempts its group too), so no webhook sees
@@ -211,5 +211,28 @@ async fn audit_finds_and_judges_secrets_the_webhook_never_saw() {
                 && l.contains(&format!("<td>{ns}</td><td>Secret/hand-made</td>"))
         ),
         "the hand-made Secret's VG101 row is in the table"
+    );
+
+    // The same page opened in headless Chromium: the charts and rows are in the DOM it built,
+    // and it requested nothing.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("audit.html");
+    std::fs::write(&page, &html).expect("write the page");
+    let loaded = crate::audit_browser::load(&page);
+    let namespaces = report["namespaces"].as_array().expect("namespaces");
+    crate::audit_browser::assert_rendered(
+        &loaded,
+        &crate::audit_browser::chart_ids(
+            namespaces
+                .iter()
+                .map(|n| n["namespace"].as_str().expect("namespace")),
+        ),
+        html.matches("<tr class=\"violation\"").count(),
+    );
+    assert!(
+        loaded
+            .dom
+            .contains(&format!("<td>{ns}</td><td>Secret/hand-made</td>")),
+        "the hand-made Secret's row, in the browser"
     );
 }

@@ -11,6 +11,7 @@
 //! and the warn-mode namespace `legacy-payments` are shared, with unique object names.
 
 mod audit;
+mod audit_browser;
 mod availability;
 mod bootstrap;
 mod bypasses;

