@@ -68,12 +68,35 @@ impl Kustomizer {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.command()))?;
         if !out.status.success() {
-            // Only the first line, shortened: tool errors can quote the input.
-            let err = String::from_utf8_lossy(&out.stderr);
-            let first: String = err.lines().next().unwrap_or("").chars().take(200).collect();
-            return Err(format!("{} failed: {first}", self.command()));
+            // Never the tool's own text: kustomize quotes a malformed secretGenerator literal
+            // (`invalid literal source …`), which would reach SARIF and GitHub annotations.
+            return Err(format!(
+                "{} failed ({}); run it yourself to see why",
+                self.command(),
+                out.status
+            ));
         }
         String::from_utf8(out.stdout)
             .map_err(|_| format!("{} printed non-UTF-8 output", self.command()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_build_never_repeats_what_the_tool_printed() {
+        let tool = Kustomizer {
+            program: PathBuf::from("sh"),
+            verb: "-c",
+        };
+        let err = tool
+            .build(Path::new(
+                "echo 'invalid literal source =s3cr3t-canary' >&2; exit 1",
+            ))
+            .expect_err("the build fails");
+        assert!(!err.contains("s3cr3t-canary"), "{err}");
+        assert!(err.contains("failed"), "{err}");
     }
 }
