@@ -56,6 +56,24 @@ pub struct ResourceLabels {
     pub resource: &'static str,
 }
 
+/// Labels of the in-cluster audit's Secret inventory: a class (or `unclassified`) and a bounded
+/// producer category (`eso`, `decrypter`, `operator`, `kubernetes`, `stamped`, `gitops`,
+/// `inferred`, `unknown`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InventoryLabels {
+    pub class: &'static str,
+    pub producer: &'static str,
+}
+
+/// Labels of the in-cluster audit's violations: a rule id.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditRuleLabels {
+    pub rule: &'static str,
+}
+
+/// A gauge holding a float (a ratio, a timestamp, seconds).
+pub type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// Every metric the webhook exports, registered once at startup.
 pub struct Metrics {
     registry: Registry,
@@ -81,6 +99,14 @@ pub struct Metrics {
     pub context_watch_errors: Family<ResourceLabels, Counter>,
     /// Unix time of the last event seen per resource: staleness is now minus this.
     pub context_last_event: Family<ResourceLabels, Gauge>,
+    /// The in-cluster audit (`serve --audit-interval`): Secrets by class and producer.
+    pub inventory_secrets: Family<InventoryLabels, Gauge>,
+    /// Violations found by the last audit, per rule (excepted ones not counted).
+    pub audit_violations: Family<AuditRuleLabels, Gauge>,
+    /// Share of governed Secrets that trace to Vault or a declared producer (0 to 1).
+    pub vault_coverage_ratio: FloatGauge,
+    pub audit_last_run: FloatGauge,
+    pub audit_duration: FloatGauge,
 }
 
 /// Sub-millisecond resolution: a review costs tens of microseconds; the apiserver's own
@@ -187,8 +213,43 @@ impl Metrics {
             "Unix time of the last watch event per resource",
             context_last_event.clone(),
         );
+        let inventory_secrets = Family::<InventoryLabels, Gauge>::default();
+        let audit_violations = Family::<AuditRuleLabels, Gauge>::default();
+        let vault_coverage_ratio = FloatGauge::default();
+        let audit_last_run = FloatGauge::default();
+        let audit_duration = FloatGauge::default();
+        registry.register(
+            "inventory_secrets",
+            "Secrets seen by the last in-cluster audit, by class and producer category",
+            inventory_secrets.clone(),
+        );
+        registry.register(
+            "audit_violations",
+            "Violations found by the last in-cluster audit, by rule (excepted ones not counted)",
+            audit_violations.clone(),
+        );
+        registry.register(
+            "vault_coverage_ratio",
+            "Share of governed Secrets that trace to Vault or a declared producer, last audit",
+            vault_coverage_ratio.clone(),
+        );
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "Unix time the last in-cluster audit finished",
+            audit_last_run.clone(),
+        );
+        registry.register(
+            "audit_duration_seconds",
+            "Time the last in-cluster audit took (judging and publishing)",
+            audit_duration.clone(),
+        );
         Self {
             registry,
+            inventory_secrets,
+            audit_violations,
+            vault_coverage_ratio,
+            audit_last_run,
+            audit_duration,
             reviews,
             rules,
             bad_requests,

@@ -8,6 +8,7 @@
 //! are never read, so the rules that read value keys (VG111 by key name, configuration-only
 //! Secrets) see none. Who the producer is: [`producer`].
 
+pub mod policy_report;
 mod producer;
 mod summary;
 #[cfg(test)]
@@ -93,7 +94,8 @@ pub struct Audited {
     pub handover: Option<Handover>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub managers: Vec<FieldManager>,
-    /// Rules a policy exception (or break-glass) excepts on this object: reported, not hidden.
+    /// The rules a policy exception covers for it (their findings are among `violations`, as
+    /// `warn`): by which exception, its ticket, reason and expiry.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub excepted: Vec<Excepted>,
 }
@@ -281,7 +283,7 @@ fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView, now: Syst
         producer,
         violations,
         managers: listed.managers.clone(),
-        excepted: decision.excepted.clone(),
+        excepted: decision.excepted,
     }
 }
 

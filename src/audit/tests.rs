@@ -343,3 +343,133 @@ fn an_exception_is_listed_with_what_it_covers_and_the_excepted_rule_is_reported_
     assert_eq!((e.exception.as_str(), e.state), ("legacy-db", "active"));
     assert_eq!(e.covers, ["payments/Secret/db-creds"]);
 }
+
+mod policy_reports {
+    use super::*;
+    use crate::policy::exception::Excepted;
+    use policy_report::{CAP_ANNOTATION, OMITTED_ANNOTATION, build, content_digest, empty};
+
+    fn cluster(hand_made: usize) -> Report {
+        let mut objects: Vec<Listed> = (0..hand_made)
+            .map(|i| {
+                listed(
+                    Kind::Secret,
+                    secret("payments", &format!("hand-{i:03}"), json!({})),
+                    &["kubectl-client-side-apply"],
+                )
+            })
+            .collect();
+        objects.push(listed(
+            Kind::ExternalSecret,
+            external_secret("payments", "db"),
+            &["argocd-controller"],
+        ));
+        objects.push(listed(
+            Kind::Secret,
+            secret(
+                "payments",
+                "db",
+                json!({"ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                    "kind": "ExternalSecret", "name": "db", "uid": ESO_OWNER_UID,
+                    "controller": true}],
+                    "labels": {"reconcile.external-secrets.io/managed": "true"}}),
+            ),
+            &["external-secrets"],
+        ));
+        run(objects, &Policy::default())
+    }
+
+    #[test]
+    fn violations_become_fail_results_and_allowed_objects_none() {
+        let reports = build(&cluster(1), 500);
+        let r = &reports["payments"];
+        assert_eq!(r.kind(), "PolicyReport");
+        let b = &r.body;
+        assert_eq!(b["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+        assert_eq!(b["metadata"]["name"], "vaultgate");
+        assert_eq!(b["metadata"]["namespace"], "payments");
+        let results = b["results"].as_array().expect("results");
+        assert_eq!(results.len(), 1, "only the hand-made Secret's VG101: {b:#}");
+        let res = &results[0];
+        assert_eq!(res["policy"], "vaultgate");
+        assert_eq!(res["rule"], "VG101");
+        assert_eq!(res["result"], "fail");
+        assert_eq!(res["severity"], "high");
+        assert!(
+            res["category"]
+                .as_str()
+                .expect("category")
+                .starts_with("RFC-SECOPS-0001")
+        );
+        assert_eq!(
+            res["resources"],
+            json!([{"apiVersion": "v1", "kind": "Secret", "name": "hand-000", "namespace": "payments"}])
+        );
+        assert_eq!(res["properties"]["producer"], "inferred");
+        assert_eq!(res["properties"]["inferred"], "true");
+        assert_eq!(b["summary"]["fail"], 1);
+        assert_eq!(b["summary"]["warn"], 0);
+        assert_eq!(b["metadata"]["annotations"][OMITTED_ANNOTATION], "0");
+    }
+
+    #[test]
+    fn the_cap_lists_the_first_results_and_states_how_many_were_left_out() {
+        let reports = build(&cluster(7), 5);
+        let b = &reports["payments"].body;
+        assert_eq!(b["results"].as_array().map(Vec::len), Some(5));
+        assert_eq!(b["summary"]["fail"], 7, "the summary counts every result");
+        assert_eq!(b["metadata"]["annotations"][CAP_ANNOTATION], "5");
+        assert_eq!(b["metadata"]["annotations"][OMITTED_ANNOTATION], "2");
+    }
+
+    #[test]
+    fn an_unchanged_audit_has_the_same_digest_and_a_fix_changes_it() {
+        let a = build(&cluster(2), 500);
+        let b = build(&cluster(2), 500);
+        assert_eq!(
+            content_digest(&a["payments"]),
+            content_digest(&b["payments"]),
+            "no timestamp or other churn in the content"
+        );
+        let fixed = build(&cluster(1), 500);
+        assert_ne!(
+            content_digest(&a["payments"]),
+            content_digest(&fixed["payments"])
+        );
+        let gone = empty("payments", 500);
+        assert_eq!(gone.body["results"], json!([]));
+        assert_eq!(gone.body["summary"]["fail"], 0);
+    }
+
+    #[test]
+    fn an_excepted_rule_is_a_skip_with_the_exceptions_ticket_and_not_a_warn() {
+        let mut report = cluster(1);
+        let o = report
+            .objects
+            .iter_mut()
+            .find(|o| o.name == "hand-000")
+            .expect("hand-made");
+        o.violations[0].mode = Mode::Warn;
+        o.excepted.push(Excepted {
+            rule: "VG101",
+            exception: "legacy-db".into(),
+            ticket: "SEC-42".into(),
+            reason: "migrating to ESO".into(),
+            expires: Some("2027-01-31".into()),
+            expires_at: None,
+        });
+        let reports = build(&report, 500);
+        let results = reports["payments"].body["results"]
+            .as_array()
+            .expect("results")
+            .clone();
+        assert_eq!(results.len(), 1, "{results:#?}");
+        let r = &results[0];
+        assert_eq!(r["result"], "skip");
+        assert_eq!(r["rule"], "VG101");
+        assert_eq!(r["properties"]["exception"], "legacy-db");
+        assert_eq!(r["properties"]["ticket"], "SEC-42");
+        assert_eq!(r["properties"]["reason"], "migrating to ESO");
+        assert_eq!(r["properties"]["expires"], "2027-01-31");
+    }
+}

@@ -117,6 +117,11 @@ pub struct ServeArgs {
     /// keep it below the webhooks' timeoutSeconds (5 s) so the apiserver gets vaultgate's 503.
     #[arg(long, env = "VAULTGATE_REVIEW_TIMEOUT", value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
     pub review_timeout: Duration,
+    /// How often the in-cluster audit judges every watched Secret and updates its metrics and
+    /// PolicyReports (written only when they change, only if the wgpolicyk8s.io CRD is
+    /// installed); `0` disables it. Live cluster context only.
+    #[arg(long, env = "VAULTGATE_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
+    pub audit_interval: Duration,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -211,6 +216,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         probe_listen,
         max_concurrent_reviews,
         review_timeout,
+        audit_interval,
         log: _,
     } = args;
     let (cert_path, key_path, dev_ca) = match (tls_cert, tls_key) {
@@ -264,6 +270,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     } else {
         ContextKind::Live
     });
+    let mut audit_with = None;
     let view: Arc<dyn ClusterView> = match context {
         ContextKind::Memory => Arc::new(MemoryView::from_policy(&policy)),
         ContextKind::Live => {
@@ -274,10 +281,21 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
                 )
             })?;
             tracing::info!("watching the cluster; /readyz turns ready once every watch has synced");
-            LiveView::spawn(client, &policy, metrics.clone())
+            let live = LiveView::spawn(client.clone(), &policy, metrics.clone());
+            audit_with = Some((client, live.clone()));
+            live
         }
     };
     let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
+    if let Some((client, live)) = audit_with
+        && !audit_interval.is_zero()
+    {
+        tracing::info!(
+            every_s = audit_interval.as_secs_f64(),
+            "in-cluster audit on: metrics and PolicyReports from the watched Secrets"
+        );
+        server::in_cluster_audit::spawn(client, live, webhook.clone(), audit_interval);
+    }
     match policy_file {
         Some((path, loaded)) => {
             tracing::info!(

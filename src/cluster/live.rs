@@ -4,6 +4,7 @@
 //! only and reduced to the few keys rules read ([`compact_meta`](super::compact_meta)), so 100k
 //! Secrets stay small.
 
+mod listing;
 mod snapshot;
 mod watch;
 

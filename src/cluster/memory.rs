@@ -109,6 +109,7 @@ impl MemoryView {
             kind: intern("SealedSecret"),
             name: name.into(),
             controller: true,
+            uid: Box::default(),
         };
         let meta = self
             .secrets

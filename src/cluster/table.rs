@@ -223,6 +223,18 @@ impl<V> Table<V> {
         s.objects.get(ns).and_then(|m| m.get(name)).map(f)
     }
 
+    /// Visits every object (in no particular order) under the read lock: keep `f` short.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, &Arc<V>)) {
+        let Ok(s) = self.state.read() else {
+            return;
+        };
+        for (ns, names) in &s.objects {
+            for (name, v) in names {
+                f(ns, name, v);
+            }
+        }
+    }
+
     /// Reads every object whose index `i` holds `(scope, key)`, ordered by namespace and name.
     pub fn lookup<R>(
         &self,

@@ -22,6 +22,7 @@
 //! [`serve`](mod@serve) the accept loop, and `body` the bounded body read and its refusals.
 
 mod body;
+pub mod in_cluster_audit;
 pub mod policy_reload;
 pub mod reload;
 pub mod serve;

@@ -27,5 +27,6 @@ mod modes;
 mod mtls;
 mod openbao;
 mod policy_reload;
+mod policy_reports;
 mod secrets;
 mod suggest;

@@ -106,6 +106,7 @@ fn es_owner() -> OwnerRef {
         kind: "ExternalSecret".into(),
         name: "db".into(),
         controller: true,
+        uid: Box::default(),
     }
 }
 
@@ -610,6 +611,7 @@ fn a_push_secret_source_must_exist_and_be_operator_generated() {
         kind: "postgresql".into(),
         name: "pg".into(),
         controller: true,
+        uid: Box::default(),
     };
     // An owner reference proves nothing (anyone can add one): only the class vaultgate
     // stamps when a registered operator writes the Secret does.

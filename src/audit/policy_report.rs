@@ -1,0 +1,206 @@
+//! An audit as PolicyReports (`wgpolicyk8s.io/v1alpha2`): one `PolicyReport` named `vaultgate`
+//! per audited namespace, one `ClusterPolicyReport` for cluster-scoped objects. Pure: the
+//! in-cluster audit (`serve --audit-interval`) builds these and writes one only when its
+//! [`content_digest`] changed.
+//!
+//! Results are the violations only: `fail` (the rule enforces), `warn`, and `skip` for a rule a
+//! policy exception covers (its id, ticket, reason and expiry in `properties`; the finding it
+//! covers is not repeated as `warn`). Allowed objects get no result. No timestamp is written,
+//! so an unchanged audit yields an identical report. A report lists at most `cap` results; the
+//! `summary` counts all of them and two annotations state the cap and how many were left out.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::{Audited, Finding, ProducerKind, Report};
+use crate::policy::{Mode, exception::Excepted, rules::Rule};
+
+pub const GROUP: &str = "wgpolicyk8s.io";
+pub const VERSION: &str = "v1alpha2";
+/// The name of every report vaultgate writes.
+pub const NAME: &str = "vaultgate";
+/// Results listed per report by default.
+pub const DEFAULT_CAP: usize = 500;
+/// Annotations stating the cap and how many results it left out.
+pub const CAP_ANNOTATION: &str = "vaultgate.io/results-cap";
+pub const OMITTED_ANNOTATION: &str = "vaultgate.io/results-omitted";
+
+/// A bounded producer category, for metrics and report properties.
+pub fn producer_category(kind: ProducerKind, inferred: bool) -> &'static str {
+    match kind {
+        ProducerKind::Eso => "eso",
+        ProducerKind::Decrypter => "decrypter",
+        ProducerKind::Operator => "operator",
+        ProducerKind::Kubernetes => "kubernetes",
+        ProducerKind::Stamped => "stamped",
+        ProducerKind::Gitops => "gitops",
+        ProducerKind::Manager if inferred => "inferred",
+        ProducerKind::Manager | ProducerKind::Unknown => "unknown",
+    }
+}
+
+fn api_version(kind: &str) -> &'static str {
+    match kind {
+        "Secret" => "v1",
+        "PushSecret" | "ClusterPushSecret" => "external-secrets.io/v1alpha1",
+        _ => "external-secrets.io/v1",
+    }
+}
+
+fn category(rule: &str) -> String {
+    match Rule::lookup(rule) {
+        Some(r) => format!("RFC-SECOPS-0001 {}", r.rfc),
+        None => "RFC-SECOPS-0001".to_owned(),
+    }
+}
+
+fn resource(o: &Audited) -> Value {
+    let mut r = json!({"apiVersion": api_version(o.kind), "kind": o.kind, "name": o.name});
+    if let Some(ns) = &o.namespace {
+        r["namespace"] = json!(ns);
+    }
+    r
+}
+
+fn properties(o: &Audited) -> Map<String, Value> {
+    let mut p = Map::new();
+    if let Some(class) = o.class {
+        p.insert("class".into(), json!(class));
+    }
+    p.insert(
+        "producer".into(),
+        json!(producer_category(o.producer.kind, o.producer.inferred)),
+    );
+    p.insert("producerName".into(), json!(o.producer.name));
+    p.insert("inferred".into(), json!(o.producer.inferred.to_string()));
+    p
+}
+
+fn result(o: &Audited, f: &Finding) -> Value {
+    let (result, severity) = match f.mode {
+        Mode::Enforce => ("fail", "high"),
+        _ => ("warn", "medium"),
+    };
+    let mut props = properties(o);
+    props.insert("slug".into(), json!(f.slug));
+    if let Some(field) = &f.field {
+        props.insert("field".into(), json!(field));
+    }
+    props.insert("fix".into(), json!(f.fix));
+    json!({
+        "policy": NAME, "rule": f.rule, "result": result, "severity": severity,
+        "category": category(f.rule), "message": f.message, "source": NAME,
+        "resources": [resource(o)], "properties": props,
+    })
+}
+
+fn skipped(o: &Audited, e: &Excepted) -> Value {
+    let mut props = properties(o);
+    props.insert("exception".into(), json!(e.exception));
+    props.insert("ticket".into(), json!(e.ticket));
+    props.insert("reason".into(), json!(e.reason));
+    if let Some(expires) = &e.expires {
+        props.insert("expires".into(), json!(expires));
+    }
+    json!({
+        "policy": NAME, "rule": e.rule, "result": "skip", "severity": "info",
+        "category": category(e.rule),
+        "message": format!("excepted by {} (ticket {}): {}", e.exception, e.ticket, e.reason),
+        "source": NAME, "resources": [resource(o)], "properties": props,
+    })
+}
+
+/// One report to write: its namespace (`None`: the ClusterPolicyReport) and the object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub namespace: Option<String>,
+    pub body: Value,
+}
+
+impl Built {
+    pub fn kind(&self) -> &'static str {
+        match self.namespace {
+            Some(_) => "PolicyReport",
+            None => "ClusterPolicyReport",
+        }
+    }
+}
+
+/// The report of one namespace (`None`: cluster-scoped) from its results in order.
+pub fn report(namespace: Option<&str>, results: &[Value], cap: usize) -> Built {
+    let mut summary = BTreeMap::from([
+        ("pass", 0),
+        ("fail", 0),
+        ("warn", 0),
+        ("error", 0),
+        ("skip", 0),
+    ]);
+    for r in results {
+        if let Some(n) = r["result"].as_str().and_then(|k| summary.get_mut(k)) {
+            *n += 1;
+        }
+    }
+    let listed: Vec<Value> = results.iter().take(cap).cloned().collect();
+    let omitted = results.len() - listed.len();
+    let mut metadata = json!({
+        "name": NAME,
+        "labels": {"app.kubernetes.io/managed-by": "vaultgate"},
+        "annotations": {CAP_ANNOTATION: cap.to_string(), OMITTED_ANNOTATION: omitted.to_string()},
+    });
+    if let Some(ns) = namespace {
+        metadata["namespace"] = json!(ns);
+    }
+    let body = json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": if namespace.is_some() { "PolicyReport" } else { "ClusterPolicyReport" },
+        "metadata": metadata,
+        "summary": summary,
+        "results": listed,
+    });
+    Built {
+        namespace: namespace.map(str::to_owned),
+        body,
+    }
+}
+
+/// Every audited namespace's report (cluster-scoped objects: the ClusterPolicyReport), keyed by
+/// namespace (`""` for the cluster one). A namespace with no violation gets an empty report.
+pub fn build(audit: &Report, cap: usize) -> BTreeMap<String, Built> {
+    let mut results: BTreeMap<String, Vec<Value>> = audit
+        .namespaces
+        .iter()
+        .map(|n| (n.namespace.clone(), Vec::new()))
+        .collect();
+    for o in &audit.objects {
+        let out = results
+            .entry(o.namespace.clone().unwrap_or_default())
+            .or_default();
+        for f in &o.violations {
+            if !o.excepted.iter().any(|e| e.rule == f.rule) {
+                out.push(result(o, f));
+            }
+        }
+        out.extend(o.excepted.iter().map(|e| skipped(o, e)));
+    }
+    results
+        .into_iter()
+        .map(|(ns, r)| {
+            let built = report((!ns.is_empty()).then_some(ns.as_str()), &r, cap);
+            (ns, built)
+        })
+        .collect()
+}
+
+/// An empty report for `namespace`: what replaces one whose objects are all gone.
+pub fn empty(namespace: &str, cap: usize) -> Built {
+    report((!namespace.is_empty()).then_some(namespace), &[], cap)
+}
+
+/// A digest of a report's content, to skip a write that would change nothing.
+pub fn content_digest(b: &Built) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.body.to_string().hash(&mut h);
+    h.finish()
+}

@@ -1,0 +1,108 @@
+//! The live view read back as a listing, for the in-cluster audit (`serve --audit-interval`):
+//! the Secrets the watches hold, rebuilt as objects from their reduced metadata. No API call.
+//!
+//! What the watch keeps is what the rules read (vaultgate's and ESO's keys, owners with their
+//! uids, the type), so the audit judges these Secrets as `vaultgate audit` would, except that
+//! `metadata.managedFields` is not held: a producer comes from trusted signals only (a verified
+//! owner, vaultgate's stamps, the class label), never from a field manager, and a Secret none of
+//! them names is reported with the `unknown` producer. ESO objects and stores are held as the
+//! few fields lookups need, not whole, so they are not judged here (`vaultgate audit` does).
+
+use serde_json::{Map, Value, json};
+
+use super::LiveView;
+use crate::{
+    audit::Listed,
+    cluster::SecretMeta,
+    policy::{Object, objects::Kind},
+};
+
+fn pairs(p: &crate::cluster::Pairs) -> Value {
+    Value::Object(
+        p.iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// A Secret as the engine reads it, from what the watch kept of it.
+pub fn secret_of(ns: &str, name: &str, m: &SecretMeta) -> Option<Object> {
+    let owners: Vec<Value> = m
+        .owners
+        .iter()
+        .map(|o| {
+            json!({
+                "apiVersion": &*o.api_version, "kind": &*o.kind, "name": &*o.name,
+                "uid": &*o.uid, "controller": o.controller,
+            })
+        })
+        .collect();
+    let mut meta = json!({"name": name, "namespace": ns});
+    if !m.labels.is_empty() {
+        meta["labels"] = pairs(&m.labels);
+    }
+    if !m.annotations.is_empty() {
+        meta["annotations"] = pairs(&m.annotations);
+    }
+    if !owners.is_empty() {
+        meta["ownerReferences"] = Value::Array(owners);
+    }
+    let mut value = json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta});
+    if let Some(t) = &m.type_ {
+        value["type"] = json!(&**t);
+    }
+    Object::from_value(Kind::Secret, value).ok()
+}
+
+impl LiveView {
+    /// Every Secret the view holds, as the audit lists it (no field managers).
+    pub fn secrets_listing(&self) -> Vec<Listed> {
+        let mut out = Vec::with_capacity(self.secrets.len());
+        self.secrets.for_each(|ns, name, m| {
+            if let Some(object) = secret_of(ns, name, m) {
+                out.push(Listed {
+                    object,
+                    managers: Vec::new(),
+                });
+            }
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{OwnerRef, intern};
+
+    #[test]
+    fn a_watched_secret_reads_back_with_its_owner_uid_kept_keys_and_type() {
+        let meta = SecretMeta {
+            labels: [("reconcile.external-secrets.io/managed", "true")]
+                .into_iter()
+                .collect(),
+            owners: vec![OwnerRef {
+                api_version: intern("external-secrets.io/v1"),
+                kind: intern("ExternalSecret"),
+                name: "db".into(),
+                controller: true,
+                uid: "es-uid".into(),
+            }]
+            .into(),
+            type_: Some(intern("Opaque")),
+            ..SecretMeta::default()
+        };
+        let Some(Object::Secret(s)) = secret_of("payments", "db", &meta) else {
+            panic!("a Secret");
+        };
+        assert_eq!(s.metadata.namespace.as_deref(), Some("payments"));
+        assert_eq!(
+            s.label("reconcile.external-secrets.io/managed"),
+            Some("true")
+        );
+        assert_eq!(s.type_.as_deref(), Some("Opaque"));
+        let owner = &s.metadata.owner_references.as_ref().expect("owners")[0];
+        assert_eq!((owner.name.as_str(), owner.uid.as_str()), ("db", "es-uid"));
+        assert_eq!(owner.controller, Some(true));
+    }
+}
