@@ -37,11 +37,23 @@ CHART=charts/vaultgate
 "$HELM" lint --strict "$CHART" --set image.repository=registry.example.com/vaultgate >"$OUT/lint.log" 2>&1 \
   || { cat "$OUT/lint.log" >&2; die "helm lint failed"; }
 
-"$KUBECTL" kustomize manifests/overlays/cert-manager >"$OUT/kustomize.yaml" || die "kubectl kustomize manifests/overlays/cert-manager failed"
+# The kustomize install as README "Install" builds it: an overlay of the user's own that names
+# the image (manifests/ only carries the placeholder `vaultgate`).
+USER_OVERLAY="$OUT/tree/deploy/vaultgate"
+mkdir -p "$USER_OVERLAY" && cp -r manifests "$OUT/tree/manifests"
+user_overlay() {
+  printf 'resources:\n  - ../../manifests/%s\nimages:\n  - name: vaultgate\n    newName: registry.example.com/vaultgate\n    newTag: 0.1.0\n' "$1" \
+    >"$USER_OVERLAY/kustomization.yaml"
+  "$KUBECTL" kustomize "$USER_OVERLAY"
+}
+user_overlay overlays/cert-manager >"$OUT/kustomize.yaml" || die "kubectl kustomize of an overlay on manifests/overlays/cert-manager failed"
+# The placeholder is never a pullable registry image.
+"$KUBECTL" kustomize manifests/overlays/cert-manager | grep -E '^ +image: ' | grep -qvx ' *image: vaultgate' \
+  && die "manifests/ names an image other than the placeholder 'vaultgate'"
 "$KUBECTL" kustomize manifests/handover >"$OUT/kustomize-handover.yaml" || die "kubectl kustomize manifests/handover failed"
 
 # Values that match the kustomize install: its namespace, its image and mode: enforce.
-AS_KUSTOMIZE=(--namespace vaultgate-system --set image.repository=ghcr.io/pnats/vaultgate --set image.tag=0.1.0 --set mode=enforce)
+AS_KUSTOMIZE=(--namespace vaultgate-system --set image.repository=registry.example.com/vaultgate --set image.tag=0.1.0 --set mode=enforce)
 "$HELM" template vaultgate "$CHART" "${AS_KUSTOMIZE[@]}" >"$OUT/chart.yaml" || die "helm template (as kustomize) failed"
 "$HELM" template vaultgate "$CHART" "${AS_KUSTOMIZE[@]}" --set handover.enabled=true \
   --set handover.clusterName=CHANGE-ME --set handover.vault.address=http://vault-active.vault.svc:8200 \

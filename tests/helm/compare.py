@@ -92,6 +92,15 @@ for k in sorted(expected & set(chart)):
         got = (chart[k]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from")
         if want != got:
             failures.append(f"{k}: cert-manager.io/inject-ca-from kustomize {want!r} != chart {got!r}")
+        # Registered last (README "Install"): kustomize's step-2 label, the chart's hooks.
+        step = (kust[k]["metadata"].get("labels") or {}).get("vaultgate.platform.pnats.cloud/install-step")
+        if step != "webhooks":
+            failures.append(f"{k}: kustomize lacks label vaultgate.platform.pnats.cloud/install-step=webhooks")
+        hook = (chart[k]["metadata"].get("annotations") or {}).get("helm.sh/hook")
+        if hook != "post-install,post-upgrade":
+            failures.append(f"{k}: the chart's helm.sh/hook is {hook!r}, not post-install,post-upgrade")
+    elif "vaultgate.platform.pnats.cloud/install-step" in (kust[k]["metadata"].get("labels") or {}):
+        failures.append(f"{k}: only webhook configurations belong to install step 2")
 compared = len(expected & set(chart))
 
 # ---------------------------------------------------------------- handover == manifests/handover

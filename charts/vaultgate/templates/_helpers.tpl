@@ -56,11 +56,20 @@ app.kubernetes.io/component: handover
 {{- .Values.existingPolicyConfigMap | default (printf "%s-policy" (include "vaultgate.fullname" .)) -}}
 {{- end -}}
 
-{{/* Annotations of both webhook configurations (cert-manager's CA injection). */}}
+{{/* Annotations of both webhook configurations: cert-manager's CA injection, and the hooks that
+register them last (README "Install with Helm"): after every other object, and with `--wait` only
+once the Deployment is available, so a pod that cannot start never leaves a fail-closed webhook
+without endpoints. before-hook-creation replaces them on upgrade. */}}
 {{- define "vaultgate.webhookAnnotations" -}}
-{{- if eq .Values.certs.mode "cert-manager" }}
+{{- if or .Values.webhook.registerAsHook (eq .Values.certs.mode "cert-manager") }}
 annotations:
+  {{- if .Values.webhook.registerAsHook }}
+  helm.sh/hook: post-install,post-upgrade
+  helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+  {{- if eq .Values.certs.mode "cert-manager" }}
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "vaultgate.fullname" . }}-serving
+  {{- end }}
 {{- end }}
 {{- end -}}
 
