@@ -73,14 +73,15 @@ annotations:
 {{- end }}
 {{- end -}}
 
-{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root path. */}}
+{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root
+path, and optionally failurePolicy and matchConditions (the hidden-control-planes webhook's own). */}}
 {{- define "vaultgate.webhookCommon" -}}
 {{- $root := .root -}}
 admissionReviewVersions: ["v1"]
 sideEffects: None
 matchPolicy: Equivalent
 timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
-failurePolicy: {{ $root.Values.webhook.failurePolicy }}
+failurePolicy: {{ .failurePolicy | default $root.Values.webhook.failurePolicy }}
 clientConfig:
   {{- if eq $root.Values.certs.mode "existingSecret" }}
   caBundle: {{ required "certs.caBundle is required with certs.mode=existingSecret: the base64 PEM of the CA that signed the serving certificate (what `vaultgate certs` prints)" $root.Values.certs.caBundle }}
@@ -98,8 +99,20 @@ namespaceSelector:
     {{- with $root.Values.webhook.extraNamespaceSelectorExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-{{- with $root.Values.webhook.matchConditions }}
+{{- with (hasKey . "matchConditions" | ternary .matchConditions $root.Values.webhook.matchConditions) }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Where the kubelet probes: the TLS port, or with mTLS the plain-HTTP --probe-listen port
+(the kubelet presents no client certificate), as manifests/overlays/mtls. */}}
+{{- define "vaultgate.probePort" -}}
+{{- if .Values.mtls.enabled -}}
+port: probes
+scheme: HTTP
+{{- else -}}
+port: 8443
+scheme: HTTPS
+{{- end -}}
 {{- end -}}
