@@ -140,7 +140,11 @@ impl Drop for Cleanup {
 
 /// Stands in for the kubelet and the deployment controller: both replicas updated and available.
 fn mark_deployment_available() {
-    let dep = get_json(&["-n", NS, "get", "deployment", "vaultgate", "-o", "json"]);
+    mark_available(NS, "vaultgate");
+}
+
+fn mark_available(ns: &str, name: &str) {
+    let dep = get_json(&["-n", ns, "get", "deployment", name, "-o", "json"]);
     let generation = dep["metadata"]["generation"].as_i64().expect("generation");
     let replicas = dep["spec"]["replicas"].as_i64().unwrap_or(1);
     let status = json!({ "status": {
@@ -156,10 +160,10 @@ fn mark_deployment_available() {
         &env().kubeconfig,
         &[
             "-n",
-            NS,
+            ns,
             "patch",
             "deployment",
-            "vaultgate",
+            name,
             "--subresource=status",
             "--type=merge",
             "-p",
@@ -340,4 +344,145 @@ async fn the_readme_install_registers_the_webhooks_only_once_the_deployment_is_a
         ],
         "kubectl stderr through the installed configuration",
     );
+}
+
+// ------------------------------------------------------------------ Helm
+
+const RELEASE: &str = "hookcheck";
+const RELEASE_OBJECTS: &str = "hookcheck-vaultgate";
+
+fn helm(ns: &str, args: &[&str]) -> Kubectl {
+    let helm = std::env::var("VAULTGATE_E2E_HELM").unwrap_or_else(|_| {
+        panic!("VAULTGATE_E2E_HELM is not set: run the suite under bash tests/e2e/run.sh")
+    });
+    let out = Command::new(&helm)
+        .args(args)
+        .args(["--namespace", ns])
+        .env("KUBECONFIG", &env().kubeconfig)
+        // The release record as a ConfigMap: the test namespace is governed, and the harness's
+        // admin is not a declared Helm identity, so its release Secret would be denied (VG101).
+        .env("HELM_DRIVER", "configmap")
+        .env("HELM_CACHE_HOME", env().dir.join("helm").join("cache"))
+        .env("HELM_CONFIG_HOME", env().dir.join("helm").join("config"))
+        .env("HELM_DATA_HOME", env().dir.join("helm").join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {helm}: {e}"));
+    Kubectl {
+        args: format!("helm {}", args.join(" ")),
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn release_webhooks_exist() -> bool {
+    [
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    ]
+    .iter()
+    .any(|kind| kubectl(&env().kubeconfig, &["get", kind, RELEASE_OBJECTS], None).success)
+}
+
+/// Uninstalls the release and deletes its hook webhook configurations (hooks are not release
+/// objects), on every exit.
+struct HelmCleanup(String);
+
+impl Drop for HelmCleanup {
+    fn drop(&mut self) {
+        for kind in [
+            "validatingwebhookconfiguration",
+            "mutatingwebhookconfiguration",
+        ] {
+            kubectl(
+                &env().kubeconfig,
+                &["delete", kind, RELEASE_OBJECTS, "--ignore-not-found"],
+                None,
+            );
+        }
+        helm(&self.0, &["uninstall", RELEASE, "--ignore-not-found"]);
+    }
+}
+
+#[tokio::test]
+async fn helm_install_wait_registers_the_webhook_hooks_only_once_the_deployment_is_available() {
+    let _cluster = exclusive().await;
+    let admin = admin().await;
+    let ns = namespace(&admin, "helm-hooks").await;
+    let _cleanup = HelmCleanup(ns.clone());
+    let ca = std::fs::read(&env().webhook_ca).expect("webhook CA");
+    let bundle = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(ca)
+    };
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/vaultgate");
+    let ca_value = format!("certs.caBundle={bundle}");
+    let install = |verb: &'static str, timeout: &'static str| {
+        let mut args = vec![verb, RELEASE, chart, "--wait", "--timeout", timeout];
+        args.extend([
+            "--set",
+            "image.repository=e2e.invalid/vaultgate",
+            "--set",
+            "certs.mode=existingSecret",
+            "--set",
+            "certs.existingSecret=vaultgate-tls",
+            "--set-string",
+            &ca_value,
+            // Should a hook outlive the test, it selects no namespace: nothing is locked.
+            "--set-json",
+            r#"webhook.extraNamespaceSelectorExpressions=[{"key":"vaultgate-e2e-never","operator":"Exists"}]"#,
+        ]);
+        helm(&ns, &args)
+    };
+
+    // No pod becomes available (no kubelet): the install fails at --timeout and the hooks that
+    // register the webhooks never run.
+    let out = install("install", "5s");
+    out.expect_failed();
+    assert!(
+        !release_webhooks_exist(),
+        "helm registered the webhooks although the Deployment is unavailable:\n{}",
+        out.stderr
+    );
+    let dep = kubectl(
+        &env().kubeconfig,
+        &[
+            "-n",
+            &ns,
+            "get",
+            "deployment",
+            RELEASE_OBJECTS,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(
+        dep.success,
+        "helm install created no Deployment:\n{}\n{}",
+        out.stderr, dep.stderr
+    );
+    let dep: Value = serde_json::from_str(&dep.stdout).expect("Deployment JSON");
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "e2e.invalid/vaultgate:0.1.0"
+    );
+
+    // Once the Deployment is available, the upgrade's post-upgrade hooks register them.
+    mark_available(&ns, RELEASE_OBJECTS);
+    let out = install("upgrade", "60s");
+    out.expect_ok();
+    let config = get_json(&[
+        "get",
+        "validatingwebhookconfiguration",
+        RELEASE_OBJECTS,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        annotation(&config, "helm.sh/hook"),
+        Some("post-install,post-upgrade"),
+        "{config:#}"
+    );
+    assert!(release_webhooks_exist());
 }
