@@ -96,7 +96,7 @@ pub fn run(args: CertsArgs) -> ExitCode {
         "  next (kustomize): with --out manifests/overlays/static-certs/certs, that overlay builds Secret {service}-tls and every caBundle from these files; install it in two steps (README \"Install\")"
     );
     eprintln!(
-        "  next (Helm, certs.mode=existingSecret): kubectl create namespace {namespace} && kubectl -n {namespace} create secret tls {service}-tls --cert={dir}/{CERT_FILE} --key={dir}/{KEY_FILE}, then --set certs.existingSecret={service}-tls --set-string certs.caBundle=<stdout>"
+        "  next (Helm, certs.mode=existingSecret): once namespace {namespace} exists (README \"Install with Helm\" creates it), kubectl -n {namespace} create secret tls {service}-tls --cert={dir}/{CERT_FILE} --key={dir}/{KEY_FILE}, then --set certs.existingSecret={service}-tls --set-string certs.caBundle=<stdout>"
     );
     println!(
         "{}",
