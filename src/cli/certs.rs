@@ -88,8 +88,15 @@ pub fn run(args: CertsArgs) -> ExitCode {
         eprintln!("    IP:  {}", ip_list.join(", "));
     }
     eprintln!("  stdout: the caBundle (base64 of {CA_CERT_FILE}) for the webhook configurations");
+    // Both shipped ways to use the files, so neither contradicts the install docs: the
+    // static-certs overlay builds the Secret and caBundle itself (manifests/overlays/static-certs),
+    // and only the Helm install (certs.mode=existingSecret) needs the Secret created by hand, in a
+    // namespace that must exist first.
     eprintln!(
-        "  next: kubectl -n {namespace} create secret tls {service}-tls --cert={dir}/{CERT_FILE} --key={dir}/{KEY_FILE}"
+        "  next (kustomize): with --out manifests/overlays/static-certs/certs, that overlay builds Secret {service}-tls and every caBundle from these files; install it in two steps (README \"Install\")"
+    );
+    eprintln!(
+        "  next (Helm, certs.mode=existingSecret): once namespace {namespace} exists (README \"Install with Helm\" creates it), kubectl -n {namespace} create secret tls {service}-tls --cert={dir}/{CERT_FILE} --key={dir}/{KEY_FILE}, then --set certs.existingSecret={service}-tls --set-string certs.caBundle=<stdout>"
     );
     println!(
         "{}",

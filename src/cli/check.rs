@@ -205,6 +205,62 @@ pub fn evaluate_text(
     }
 }
 
+/// Like [`evaluate_text`] for an UPDATE: `old` (one object) is what the cluster holds, and is the
+/// view's copy of it; `text` is the write. `vaultgate explain` shows the rules only an UPDATE
+/// breaks with it.
+pub fn evaluate_update_text(
+    old: &str,
+    text: &str,
+    user: &Identity,
+    policy: &policy::Policy,
+) -> Result<Report, Vec<LoadError>> {
+    let options = Options {
+        namespace: "default".into(),
+        kustomize: None,
+    };
+    let mut before = Loaded::default();
+    load::parse_text("old.yaml", old, false, &options, &mut before);
+    let mut after = Loaded::default();
+    load::parse_text("example.yaml", text, false, &options, &mut after);
+    let mut errors = before.errors;
+    errors.extend(after.errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut view = MemoryView::from_policy(policy);
+    let previous = before
+        .docs
+        .first()
+        .and_then(|d| Some((d.object.as_ref()?, d)));
+    if let Some((object, doc)) = previous {
+        view.insert(object, doc.namespace.as_deref());
+    }
+    let mut report = Report {
+        files: 1,
+        ..Report::default()
+    };
+    for doc in &after.docs {
+        let Some(object) = &doc.object else {
+            report.skipped += 1;
+            continue;
+        };
+        let review = Review {
+            uid: "vaultgate-explain",
+            operation: Operation::Update,
+            namespace: doc.namespace.as_deref(),
+            name: object.name(),
+            user,
+            object,
+            old: previous.map(|(o, _)| o),
+            dry_run: true,
+            now: SystemTime::now(),
+        };
+        let decision = policy::evaluate(&review, policy, &view);
+        report.push(doc, object, decision, None);
+    }
+    Ok(report)
+}
+
 /// Renders the report in the chosen format.
 pub fn render(report: &Report, output: Format, quiet: bool, policy: &policy::Policy) -> String {
     if output == Format::Text {

@@ -11,60 +11,29 @@ use crate::policy::{
     rules::{ALL, Rule},
 };
 
-/// One bundled example: the rule, the identity that applies it, and the manifest.
+/// One bundled example (src/cli/explain_examples.yaml): the rule, the identity that writes it,
+/// the manifest (documents after the first judged with the others as the cluster's state, as
+/// in `check`), and for an UPDATE the object as it was.
+#[derive(Debug, serde::Deserialize)]
 struct Example {
-    rule: &'static str,
-    user: &'static str,
-    manifest: &'static str,
+    rule: String,
+    user: String,
+    #[serde(default)]
+    old: Option<String>,
+    manifest: String,
 }
 
-const ARGOCD: &str = "system:serviceaccount:argocd:argocd-application-controller";
+/// The rules no single write shows offline, and why (`explain` says so instead of an example).
+const NO_EXAMPLE: &[(&str, &str)] = &[(
+    "VG109",
+    "it compares keyed digests of values the live view holds in other namespaces, which only a running webhook with contentCopy.enabled has",
+)];
 
-/// Examples for the rules a single manifest shows; the rest need an UPDATE, a second object or
-/// an opt-in policy, and `explain` says so.
-const EXAMPLES: &[Example] = &[
-    Example {
-        rule: "VG101",
-        user: "alice",
-        manifest: "apiVersion: v1\nkind: Secret\nmetadata: {name: db-creds, namespace: payments}\nstringData: {password: example}\n",
-    },
-    Example {
-        rule: "VG102",
-        user: "system:serviceaccount:tekton-pipelines:tekton-pipelines-controller",
-        manifest: "apiVersion: v1\nkind: Secret\nmetadata: {name: db-creds, namespace: payments}\nstringData: {password: example}\n",
-    },
-    Example {
-        rule: "VG201",
-        user: ARGOCD,
-        manifest: "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: db, namespace: payments}\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {kind: SecretStore, name: local}\n  target: {name: db}\n  data: [{secretKey: password, remoteRef: {key: platform-data/postgres/payments, property: password}}]\n",
-    },
-    Example {
-        rule: "VG203",
-        user: ARGOCD,
-        manifest: concat!(
-            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: db, namespace: payments}\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {kind: ClusterSecretStore, name: vault-backend}\n  target: {name: db}\n",
-            "  data: [{secretKey: password, remoteRef: {key: platform-data/postgres/billing, property: password}}]\n"
-        ),
-    },
-    Example {
-        rule: "VG206",
-        user: ARGOCD,
-        manifest: "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: db, namespace: payments}\nspec:\n  refreshInterval: \"0\"\n  secretStoreRef: {kind: ClusterSecretStore, name: vault-backend}\n  target: {name: db}\n  data: [{secretKey: password, remoteRef: {key: platform-data/postgres/payments, property: password}}]\n",
-    },
-    Example {
-        rule: "VG209",
-        user: "alice",
-        manifest: concat!(
-            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: db, namespace: payments}\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {kind: ClusterSecretStore, name: vault-backend}\n  target: {name: db}\n",
-            "  data: [{secretKey: password, remoteRef: {key: platform-data/postgres/payments, property: password}}]\n"
-        ),
-    },
-    Example {
-        rule: "VG401",
-        user: ARGOCD,
-        manifest: "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata: {name: cluster-secrets}\nspec:\n  provider:\n    kubernetes:\n      remoteNamespace: default\n      server: {caProvider: {type: ConfigMap, name: kube-root-ca.crt, key: ca.crt}}\n      auth: {serviceAccount: {name: reader}}\n",
-    },
-];
+fn examples() -> Vec<Example> {
+    // Bundled and covered by the tests below: a parse error is a build defect, reported as no
+    // examples rather than a panic.
+    serde_saphyr::from_str(include_str!("explain_examples.yaml")).unwrap_or_default()
+}
 
 /// `vaultgate rules`: id, the default policy's mode, slug, RFC section, what it stops.
 pub fn rules_table() -> String {
@@ -114,23 +83,41 @@ pub fn closest(key: &str) -> &'static Rule {
         .unwrap_or(ALL[0])
 }
 
-/// The denial the engine gives the rule's bundled example, as `check` prints it.
+/// The denial the engine gives the rule's bundled example, as `check` prints it: the first
+/// object of the example the rule denies.
 fn example(rule: &Rule) -> Option<String> {
-    let ex = EXAMPLES.iter().find(|e| e.rule == rule.id)?;
     let policy = Policy::default();
-    let user = Identity::new(ex.user, check::default_groups(ex.user));
-    let report = check::evaluate_text("example.yaml", ex.manifest, &user, &policy).ok()?;
-    let outcome = report.results.first()?;
-    outcome
-        .violations
-        .iter()
-        .any(|v| v.rule == rule.id)
-        .then(|| {
+    examples()
+        .into_iter()
+        .filter(|e| e.rule == rule.id)
+        .find_map(|ex| {
+            let user = Identity::new(&ex.user, check::default_groups(&ex.user));
+            let report = match &ex.old {
+                None => check::evaluate_text("example.yaml", &ex.manifest, &user, &policy),
+                Some(old) => check::evaluate_update_text(old, &ex.manifest, &user, &policy),
+            }
+            .ok()?;
+            let outcome = report
+                .results
+                .iter()
+                .find(|o| o.violations.iter().any(|v| v.rule == rule.id))?;
             let manifest: String = ex.manifest.lines().map(|l| format!("  {l}\n")).collect();
-            format!(
-                "Example: this manifest, applied by {}:\n{manifest}is denied:\n{}",
-                ex.user, outcome.message
-            )
+            let write = match &ex.old {
+                None => format!("this manifest, applied by {}", ex.user),
+                Some(old) => {
+                    let before: String = old.lines().map(|l| format!("  {l}\n")).collect();
+                    format!("this object\n{before}changed by {} to", ex.user)
+                }
+            };
+            let judged = if outcome.allowed {
+                "is admitted with warnings (the rule's default mode is warn)"
+            } else {
+                "is denied"
+            };
+            Some(format!(
+                "Example: {write}:\n{manifest}{judged}:\n{}",
+                outcome.message
+            ))
         })
 }
 
@@ -148,12 +135,17 @@ pub fn explain(rule: &Rule) -> String {
     );
     match example(rule) {
         Some(text) => out.push_str(&text),
-        None => out.push_str(&format!(
-            "No bundled example: this rule needs an UPDATE, another object or a policy setting to show. \
-             Every denial names the rule as [{} {}] with its Why and a ready-to-apply Fix; \
-             `vaultgate check FILE` shows it for your manifests.\n",
-            rule.id, rule.slug
-        )),
+        None => {
+            let why = NO_EXAMPLE
+                .iter()
+                .find(|(id, _)| *id == rule.id)
+                .map_or("it needs the cluster's state to show", |(_, why)| why);
+            out.push_str(&format!(
+                "No bundled example: {why}. Every denial names the rule as [{} {}] with its Why \
+                 and a ready-to-apply Fix; `vaultgate check FILE` shows it for your manifests.\n",
+                rule.id, rule.slug
+            ));
+        }
     }
     out
 }
@@ -183,15 +175,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_bundled_example_is_denied_by_its_rule() {
-        for ex in EXAMPLES {
-            let rule = Rule::lookup(ex.rule).expect("a catalogue id");
+    fn every_rule_of_the_catalogue_has_an_example_its_rule_judges() {
+        let mut failures = Vec::new();
+        for rule in ALL {
+            let skipped = NO_EXAMPLE.iter().any(|(id, _)| *id == rule.id);
+            match example(rule) {
+                Some(text) if !skipped => {
+                    let tag = format!("[{} {}]", rule.id, rule.slug);
+                    if !text.contains(&tag) {
+                        failures.push(format!(
+                            "{}: the judgement does not name {tag}:\n{text}",
+                            rule.id
+                        ));
+                    }
+                }
+                Some(_) => failures.push(format!(
+                    "{}: has an example but is listed in NO_EXAMPLE",
+                    rule.id
+                )),
+                None if skipped => {}
+                None => failures.push(format!("{}: no bundled example its rule judges", rule.id)),
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn every_bundled_example_names_a_catalogue_rule() {
+        let examples = examples();
+        assert!(
+            examples.len() >= ALL.len() - NO_EXAMPLE.len(),
+            "examples did not parse"
+        );
+        for ex in examples {
             assert!(
-                example(rule).is_some(),
-                "{} example not denied by it",
+                Rule::lookup(&ex.rule).is_some(),
+                "{}: not in the catalogue",
                 ex.rule
             );
         }
+    }
+
+    #[test]
+    fn explain_prints_why_fix_and_an_example_for_a_rule_an_update_breaks() {
+        let text = explain(Rule::lookup("VG105").expect("VG105"));
+        assert!(text.contains("Why: "), "{text}");
+        assert!(text.contains("changed by alice to"), "{text}");
+        assert!(text.contains("Fix"), "{text}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod fail_closed;
 mod harness;
 mod helm_chart;
 mod hidden_control_planes;
+mod install_docs;
 mod live_context;
 mod modes;
 mod mtls;

@@ -76,23 +76,41 @@ def by_key(docs):
 
 
 # ---------------------------------------------------------------- chart == cert-manager overlay
-kust = by_key(load("kustomize.yaml"))
-chart = by_key(load("chart.yaml"))
-# Helm installs into an existing namespace (helm install --create-namespace, or created first
-# with its Pod Security labels, README "Install with Helm"); the chart does not own it.
-expected = {k for k in kust if k[0] != "Namespace"}
-for k in sorted(expected - set(chart)):
-    failures.append(f"{k}: rendered by kustomize, missing from the chart")
-for k in sorted(set(chart) - expected):
-    failures.append(f"{k}: rendered by the chart, not by kustomize")
-for k in sorted(expected & set(chart)):
-    diff(f"{k[0]}/{k[1]}", body(kust[k]), body(chart[k]))
-    if k[0].endswith("WebhookConfiguration"):
-        want = (kust[k]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from")
-        got = (chart[k]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from")
-        if want != got:
-            failures.append(f"{k}: cert-manager.io/inject-ca-from kustomize {want!r} != chart {got!r}")
-compared = len(expected & set(chart))
+def compare_install(kust_file, chart_file, label):
+    """Every object of the kustomize install equal in the chart (bar the Namespace)."""
+    kust = by_key(load(kust_file))
+    chart = by_key(load(chart_file))
+    # Helm installs into an existing namespace (helm install --create-namespace, or created first
+    # with its Pod Security labels, README "Install with Helm"); the chart does not own it.
+    expected = {k for k in kust if k[0] != "Namespace"}
+    for k in sorted(expected - set(chart)):
+        failures.append(f"{label} {k}: rendered by kustomize, missing from the chart")
+    for k in sorted(set(chart) - expected):
+        failures.append(f"{label} {k}: rendered by the chart, not by kustomize")
+    for k in sorted(expected & set(chart)):
+        diff(f"{k[0]}/{k[1]}", body(kust[k]), body(chart[k]))
+        if k[0].endswith("WebhookConfiguration"):
+            want = (kust[k]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from")
+            got = (chart[k]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from")
+            if want != got:
+                failures.append(f"{label} {k}: cert-manager.io/inject-ca-from kustomize {want!r} != chart {got!r}")
+            # Registered last (README "Install"): kustomize's step-2 label, the chart's hooks.
+            step = (kust[k]["metadata"].get("labels") or {}).get("vaultgate.platform.pnats.cloud/install-step")
+            if step != "webhooks":
+                failures.append(f"{label} {k}: kustomize lacks label vaultgate.platform.pnats.cloud/install-step=webhooks")
+            hook = (chart[k]["metadata"].get("annotations") or {}).get("helm.sh/hook")
+            if hook != "post-install,post-upgrade":
+                failures.append(f"{label} {k}: the chart's helm.sh/hook is {hook!r}, not post-install,post-upgrade")
+        elif "vaultgate.platform.pnats.cloud/install-step" in (kust[k]["metadata"].get("labels") or {}):
+            failures.append(f"{label} {k}: only webhook configurations belong to install step 2")
+    return len(expected & set(chart))
+
+
+compared = compare_install("kustomize.yaml", "chart.yaml", "cert-manager:")
+# The opt-in overlays against the chart values that stand for them (README "Install with Helm").
+for name in ("mtls", "hidden-control-planes"):
+    compare_install(f"kustomize-{name}.yaml", f"chart-{name}.yaml", f"{name}:")
+
 
 # ---------------------------------------------------------------- handover == manifests/handover
 kh = load("kustomize-handover.yaml")
@@ -142,4 +160,4 @@ if failures:
         print(f"  {f}", file=sys.stderr)
     sys.exit(1)
 print(f"chart == kustomize: {compared} objects equal (webhooks, RBAC, Deployment, Service, PDB, "
-      f"policy, cert-manager), handover RBAC/args/env equal, other-namespace render checked")
+      f"policy, cert-manager; mtls and hidden-control-planes too), handover RBAC/args/env equal, other-namespace render checked")

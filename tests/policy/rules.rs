@@ -364,4 +364,15 @@ fn every_response_carries_the_decision_audit_annotation() {
     let policy = Policy::from_yaml("namespaces:\n  modes:\n    payments: warn\n").unwrap();
     let warned = respond(&webhook(policy), Route::Validate, "secret-create-by-human");
     assert_eq!(warned["auditAnnotations"]["decision"], "warned");
+    // Every fixture on both routes: a DELETE, an exempt identity, a mutation all say it too.
+    for (fixture, _) in CASES {
+        for route in [Route::Validate, Route::Mutate] {
+            let response = respond(&hook, route, fixture);
+            let decision = response["auditAnnotations"]["decision"].as_str();
+            assert!(
+                matches!(decision, Some("allowed" | "warned" | "denied" | "patched")),
+                "{fixture} on {route:?}: no decision audit annotation: {response}"
+            );
+        }
+    }
 }

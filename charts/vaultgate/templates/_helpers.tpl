@@ -56,22 +56,32 @@ app.kubernetes.io/component: handover
 {{- .Values.existingPolicyConfigMap | default (printf "%s-policy" (include "vaultgate.fullname" .)) -}}
 {{- end -}}
 
-{{/* Annotations of both webhook configurations (cert-manager's CA injection). */}}
+{{/* Annotations of both webhook configurations: cert-manager's CA injection, and the hooks that
+register them last (README "Install with Helm"): after every other object, and with `--wait` only
+once the Deployment is available, so a pod that cannot start never leaves a fail-closed webhook
+without endpoints. before-hook-creation replaces them on upgrade. */}}
 {{- define "vaultgate.webhookAnnotations" -}}
-{{- if eq .Values.certs.mode "cert-manager" }}
+{{- if or .Values.webhook.registerAsHook (eq .Values.certs.mode "cert-manager") }}
 annotations:
+  {{- if .Values.webhook.registerAsHook }}
+  helm.sh/hook: post-install,post-upgrade
+  helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+  {{- if eq .Values.certs.mode "cert-manager" }}
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "vaultgate.fullname" . }}-serving
+  {{- end }}
 {{- end }}
 {{- end -}}
 
-{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root path. */}}
+{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root
+path, and optionally failurePolicy and matchConditions (the hidden-control-planes webhook's own). */}}
 {{- define "vaultgate.webhookCommon" -}}
 {{- $root := .root -}}
 admissionReviewVersions: ["v1"]
 sideEffects: None
 matchPolicy: Equivalent
 timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
-failurePolicy: {{ $root.Values.webhook.failurePolicy }}
+failurePolicy: {{ .failurePolicy | default $root.Values.webhook.failurePolicy }}
 clientConfig:
   {{- if eq $root.Values.certs.mode "existingSecret" }}
   caBundle: {{ required "certs.caBundle is required with certs.mode=existingSecret: the base64 PEM of the CA that signed the serving certificate (what `vaultgate certs` prints)" $root.Values.certs.caBundle }}
@@ -89,8 +99,20 @@ namespaceSelector:
     {{- with $root.Values.webhook.extraNamespaceSelectorExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-{{- with $root.Values.webhook.matchConditions }}
+{{- with (hasKey . "matchConditions" | ternary .matchConditions $root.Values.webhook.matchConditions) }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Where the kubelet probes: the TLS port, or with mTLS the plain-HTTP --probe-listen port
+(the kubelet presents no client certificate), as manifests/overlays/mtls. */}}
+{{- define "vaultgate.probePort" -}}
+{{- if .Values.mtls.enabled -}}
+port: probes
+scheme: HTTP
+{{- else -}}
+port: 8443
+scheme: HTTPS
+{{- end -}}
 {{- end -}}

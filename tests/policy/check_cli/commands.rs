@@ -40,6 +40,17 @@ fn explain_shows_a_rule_and_unknown_ids_name_the_closest() {
         "{}",
         stderr(&out)
     );
+    // A rule only an UPDATE breaks has an example too, judged by the engine.
+    let update = vaultgate(&["explain", "VG108"]);
+    assert_contains_all(
+        &stdout(&update),
+        &[
+            "this object",
+            "changed by alice to",
+            "is denied:",
+            "[VG108 class-label-change]",
+        ],
+    );
     let slug = vaultgate(&["explain", "single-writter"]);
     assert!(
         stderr(&slug).contains("VG207 single-writer"),
@@ -79,4 +90,10 @@ fn version_names_the_commit_and_the_build_date() {
             && date.len() == 10,
         "{text}"
     );
+}
+
+fn assert_contains_all(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part} in {text}");
+    }
 }
