@@ -298,13 +298,17 @@ impl Judge<'_> {
             dry_run: req.dry_run.unwrap_or(false),
             now: std::time::SystemTime::now(),
         };
-        let evidence = match route {
+        let mut evidence = match route {
             Route::Validate if kind == Kind::Secret && self.engine.policy.content_copy.enabled => {
                 raw.map(|raw| evidence(self.engine.view.as_ref(), raw.get()))
                     .unwrap_or_default()
             }
             _ => policy::Evidence::default(),
         };
+        // A review on /validate has been through the apiserver's mutating admission, which
+        // calls /mutate for every write that can need a stamp (`mutate::scope`), so the
+        // stamps must be there (VG112).
+        evidence.after_mutation = route == Route::Validate;
         match route {
             Route::Validate => Ok(self.validate(&review, kind, &evidence, response, trace)),
             Route::Mutate => Ok(mutate(self.engine, &review, response, trace)),
@@ -343,6 +347,7 @@ fn evidence(view: &dyn ClusterView, raw: &str) -> policy::Evidence {
     digests.dedup();
     policy::Evidence {
         value_digests: digests,
+        ..Default::default()
     }
 }
 

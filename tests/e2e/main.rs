@@ -24,6 +24,7 @@ mod helm_chart;
 mod hidden_control_planes;
 mod live_context;
 mod modes;
+mod mutate_scope;
 mod mtls;
 mod openbao;
 mod policy_reload;

@@ -64,7 +64,7 @@ annotations:
 {{- end }}
 {{- end -}}
 
-{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root path. */}}
+{{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root path [extraConditions]. */}}
 {{- define "vaultgate.webhookCommon" -}}
 {{- $root := .root -}}
 admissionReviewVersions: ["v1"]
@@ -89,7 +89,7 @@ namespaceSelector:
     {{- with $root.Values.webhook.extraNamespaceSelectorExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-{{- with $root.Values.webhook.matchConditions }}
+{{- with concat ($root.Values.webhook.matchConditions | default list) (.extraConditions | default list) }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
