@@ -50,10 +50,10 @@ pub fn run(args: ManifestsArgs) -> ExitCode {
         },
         None => Policy::default(),
     };
-    let source = args
-        .policy
-        .as_ref()
-        .map_or_else(|| "the built-in default policy".to_owned(), |p| p.display().to_string());
+    let source = args.policy.as_ref().map_or_else(
+        || "the built-in default policy".to_owned(),
+        |p| p.display().to_string(),
+    );
     print!("{}", render(&policy, args.format, &source));
     ExitCode::SUCCESS
 }

@@ -79,7 +79,10 @@ async fn an_eso_refresh_of_a_stamped_secret_is_validated_without_a_mutating_call
         m3, m2,
         "the stamped UPDATE was sent to /mutate; the matchCondition should skip it"
     );
-    assert!(v3 > v2, "the stamped UPDATE was not validated ({v2} -> {v3})");
+    assert!(
+        v3 > v2,
+        "the stamped UPDATE was not validated ({v2} -> {v3})"
+    );
 
     // A refresh that drops the class label goes to /mutate, which puts it back.
     let stored = get_secret(&admin, &ns, "db").await.expect("stored");
@@ -94,7 +97,10 @@ async fn an_eso_refresh_of_a_stamped_secret_is_validated_without_a_mutating_call
         .await
         .unwrap_or_else(|e| panic!("ESO's write was refused: {}", error_text(&e)));
     let (_, m5) = reviews().await;
-    assert!(m5 > m4, "an UPDATE dropping the class label skipped /mutate");
+    assert!(
+        m5 > m4,
+        "an UPDATE dropping the class label skipped /mutate"
+    );
     let stored = get_secret(&admin, &ns, "db").await.expect("stored");
     assert_eq!(
         label(&stored, &format!("{P}secret-class")),
@@ -113,15 +119,32 @@ impl NoMutatingWebhook {
         let kc = &env().kubeconfig;
         let got = kubectl(
             kc,
-            &["get", "mutatingwebhookconfiguration", "vaultgate", "-o", "json"],
+            &[
+                "get",
+                "mutatingwebhookconfiguration",
+                "vaultgate",
+                "-o",
+                "json",
+            ],
             None,
         );
         got.expect_ok();
         let mut obj: Value = serde_json::from_str(&got.stdout).expect("webhook configuration json");
-        for k in ["resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"] {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
             obj["metadata"].as_object_mut().unwrap().remove(k);
         }
-        kubectl(kc, &["delete", "mutatingwebhookconfiguration", "vaultgate"], None).expect_ok();
+        kubectl(
+            kc,
+            &["delete", "mutatingwebhookconfiguration", "vaultgate"],
+            None,
+        )
+        .expect_ok();
         Self {
             saved: obj.to_string(),
         }
@@ -132,7 +155,10 @@ impl Drop for NoMutatingWebhook {
     fn drop(&mut self) {
         let out = kubectl(&env().kubeconfig, &["create", "-f", "-"], Some(&self.saved));
         if !out.success {
-            eprintln!("could not restore the MutatingWebhookConfiguration: {}", out.stderr);
+            eprintln!(
+                "could not restore the MutatingWebhookConfiguration: {}",
+                out.stderr
+            );
         }
     }
 }
@@ -201,7 +227,8 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
 
     // An UPDATE forging a stored stamp, and one dropping it: denied by /validate alone.
     let forged = edited(&stored, |s| {
-        s["metadata"]["annotations"][&created_by] = json!("system:serviceaccount:vault:someone-else");
+        s["metadata"]["annotations"][&created_by] =
+            json!("system:serviceaccount:vault:someone-else");
     });
     let status = assert_denied(
         replace(&controller.client, &forged).await,
@@ -209,7 +236,11 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
         &["VG112"],
         "forged created-by",
     );
-    assert_contains(&status.message, &[&format!("changes annotation {created_by}")], "forged");
+    assert_contains(
+        &status.message,
+        &[&format!("changes annotation {created_by}")],
+        "forged",
+    );
     let dropped = edited(&stored, |s| {
         s["metadata"]["annotations"]
             .as_object_mut()
@@ -222,5 +253,9 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
         &["VG112"],
         "dropped created-by",
     );
-    assert_contains(&status.message, &[&format!("drops annotation {created_by}")], "dropped");
+    assert_contains(
+        &status.message,
+        &[&format!("drops annotation {created_by}")],
+        "dropped",
+    );
 }

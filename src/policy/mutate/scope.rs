@@ -92,7 +92,10 @@ pub fn exempt_condition(policy: &Policy) -> Option<MatchCondition> {
             Some(ns) => format!(
                 "({} in request.userInfo.groups\n  && request.userInfo.username.matches({}))",
                 quote(group),
-                quote(&format!("^system:serviceaccount:{}:[^:]+$", regex_literal(ns)))
+                quote(&format!(
+                    "^system:serviceaccount:{}:[^:]+$",
+                    regex_literal(ns)
+                ))
             ),
             None => format!("{} in request.userInfo.groups", quote(group)),
         };
@@ -201,8 +204,9 @@ mod tests {
             "request.userInfo.username == 'system:serviceaccount:kube-system:sealed-secrets-controller'"
         ));
         assert!(
-            c.expression
-                .contains("request.userInfo.username.matches('^system:serviceaccount:[^:]*:reflector$')"),
+            c.expression.contains(
+                "request.userInfo.username.matches('^system:serviceaccount:[^:]*:reflector$')"
+            ),
             "{}",
             c.expression
         );
@@ -223,7 +227,11 @@ mod tests {
     fn every_key_the_mutation_writes_is_compared_with_old_object() {
         let p = default_policy();
         let c = stamp_condition(&p);
-        for name in STAMPED.iter().chain(&HANDOVER_OWNED).chain(&["secret-class"]) {
+        for name in STAMPED
+            .iter()
+            .chain(&HANDOVER_OWNED)
+            .chain(&["secret-class"])
+        {
             assert!(
                 c.expression.contains(&quote(&p.key(name))),
                 "{name} missing from {}",

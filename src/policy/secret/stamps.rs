@@ -15,9 +15,10 @@ use crate::policy::{
     rules,
 };
 
-/// `admitted`: the request passed mutating admission with vaultgate's mutating webhook
-/// registered ([`crate::policy::Evidence::after_mutation`]), so the stamps it writes must be
-/// there.
+/// A changed stored stamp is denied however the review arrives. `admitted`: the request passed
+/// mutating admission with vaultgate's mutating webhook registered
+/// ([`crate::policy::Evidence::after_mutation`]), so the stamps it writes (or puts back) must be
+/// there: a dropped or missing one is denied too.
 pub(super) fn stamp_integrity(write: Write<'_>, admitted: bool, out: &mut Vec<Violation>) {
     let Write {
         secret,
@@ -33,11 +34,7 @@ pub(super) fn stamp_integrity(write: Write<'_>, admitted: bool, out: &mut Vec<Vi
     for stamp in stamps(secret, review, provenance, None) {
         let key = policy.reserved_key(stamp.name);
         let (now, before, where_) = match stamp.map {
-            StampMap::Label => (
-                secret.label(&key),
-                old.and_then(|o| o.label(&key)),
-                "label",
-            ),
+            StampMap::Label => (secret.label(&key), old.and_then(|o| o.label(&key)), "label"),
             StampMap::Annotation => (
                 secret.annotation(&key),
                 old.and_then(|o| o.annotation(&key)),
@@ -49,7 +46,11 @@ pub(super) fn stamp_integrity(write: Write<'_>, admitted: bool, out: &mut Vec<Vi
             (Some(b), Some(n)) if b != n => {
                 problems.push(&at, format!("changes {where_} {key} from {b:?} to {n:?}"));
             }
-            (Some(b), None) => problems.push(&at, format!("drops {where_} {key}={b:?}")),
+            // Judged as sent (no mutating call before it), a drop is the sealed-secrets
+            // controller rewriting its Secret from the template: /mutate puts the stamps back.
+            (Some(b), None) if admitted => {
+                problems.push(&at, format!("drops {where_} {key}={b:?}"));
+            }
             // What the mutating webhook writes on every bootstrap write: the per-call stamps
             // always, the others when this request gives them a value.
             (None, None) if admitted && bootstrap && (stamp.per_call || stamp.value.is_some()) => {
