@@ -78,6 +78,9 @@ pub struct Webhook {
     metrics: Arc<Metrics>,
     tally: tally::Tally,
     notices: notices::Notices,
+    /// Whether /validate requires the stamps /mutate writes (VG112): set by `serve`, which is
+    /// deployed with its mutating webhook ([`Webhook::after_mutating_webhook`]).
+    stamps_expected: bool,
 }
 
 impl Webhook {
@@ -87,7 +90,17 @@ impl Webhook {
             metrics,
             tally: tally::Tally::new(),
             notices: notices::Notices::default(),
+            stamps_expected: false,
         }
+    }
+
+    /// /validate judges requests that have been through the apiserver's mutating admission with
+    /// vaultgate's mutating webhook registered (manifests/base, the chart): a bootstrap Secret
+    /// without the stamps it writes is denied (VG112). Without it (the default, for tests and
+    /// tools that post reviews as built) /validate judges the review as sent, like `check`.
+    pub fn after_mutating_webhook(mut self) -> Self {
+        self.stamps_expected = true;
+        self
     }
 
     /// The metrics text, with the exception gauges computed from the policy at `now`.
@@ -202,6 +215,7 @@ impl Webhook {
                 metrics: &self.metrics,
                 engine: &engine,
                 notices: &self.notices,
+                stamps_expected: self.stamps_expected,
             }
             .decide(
                 call,
@@ -235,6 +249,7 @@ struct Judge<'e> {
     metrics: &'e Metrics,
     engine: &'e Engine,
     notices: &'e notices::Notices,
+    stamps_expected: bool,
 }
 
 impl Judge<'_> {
@@ -298,13 +313,17 @@ impl Judge<'_> {
             dry_run: req.dry_run.unwrap_or(false),
             now: std::time::SystemTime::now(),
         };
-        let evidence = match route {
+        let mut evidence = match route {
             Route::Validate if kind == Kind::Secret && self.engine.policy.content_copy.enabled => {
                 raw.map(|raw| evidence(self.engine.view.as_ref(), raw.get()))
                     .unwrap_or_default()
             }
             _ => policy::Evidence::default(),
         };
+        // A review on /validate has been through the apiserver's mutating admission, which
+        // calls /mutate for every write that can need a stamp (`mutate::scope`), so the
+        // stamps must be there (VG112).
+        evidence.after_mutation = route == Route::Validate && self.stamps_expected;
         match route {
             Route::Validate => Ok(self.validate(&review, kind, &evidence, response, trace)),
             Route::Mutate => Ok(mutate(self.engine, &review, response, trace)),
@@ -343,6 +362,7 @@ fn evidence(view: &dyn ClusterView, raw: &str) -> policy::Evidence {
     digests.dedup();
     policy::Evidence {
         value_digests: digests,
+        ..Default::default()
     }
 }
 

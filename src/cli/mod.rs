@@ -7,6 +7,7 @@ mod certs;
 pub mod check;
 mod explain;
 mod handover;
+mod manifests;
 mod policy_cmd;
 mod serve;
 mod suggest;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Judge every existing Secret, ExternalSecret, PushSecret and store of the current
     /// kubeconfig's cluster with the webhook's engine, as if its producer wrote it now.
     Audit(audit::AuditArgs),
+    /// Print the webhooks' matchConditions computed from a policy: which requests the apiserver
+    /// sends to vaultgate (the mutating webhook only for writes that can need a stamp).
+    Manifests(manifests::ManifestsArgs),
     /// List the rule catalogue: id, default mode, slug, RFC section and what each rule stops.
     Rules {
         /// Print the README's Markdown table instead.
@@ -126,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Certs(args) => certs::run(args),
         Command::Handover(args) => handover::run(*args),
         Command::Audit(args) => audit::run(args),
+        Command::Manifests(args) => manifests::run(args),
         Command::Rules { markdown } => {
             if markdown {
                 print!("{}", crate::policy::rules::markdown_table());

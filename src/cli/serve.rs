@@ -286,7 +286,8 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
             live
         }
     };
-    let webhook = Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()));
+    let webhook =
+        Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()).after_mutating_webhook());
     if let Some((client, live)) = audit_with
         && !audit_interval.is_zero()
     {

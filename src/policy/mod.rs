@@ -248,6 +248,11 @@ impl Decision {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evidence {
     pub value_digests: Vec<String>,
+    /// The request reached the validating webhook after the apiserver's mutating admission, with
+    /// vaultgate's mutating webhook registered (`serve`'s validating route): a bootstrap Secret
+    /// must carry the stamps it writes (VG112). `check` and the audit judge manifests and stored
+    /// objects no mutating call has seen, so they leave it false.
+    pub after_mutation: bool,
 }
 
 /// Why a review is not evaluated at all.

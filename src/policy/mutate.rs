@@ -3,6 +3,8 @@
 //! computed for the request (and kept as stored on UPDATE), other keys are set only when
 //! absent, so running the mutation on its own output changes nothing (an empty patch).
 
+pub mod scope;
+
 use std::collections::BTreeMap;
 
 use super::{

@@ -36,6 +36,9 @@ rules! {
     FORGED_PROVENANCE = "VG104", "forged-provenance", 12, "§4.3.1, §5.8",
         "provenance markers are trusted only from the identity that owns them",
         "ESO/SealedSecret owner references, ESO labels and vaultgate's own keys set by anyone else";
+    STAMP_INTEGRITY = "VG112", "stamp-integrity", 12, "§4.3.1, §5.2, §5.4",
+        "a bootstrap secret's audit stamps (who created it, when, through which decrypter and from which Git source) are written once, at admission, and keep their stored values",
+        "UPDATEs that change or drop a stored audit stamp, and bootstrap Secrets admitted without the stamps the mutating webhook writes (the mutating call skipped or bypassed)";
     CLASS_LABEL_CHANGE = "VG108", "class-label-change", 13, "§4.3.1, §2.2.2",
         "the secret class is intent declared in Git; only its owners may change it",
         "removing or changing the secret-class label on UPDATE by a non-owner";

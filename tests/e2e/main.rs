@@ -26,6 +26,7 @@ mod install_docs;
 mod live_context;
 mod modes;
 mod mtls;
+mod mutate_scope;
 mod openbao;
 mod policy_reload;
 mod policy_reports;

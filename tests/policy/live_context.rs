@@ -755,6 +755,7 @@ mod content_copy {
         };
         let evidence = Evidence {
             value_digests: vec![v.digest_value(VALUE).unwrap()],
+            ..Evidence::default()
         };
         evaluate_with(&review, &policy, v, &evidence)
             .denied

@@ -67,6 +67,10 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("secret-update-sealed-controller-drops-stamps", &[]),
     (
+        "secret-update-sealed-controller-changes-a-stamp",
+        &["VG112"],
+    ),
+    (
         "secret-update-strip-class-label-by-human",
         &["VG101", "VG108"],
     ),

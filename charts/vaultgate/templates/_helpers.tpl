@@ -74,7 +74,8 @@ annotations:
 {{- end -}}
 
 {{/* What every webhook shares after its rules: manifests/base's fields, from values. Arg: dict root
-path, and optionally failurePolicy and matchConditions (the hidden-control-planes webhook's own). */}}
+path, and optionally failurePolicy, matchConditions (the hidden-control-planes webhook's own,
+replacing webhook.matchConditions) and extraConditions (appended: the mutating webhook's scope). */}}
 {{- define "vaultgate.webhookCommon" -}}
 {{- $root := .root -}}
 admissionReviewVersions: ["v1"]
@@ -99,7 +100,7 @@ namespaceSelector:
     {{- with $root.Values.webhook.extraNamespaceSelectorExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-{{- with (hasKey . "matchConditions" | ternary .matchConditions $root.Values.webhook.matchConditions) }}
+{{- with concat ((hasKey . "matchConditions" | ternary .matchConditions $root.Values.webhook.matchConditions) | default list) (.extraConditions | default list) }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}

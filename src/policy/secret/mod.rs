@@ -1,6 +1,6 @@
 //! Rules for core Secrets: who may write them (VG101/VG102), copies (VG103), forged provenance
 //! (VG104), edits of materialized Secrets (VG105), bootstrap scope and retirement (VG106,
-//! VG107), class-label changes (VG108) and Vault root material (VG111).
+//! VG107), class-label changes (VG108), Vault root material (VG111) and kept audit stamps (VG112).
 //!
 //! This file holds the entry point and the stamped key lists; the rules live by group in
 //! `writers`, `copies` (with VG109), `provenance`, `bootstrap` and `root_material`.
@@ -10,6 +10,7 @@ mod copies;
 mod handover_target;
 mod provenance;
 mod root_material;
+mod stamps;
 mod writers;
 
 use super::{
@@ -25,6 +26,7 @@ use copies::copy_markers;
 use handover_target::handover_target;
 use provenance::{class_label_change, forged};
 use root_material::{Found, root_material};
+use stamps::stamp_integrity;
 use writers::{authority_loop, writer_rules};
 
 /// Keys stamped on bootstrap Secrets by the mutating webhook.
@@ -144,5 +146,6 @@ pub fn check(
     }
     copy_markers(write, out);
     forged(write, out);
+    stamp_integrity(write, evidence.after_mutation, out);
     class_label_change(write, out);
 }

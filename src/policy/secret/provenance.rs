@@ -229,7 +229,8 @@ pub(super) fn forged(write: Write<'_>, out: &mut Vec<Violation>) {
 /// The audit stamps (`STAMPED`): on CREATE they must be the values vaultgate computes for this
 /// request (the mutating webhook overwrites whatever was sent, so a different value means the
 /// mutating call was skipped or bypassed); on UPDATE they may only stay as stored, or be
-/// stamped late with this request's values when the stored Secret had none. The time and the
+/// stamped late with this request's values when the stored Secret had none (a stored stamp
+/// changed or dropped is VG112, `stamps.rs`). The time and the
 /// mutating call's uid cannot be recomputed here (every webhook call of a request has its own
 /// uid), so those two are only held to "set by a stamper, never changed once stored".
 fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Problems) {
@@ -267,7 +268,8 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Problems) {
             ),
         };
         let Some(now) = now else { continue };
-        if before == Some(now) {
+        // A stored stamp changed (or dropped, above) is VG112's (`stamps`), whoever writes.
+        if before.is_some() {
             continue;
         }
         let where_ = match stamp.map {
@@ -278,11 +280,6 @@ fn forged_stamps(write: Write<'_>, stamper: bool, forged: &mut Problems) {
         let at = || field::metadata(where_, &key);
         if !stamper {
             forged.push(&at(), format!("{where_} {key}"));
-        } else if before.is_some() {
-            forged.push(
-                &at(),
-                format!("{where_} {key} (an audit stamp: it keeps its stored value)"),
-            );
         } else if !computed {
             forged.push(
                 &at(),

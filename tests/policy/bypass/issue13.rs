@@ -182,7 +182,7 @@ fn item5_vg303_to_vg305_hold_for_handover_to() {
 /// Item 8: audit stamps sent by the client were kept (the patch only set absent keys). The
 /// validating webhook refuses values vaultgate would not compute, even without the mutation.
 #[test]
-fn item8_vg104_forged_audit_stamps_on_create_and_update() {
+fn item8_vg104_vg112_forged_audit_stamps_on_create_and_update() {
     let p = "platform.pnats.cloud/";
     let sealed = |annotations: Value| {
         secret(
@@ -208,7 +208,7 @@ fn item8_vg104_forged_audit_stamps_on_create_and_update() {
     );
     assert_denied_by(
         &Write::update(Kind::Secret, "vault", SEALED, honest, rewritten).evaluate(),
-        "VG104",
+        "VG112",
         "stamp changed on UPDATE",
     );
 }
