@@ -8,6 +8,7 @@
 //! are never read, so the rules that read value keys (VG111 by key name, configuration-only
 //! Secrets) see none. Who the producer is: [`producer`].
 
+pub mod exception_events;
 pub mod policy_report;
 mod producer;
 mod summary;
@@ -98,12 +99,30 @@ pub struct Audited {
     /// `warn`): by which exception, its ticket, reason and expiry.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub excepted: Vec<Excepted>,
+    /// Exceptions that would cover a finding on it but have expired: the finding is reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lapsed: Vec<Excepted>,
+    /// The ticket of a break-glass annotation the stored object carries. Claimed, not proven:
+    /// the audit cannot know who wrote the object, so it never honours break-glass (its
+    /// findings are reported as they are); who used it is in the apiserver audit log (the
+    /// admission's `break-glass` audit annotation), README "Break-glass".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<String>,
 }
 
 impl Audited {
     /// `Kind/name`, as the summaries name an object.
     pub fn reference(&self) -> String {
         format!("{}/{}", self.kind, self.name)
+    }
+
+    /// `namespace/Kind/name` (`-` for a cluster-scoped object).
+    pub fn path(&self) -> String {
+        format!(
+            "{}/{}",
+            self.namespace.as_deref().unwrap_or("-"),
+            self.reference()
+        )
     }
 }
 
@@ -120,6 +139,25 @@ pub struct Report {
     pub exceptions: Vec<ExceptionCoverage>,
 }
 
+/// The ticket a stored object's break-glass annotation names (`<ticket>: <reason>`), or
+/// `(malformed)` when it is not a plain ticket name: it is reported, never honoured.
+fn claimed_break_glass(object: &Object, policy: &Policy) -> Option<String> {
+    let value = object
+        .metadata()
+        .annotations
+        .as_ref()?
+        .get(&*policy.reserved_key("break-glass"))?;
+    let ticket = value
+        .split_once(':')
+        .map_or(value.as_str(), |(t, _)| t)
+        .trim();
+    Some(if crate::policy::exception::is_token(ticket) {
+        ticket.to_owned()
+    } else {
+        "(malformed)".to_owned()
+    })
+}
+
 /// A policy exception as the audit sees it: where it stands and which objects it excepts now.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionCoverage {
@@ -132,6 +170,10 @@ pub struct ExceptionCoverage {
     pub state: &'static str,
     /// `namespace/Kind/name` of each object one of its rules is excepted on.
     pub covers: Vec<String>,
+    /// `namespace/Kind/name` of each object it would cover had it not expired: still matching
+    /// objects, whose findings are reported again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired: Vec<String>,
 }
 
 fn exception_coverage(
@@ -145,16 +187,15 @@ fn exception_coverage(
         .enumerate()
         .map(|(i, e)| {
             let label = e.label(i);
+            let expired = objects
+                .iter()
+                .filter(|o| o.lapsed.iter().any(|x| x.exception == label))
+                .map(Audited::path)
+                .collect();
             let covers = objects
                 .iter()
                 .filter(|o| o.excepted.iter().any(|x| x.exception == label))
-                .map(|o| {
-                    format!(
-                        "{}/{}",
-                        o.namespace.as_deref().unwrap_or("-"),
-                        o.reference()
-                    )
-                })
+                .map(Audited::path)
                 .collect();
             ExceptionCoverage {
                 state: e
@@ -167,6 +208,7 @@ fn exception_coverage(
                 reason: e.reason.clone(),
                 expires: e.expires.clone(),
                 covers,
+                expired,
             }
         })
         .collect()
@@ -189,6 +231,9 @@ fn audit_policy(policy: &Policy) -> Policy {
     };
     raise(&mut p.mode);
     p.namespaces.modes.values_mut().for_each(raise);
+    // Break-glass is honoured for an authenticated writer at admission only: a stored object's
+    // annotation and stamps are not proof of who wrote it (README "Break-glass").
+    p.identities.break_glass.clear();
     p
 }
 
@@ -284,6 +329,8 @@ fn audit_one(listed: &Listed, policy: &Policy, view: &dyn ClusterView, now: Syst
         violations,
         managers: listed.managers.clone(),
         excepted: decision.excepted,
+        lapsed: decision.lapsed,
+        break_glass: claimed_break_glass(object, policy),
     }
 }
 

@@ -40,7 +40,7 @@ pub fn producer_category(kind: ProducerKind, inferred: bool) -> &'static str {
     }
 }
 
-fn api_version(kind: &str) -> &'static str {
+pub(crate) fn api_version(kind: &str) -> &'static str {
     match kind {
         "Secret" => "v1",
         "PushSecret" | "ClusterPushSecret" => "external-secrets.io/v1alpha1",
@@ -74,6 +74,10 @@ fn properties(o: &Audited) -> Map<String, Value> {
     );
     p.insert("producerName".into(), json!(o.producer.name));
     p.insert("inferred".into(), json!(o.producer.inferred.to_string()));
+    if let Some(ticket) = &o.break_glass {
+        // Claimed by the stored object, never honoured by the audit (`Audited::break_glass`).
+        p.insert("breakGlass".into(), json!(ticket));
+    }
     p
 }
 

@@ -344,6 +344,81 @@ fn an_exception_is_listed_with_what_it_covers_and_the_excepted_rule_is_reported_
     assert_eq!(e.covers, ["payments/Secret/db-creds"]);
 }
 
+#[test]
+fn nothing_on_a_stored_object_makes_the_audit_report_an_exception_or_break_glass() {
+    // The stored Secret names a break-glass identity in forged stamps, carries a break-glass
+    // annotation and forged `excepted` entries; the only exception is for another namespace.
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let policy = Policy::from_yaml(&format!(
+        "identities:\n  breakGlass: [alice]\nexceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: orders\n    reason: migrating\n    ticket: PAY-1\n    expires: \"{expires}\"\n"
+    ))
+    .expect("policy");
+    let forged = secret(
+        "payments",
+        "db-creds",
+        json!({
+            "labels": { "platform.pnats.cloud/bootstrap-source": "sealed-secrets" },
+            "annotations": {
+                "platform.pnats.cloud/created-by": "alice",
+                "platform.pnats.cloud/break-glass": "INC-1: vault outage",
+                "platform.pnats.cloud/excepted": "VG101=legacy-db(PAY-1)",
+                "vaultgate.io/excepted": "VG101=legacy-db(PAY-1),VG111=legacy-db(PAY-1)",
+            },
+        }),
+    );
+    let report = run(vec![listed(Kind::Secret, forged, &[])], &policy);
+    let o = find(&report, "Secret", "db-creds");
+    assert!(o.excepted.is_empty(), "{:?}", o.excepted);
+    assert!(rules(o).contains(&"VG101"), "{:?}", rules(o));
+    assert!(
+        o.violations.iter().all(|v| v.mode == Mode::Enforce),
+        "reported as the webhook enforces them: {:?}",
+        o.violations
+    );
+    // The annotation is reported as a claim, and the PolicyReport says fail, never skip.
+    assert_eq!(o.break_glass.as_deref(), Some("INC-1"));
+    assert!(report.exceptions[0].covers.is_empty());
+    let built = policy_report::build(&report, 500);
+    let results = built["payments"].body["results"]
+        .as_array()
+        .expect("results");
+    assert!(!results.is_empty());
+    for r in results {
+        assert_eq!(r["result"], "fail", "{r:#}");
+        assert_eq!(r["properties"]["breakGlass"], "INC-1", "{r:#}");
+    }
+}
+
+#[test]
+fn an_expired_exception_still_matching_an_object_is_listed_as_such() {
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let past = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let policy = Policy::from_yaml(&format!(
+        "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    reason: migrating\n    ticket: PAY-1\n    expires: \"{past}\"\n"
+    ))
+    .expect("policy");
+    let report = run(
+        vec![listed(
+            Kind::Secret,
+            secret("payments", "db-creds", json!({})),
+            &[],
+        )],
+        &policy,
+    );
+    let o = find(&report, "Secret", "db-creds");
+    assert!(o.excepted.is_empty() && rules(o).contains(&"VG101"));
+    assert_eq!(o.lapsed.len(), 1);
+    let e = &report.exceptions[0];
+    assert_eq!(e.state, "expired");
+    assert!(e.covers.is_empty());
+    assert_eq!(e.expired, ["payments/Secret/db-creds"]);
+}
+
 mod policy_reports {
     use super::*;
     use crate::policy::exception::Excepted;
@@ -471,5 +546,91 @@ mod policy_reports {
         assert_eq!(r["properties"]["ticket"], "SEC-42");
         assert_eq!(r["properties"]["reason"], "migrating to ESO");
         assert_eq!(r["properties"]["expires"], "2027-01-31");
+    }
+}
+
+mod exception_events {
+    use super::*;
+    use crate::audit::exception_events::{Sent, due};
+    use crate::policy::exception::{EXPIRING_WITHIN, State, parse_time};
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn audit_at(objects: &[Listed], now: SystemTime) -> Report {
+        let policy = Policy::from_yaml(
+            "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    namePattern: \"db*\"\n    reason: migrating\n    ticket: PAY-1\n    expires: \"2027-01-31T00:00:00Z\"\n",
+        )
+        .expect("policy");
+        let mut view = MemoryView::from_policy(&policy);
+        for l in objects {
+            view.insert(&l.object, None);
+        }
+        audit(objects, &policy, &view, now)
+    }
+
+    #[test]
+    fn an_event_is_due_once_when_a_matching_exception_turns_expiring_and_once_when_it_expires() {
+        let expires = parse_time("2027-01-31T00:00:00Z").unwrap();
+        let objects = vec![
+            listed(Kind::Secret, secret("payments", "db", json!({})), &[]),
+            listed(Kind::Secret, secret("payments", "cache", json!({})), &[]),
+        ];
+        let run = |now, sent: &Sent| due(&audit_at(&objects, now), sent);
+
+        let (events, sent) = run(expires - EXPIRING_WITHIN - DAY, &Sent::new());
+        assert!(events.is_empty(), "active: nothing to say {events:?}");
+        assert!(sent.is_empty());
+
+        let (events, sent) = run(expires - EXPIRING_WITHIN, &sent);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(
+            (e.exception.as_str(), e.state, e.reason),
+            ("legacy-db", State::Expiring, "ExceptionExpiring")
+        );
+        assert_eq!(e.matched, 1);
+        assert_eq!(
+            (
+                e.objects[0].kind,
+                e.objects[0].name.as_str(),
+                e.objects[0].api_version
+            ),
+            ("Secret", "db", "v1")
+        );
+        assert_eq!(e.objects[0].namespace.as_deref(), Some("payments"));
+        assert!(
+            e.note.starts_with("policy exception legacy-db (ticket PAY-1) for VG101 expires at 2027-01-31T00:00:00Z and matches 1 object:"),
+            "{}",
+            e.note
+        );
+
+        // Later audits in the same state, as many as they are: no new Event.
+        let (again, sent) = run(expires - DAY, &sent);
+        assert!(again.is_empty(), "{again:?}");
+
+        let (expired, sent) = run(expires, &sent);
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert_eq!(
+            (expired[0].state, expired[0].reason),
+            (State::Expired, "ExceptionExpired")
+        );
+        assert!(expired[0].note.contains("expired at 2027-01-31T00:00:00Z"));
+        let (again, _) = run(expires + DAY, &sent);
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn no_event_is_due_for_an_exception_that_matches_nothing() {
+        let expires = parse_time("2027-01-31T00:00:00Z").unwrap();
+        let objects = vec![listed(
+            Kind::Secret,
+            secret("payments", "cache", json!({})),
+            &[],
+        )];
+        for now in [expires - DAY, expires + DAY] {
+            let (events, sent) = due(&audit_at(&objects, now), &Sent::new());
+            assert!(events.is_empty() && sent.is_empty(), "{events:?}");
+        }
     }
 }

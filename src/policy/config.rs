@@ -447,6 +447,7 @@ impl Policy {
         })?;
         policy.validate()?;
         policy.reserved = keys::ReservedKeys::new(&policy.prefix);
+        policy.exceptions.iter_mut().for_each(Exception::resolve);
         Ok(policy)
     }
 

@@ -68,6 +68,18 @@ pub struct Exception {
     pub ticket: String,
     /// RFC 3339 time it ends at (`2027-01-31T00:00:00Z`).
     pub expires: String,
+    /// What the fields above mean, worked out once when the policy is loaded
+    /// ([`Policy::from_yaml`]) rather than on every review.
+    #[serde(skip)]
+    pub(crate) resolved: Resolved,
+}
+
+/// An exception's expiry and rule ids as parsed at load. Empty for an exception not loaded
+/// through [`Policy::from_yaml`], which then excepts nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    expires_at: Option<SystemTime>,
+    rules: Vec<&'static str>,
 }
 
 /// Where an exception stands at a given time.
@@ -195,8 +207,21 @@ impl Exception {
             .unwrap_or_else(|| format!("exceptions[{index}]"))
     }
 
+    /// Its expiry, parsed when the policy was loaded.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        parse_time(&self.expires)
+        self.resolved.expires_at
+    }
+
+    /// Parses `expires` and resolves `rules` (ids or slugs) to rule ids, once, at load.
+    pub(crate) fn resolve(&mut self) {
+        self.resolved = Resolved {
+            expires_at: parse_time(&self.expires),
+            rules: self
+                .rules
+                .iter()
+                .filter_map(|r| Rule::lookup(r).map(|found| found.id))
+                .collect(),
+        };
     }
 
     /// Whether its scope covers the review: namespace, kind, name and writer. Only the
@@ -223,9 +248,7 @@ impl Exception {
     }
 
     fn excepts(&self, rule: &Rule) -> bool {
-        self.rules
-            .iter()
-            .any(|r| Rule::lookup(r).is_some_and(|found| found.id == rule.id))
+        self.resolved.rules.contains(&rule.id)
     }
 }
 
@@ -270,7 +293,7 @@ pub(crate) enum Found {
 pub(crate) fn find(scoped: &[(usize, &Exception)], rule: &Rule, now: SystemTime) -> Option<Found> {
     let mut lapsed = None;
     for (i, e) in scoped.iter().filter(|(_, e)| e.excepts(rule)) {
-        // Validated at load; an unreadable expiry (a policy built in code) excepts nothing.
+        // Parsed at load; an exception not loaded from a file (built in code) excepts nothing.
         let Some(expires) = e.expires_at() else {
             continue;
         };
@@ -285,8 +308,8 @@ pub(crate) fn find(scoped: &[(usize, &Exception)], rule: &Rule, now: SystemTime)
 
 mod load;
 
-pub use load::Expired;
 pub(crate) use load::validate;
+pub use load::{Expired, is_token};
 
 #[cfg(test)]
 mod tests {

@@ -197,16 +197,31 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The break-glass ticket, when the object carries `<prefix>break-glass: "<ticket>: <reason>"`
-/// and the writer is allowed to use it.
-pub fn break_glass(review: &Review<'_>, writer: &Writer<'_>, policy: &Policy) -> Option<String> {
+/// The break-glass annotation's value, when the object carries `<prefix>break-glass:
+/// "<ticket>: <reason>"` and the writer is allowed to use it: `Ok` when honoured, `Err` saying
+/// why not when its ticket is not a plain ticket name (the ticket is written into the
+/// `excepted` audit annotation, whose entries it must not be able to forge).
+pub fn break_glass(
+    review: &Review<'_>,
+    writer: &Writer<'_>,
+    policy: &Policy,
+) -> Option<Result<String, &'static str>> {
     let annotations = review.object.metadata().annotations.as_ref()?;
     let value = annotations.get(&*policy.reserved_key("break-glass"))?;
     let (ticket, reason) = value.split_once(':')?;
     if ticket.trim().is_empty() || reason.trim().is_empty() {
         return None;
     }
-    any(&policy.identities.break_glass, writer.username).then(|| value.trim().to_owned())
+    if !any(&policy.identities.break_glass, writer.username) {
+        return None;
+    }
+    Some(if super::exception::is_token(ticket.trim()) {
+        Ok(value.trim().to_owned())
+    } else {
+        Err(
+            "its ticket (before the first ':') must be a name like INC-4711: letters, digits and . _ / # - only, at most 64",
+        )
+    })
 }
 
 /// The groups the apiserver gives an authenticated user: a service account's three

@@ -168,6 +168,8 @@ pub struct Decision {
     pub class: Option<Class>,
     /// The break-glass ticket when one was honoured.
     pub break_glass: Option<String>,
+    /// Why a break-glass annotation by an allowed writer was not honoured (the write was denied).
+    pub break_glass_refused: Option<&'static str>,
     /// Why nothing was evaluated (exempt namespace or identity), for the audit trail.
     pub exempt: Option<Exemption>,
     /// Objects rules needed and a view without a cluster did not hold (a PushSecret's source,
@@ -199,6 +201,11 @@ impl Decision {
         for v in &self.denied {
             out.push('\n');
             out.push_str(&v.to_string());
+        }
+        if let Some(why) = self.break_glass_refused {
+            out.push_str(&format!(
+                "\nNote: the break-glass annotation was not honoured: {why}."
+            ));
         }
         for e in &self.lapsed {
             out.push_str(&format!(
@@ -363,7 +370,11 @@ pub fn evaluate_with(
     found.dedup();
     decision.missing = recorder.into_missing();
 
-    let break_glass = identity::break_glass(review, &writer, policy);
+    let (break_glass, break_glass_refused) = match identity::break_glass(review, &writer, policy) {
+        Some(Ok(ticket)) => (Some(ticket), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    };
     let scoped = if found.is_empty() {
         Vec::new()
     } else {
@@ -397,6 +408,9 @@ pub fn evaluate_with(
     }
     if decision.excepted.iter().any(|e| e.is_break_glass()) {
         decision.break_glass = break_glass;
+    }
+    if !decision.denied.is_empty() {
+        decision.break_glass_refused = break_glass_refused;
     }
     decision
 }

@@ -4,6 +4,9 @@
 //! written as PolicyReports ([`policy_report`]) by server-side apply (field manager
 //! `vaultgate`), each only when its content changed since vaultgate last wrote it.
 //!
+//! Events about expiring and expired exceptions that still match objects are published on
+//! those objects, once per exception and state ([`exception_events`]).
+//!
 //! Reports are written only while the `wgpolicyk8s.io/v1alpha2` API is served: a missing CRD is
 //! logged once and re-checked each interval (one discovery GET); the metrics work without it.
 
@@ -13,15 +16,18 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client,
     api::{Api, ApiResource, DynamicObject, Patch, PatchParams},
+    runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
 use crate::{
     admission::Webhook,
     audit::{
         self, Report,
+        exception_events::{self, Sent},
         policy_report::{self, Built},
     },
     cluster::{ClusterView, LiveView},
@@ -168,16 +174,72 @@ impl Publisher {
     }
 }
 
+/// Publishes the Events the audit calls for about expiring and expired exceptions still
+/// matching objects ([`exception_events::due`]): on each matched object (at most
+/// [`exception_events::MAX_OBJECTS`]), once per exception and state. One that could not be
+/// published on any object is tried again after the next audit.
+async fn publish_exception_events(recorder: &Recorder, report: &Report, sent: &mut Sent) {
+    let (due, mut next) = exception_events::due(report, sent);
+    for d in due {
+        tracing::warn!(
+            exception = %d.exception,
+            state = d.state.as_str(),
+            matched = d.matched,
+            "{}",
+            d.note
+        );
+        let event = Event {
+            type_: EventType::Warning,
+            reason: d.reason.into(),
+            note: Some(d.note.clone()),
+            action: "Audit".into(),
+            secondary: None,
+        };
+        let mut published = false;
+        for o in &d.objects {
+            let reference = ObjectReference {
+                api_version: Some(o.api_version.into()),
+                kind: Some(o.kind.into()),
+                namespace: o.namespace.clone(),
+                name: Some(o.name.clone()),
+                ..ObjectReference::default()
+            };
+            match recorder.publish(&event, &reference).await {
+                Ok(()) => published = true,
+                Err(e) => tracing::warn!(
+                    exception = %d.exception,
+                    namespace = o.namespace.as_deref().unwrap_or(""),
+                    name = %o.name,
+                    error = %e,
+                    "cannot publish the exception's Event"
+                ),
+            }
+        }
+        if !published {
+            next.remove(&d.exception);
+        }
+    }
+    *sent = next;
+}
+
 /// Runs the audit every `every` until the process ends (the first run once the view synced).
 pub fn spawn(client: Client, view: Arc<LiveView>, webhook: Arc<Webhook>, every: Duration) {
     tokio::spawn(async move {
         let mut publisher = Publisher {
-            client,
+            client: client.clone(),
             crd: None,
             missing_logged: false,
             written: HashMap::new(),
             cap: policy_report::DEFAULT_CAP,
         };
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "vaultgate".into(),
+                instance: std::env::var("HOSTNAME").ok(),
+            },
+        );
+        let mut sent = Sent::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -200,6 +262,7 @@ pub fn spawn(client: Client, view: Arc<LiveView>, webhook: Arc<Webhook>, every: 
             let metrics = webhook.metrics();
             record(metrics, &report);
             publisher.publish(&report).await;
+            publish_exception_events(&recorder, &report, &mut sent).await;
             metrics.audit_duration.set(started.elapsed().as_secs_f64());
             metrics.audit_last_run.set(
                 SystemTime::now()

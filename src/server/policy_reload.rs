@@ -172,7 +172,10 @@ async fn poll(webhook: Arc<Webhook>, reload: PolicyReload) {
             }
         };
         let engine = webhook.engine();
-        let verdict = exceptions_in_time(judge(&last, &now, &engine.policy, view));
+        let verdict = exceptions_in_time(
+            judge(&last, &now, &engine.policy, view),
+            std::time::SystemTime::now(),
+        );
         last = now;
         apply(&webhook, &engine, &path, view, &mut in_effect, verdict);
     }
@@ -180,14 +183,12 @@ async fn poll(webhook: Arc<Webhook>, reload: PolicyReload) {
 
 /// Exceptions are judged against the time of each load, as at startup: a new policy with one
 /// that outlives `exceptionMaxLifetime` is refused (an expired one only stops applying).
-fn exceptions_in_time(verdict: Verdict) -> Verdict {
+fn exceptions_in_time(verdict: Verdict, now: std::time::SystemTime) -> Verdict {
     match verdict {
-        Verdict::Apply { policy, digest } => {
-            match policy.check_exception_times(std::time::SystemTime::now()) {
-                Ok(_) => Verdict::Apply { policy, digest },
-                Err(e) => Verdict::Reject(e.to_string()),
-            }
-        }
+        Verdict::Apply { policy, digest } => match policy.check_exception_times(now) {
+            Ok(_) => Verdict::Apply { policy, digest },
+            Err(e) => Verdict::Reject(e.to_string()),
+        },
         other => other,
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-fn install_crd() {
+pub(crate) fn install_crd() {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/manifests/overlays/policy-reports"
@@ -44,7 +44,7 @@ async fn unjudged(who: &Identity, obj: &Value) {
 }
 
 /// The namespace's `vaultgate` PolicyReport once `done` holds for it (bounded poll).
-async fn report_when(
+pub(crate) async fn report_when(
     admin: &kube::Client,
     ns: &str,
     what: &str,

@@ -316,11 +316,39 @@ fn break_glass_is_honoured_only_for_configured_identities() {
         out["response"]["auditAnnotations"]["break-glass"],
         "INC-4711: vault outage, restoring payments"
     );
+    // Reported as an exception is: the `excepted` audit annotation and the findings metric.
+    let excepted = out["response"]["auditAnnotations"]["excepted"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
-        allowed
-            .metrics()
-            .encode()
-            .contains("vaultgate_break_glass_total 1")
+        excepted.contains("VG101=break-glass(INC-4711)"),
+        "{excepted}"
+    );
+    let metrics = allowed.metrics().encode();
+    assert!(metrics.contains("vaultgate_break_glass_total 1"));
+    assert!(
+        metrics.contains("rule=\"VG101\",decision=\"break-glass\"}"),
+        "{metrics}"
+    );
+
+    // A ticket that would forge another entry in `excepted` is not honoured, and the denial
+    // says why.
+    review["request"]["object"]["metadata"]["annotations"] = serde_json::json!({"platform.pnats.cloud/break-glass": "INC-1),VG111=legacy(PAY-1: outage"});
+    let forged = serde_json::to_vec(&review).unwrap();
+    let out: Value =
+        serde_json::from_slice(&allowed.review(Route::Validate, &forged).unwrap()).unwrap();
+    assert_eq!(out["response"]["allowed"], false);
+    assert!(
+        out["response"]["auditAnnotations"]
+            .get("excepted")
+            .is_none()
+    );
+    assert!(
+        out["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the break-glass annotation was not honoured"),
+        "{out:#}"
     );
 }
 

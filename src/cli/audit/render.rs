@@ -90,7 +90,7 @@ pub fn text(report: &Report, notes: &[String]) -> String {
     for e in &report.exceptions {
         let _ = writeln!(
             out,
-            "exception {} ({}) for {}: {} until {}, covers {}{}",
+            "exception {} ({}) for {}: {} until {}, covers {}{}{}",
             e.exception,
             e.ticket,
             e.rules.join(", "),
@@ -101,7 +101,20 @@ pub fn text(report: &Report, notes: &[String]) -> String {
                 String::new()
             } else {
                 format!(": {}", e.covers.join(", "))
+            },
+            if e.expired.is_empty() {
+                String::new()
+            } else {
+                format!("; expired but still matches {}", e.expired.join(", "))
             }
+        );
+    }
+    for o in report.objects.iter().filter(|o| o.break_glass.is_some()) {
+        let _ = writeln!(
+            out,
+            "break-glass annotation on {} (ticket {}): reported with its findings, never honoured by the audit; who wrote it is in the apiserver audit log",
+            o.path(),
+            o.break_glass.as_deref().unwrap_or("")
         );
     }
     for note in notes {

@@ -23,9 +23,12 @@ pub(crate) fn validate(policy: &Policy) -> Result<(), PolicyError> {
     for (i, e) in policy.exceptions.iter().enumerate() {
         let at = |name: &str| format!("exceptions[{i}].{name}");
         if let Some(id) = &e.id
-            && (id.trim().is_empty() || !ids.insert(id.as_str()))
+            && (!is_token(id) || !ids.insert(id.as_str()))
         {
-            return Err(field(at("id"), "must be non-empty and unique"));
+            return Err(field(
+                at("id"),
+                "must be unique and a name like legacy-db (letters, digits and . _ / # : - only, at most 64): it is written into audit annotations, reports and Events",
+            ));
         }
         if e.rules.is_empty() {
             return Err(field(at("rules"), "must name at least one rule"));
@@ -88,13 +91,13 @@ pub(crate) fn validate(policy: &Policy) -> Result<(), PolicyError> {
                 "must say why the object cannot be fixed yet",
             ));
         }
-        if e.ticket.trim().is_empty() {
+        if !is_token(&e.ticket) {
             return Err(field(
                 at("ticket"),
-                "must name the ticket that tracks the fix",
+                "must name the ticket that tracks the fix, like PAY-123 (letters, digits and . _ / # : - only, at most 64)",
             ));
         }
-        if e.expires_at().is_none() {
+        if super::parse_time(&e.expires).is_none() {
             return Err(field(
                 at("expires"),
                 "must be an RFC 3339 time like 2027-01-31T00:00:00Z",
@@ -102,6 +105,17 @@ pub(crate) fn validate(policy: &Policy) -> Result<(), PolicyError> {
         }
     }
     Ok(())
+}
+
+/// Whether `text` may name an exception or a ticket: it is written between the separators of
+/// the `excepted` audit annotation (`VG101=<exception>(<ticket>),…`), into PolicyReports and
+/// Events, so it must not be able to forge another entry (no `,` `=` `(` `)`, no spaces).
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/#:-".contains(&b))
 }
 
 /// An exception found expired when the policy was loaded.

@@ -123,3 +123,30 @@ fn a_memory_view_follows_every_field_because_it_is_rebuilt() {
     );
     assert!(matches!(verdict, Verdict::Apply { .. }), "{verdict:?}");
 }
+
+#[test]
+fn a_new_file_with_an_exception_beyond_the_maximum_lifetime_is_rejected_and_an_expired_one_is_not()
+{
+    let file = "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    reason: r\n    ticket: PAY-1\n    expires: \"2027-01-31T00:00:00Z\"\n";
+    let expires = crate::policy::exception::parse_time("2027-01-31T00:00:00Z").unwrap();
+    let day = std::time::Duration::from_secs(86_400);
+    let at = |now| {
+        exceptions_in_time(
+            judge(
+                &bytes("mode: warn\n"),
+                &bytes(file),
+                &running(),
+                ViewOnReload::Live,
+            ),
+            now,
+        )
+    };
+    // Loaded 91 days before it ends: refused, naming the field, so the running policy stays.
+    let Verdict::Reject(error) = at(expires - 91 * day) else {
+        panic!("not rejected");
+    };
+    assert!(error.contains("exceptions[0].expires"), "{error}");
+    // Within the lifetime, or already expired (it only stops applying): applied.
+    assert!(matches!(at(expires - 30 * day), Verdict::Apply { .. }));
+    assert!(matches!(at(expires + day), Verdict::Apply { .. }));
+}

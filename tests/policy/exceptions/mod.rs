@@ -293,3 +293,85 @@ fn check_shows_excepted_objects_in_text_and_json() {
     assert_eq!(db["violations"][0]["mode"], "excepted");
     assert!(json["results"][1].get("excepted").is_none());
 }
+
+#[test]
+fn a_break_glass_ticket_that_could_forge_an_excepted_entry_is_not_honoured() {
+    // The `excepted` audit annotation is `VG101=<exception>(<ticket>),…`: a ticket holding
+    // `),VG111=legacy-db(PAY-123` would add an entry the policy never granted.
+    let p = Policy::from_yaml("identities:\n  breakGlass: [alice]\n").unwrap();
+    let mut object = plain("payments", "db");
+    object["metadata"]["annotations"] = json!({
+        "platform.pnats.cloud/break-glass": "INC-1),VG111=legacy-db(PAY-123: vault outage"
+    });
+    let d = judge(&p, object);
+    assert_enforced(&d);
+    assert!(d.break_glass.is_none());
+    let message = d.message("Secret", Some("payments"), "db");
+    assert!(
+        message.contains("Note: the break-glass annotation was not honoured: its ticket"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_exception_naming_a_rule_by_id_or_by_slug_excepts_the_same_rule() {
+    for rule in ["VG101", "unmanaged-secret"] {
+        let p = Policy::from_yaml(&format!(
+            "exceptions:\n  - id: legacy-db\n    rules: [{rule}]\n    namespace: payments\n    reason: r\n    ticket: PAY-123\n    expires: \"{EXPIRES}\"\n"
+        ))
+        .unwrap();
+        assert_excepted(&judge(&p, plain("payments", "db")));
+    }
+}
+
+#[test]
+fn an_expiry_written_with_an_offset_ends_at_the_same_instant() {
+    // 01:00 at +01:00 is 00:00 UTC: the clock, not the text, decides.
+    let p = Policy::from_yaml(
+        "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    reason: r\n    ticket: PAY-123\n    expires: \"2027-01-31T01:00:00+01:00\"\n",
+    )
+    .unwrap();
+    let at = |now| judge_as(&p, Kind::Secret, HUMAN, plain("payments", "db"), now);
+    assert_eq!(at(expires() - Duration::from_secs(1)).excepted.len(), 1);
+    assert_eq!(ids(&at(expires()).denied), ["VG101"]);
+}
+
+#[test]
+fn an_update_is_excepted_as_a_create_is() {
+    let p = policy_with("    namespace: payments\n");
+    let object = Object::from_value(Kind::Secret, plain("payments", "db")).unwrap();
+    let old = Object::from_value(
+        Kind::Secret,
+        secret("payments", "db", json!({ "password": "b2xk" })),
+    )
+    .unwrap();
+    let identity = Identity::new(HUMAN, groups(HUMAN));
+    let review = Review {
+        uid: "exceptions-update",
+        operation: Operation::Update,
+        namespace: Some("payments"),
+        name: "db",
+        user: &identity,
+        object: &object,
+        old: Some(&old),
+        dry_run: false,
+        now: before(),
+    };
+    assert_excepted(&policy::evaluate(&review, &p, &MemoryView::from_policy(&p)));
+}
+
+#[test]
+fn the_expiry_is_parsed_once_when_the_policy_is_loaded() {
+    // The loaded policy judges with what it parsed at load, not by re-reading the text.
+    let mut p = policy_with("    namespace: payments\n");
+    p.exceptions[0].expires = "not a time".into();
+    let d = judge(&p, plain("payments", "db"));
+    assert!(d.allowed() && d.excepted.len() == 1, "{:?}", d.denied);
+    assert_enforced(&judge_as(
+        &p,
+        Kind::Secret,
+        HUMAN,
+        plain("payments", "db"),
+        expires(),
+    ));
+}

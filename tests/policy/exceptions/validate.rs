@@ -204,3 +204,28 @@ fn the_lifetime_is_judged_from_the_load_time_at_every_load() {
         "{err}"
     );
 }
+
+#[test]
+fn validate_names_a_rule_written_in_lowercase() {
+    // Ids are upper case, slugs lower case: `vg101` is neither, and is not guessed at.
+    assert_refused(
+        &with("rules", Some("[vg101]")),
+        &["exceptions[0].rules[0]", "unknown rule"],
+    );
+}
+
+#[test]
+fn validate_refuses_an_id_or_ticket_that_could_forge_an_audit_entry() {
+    let forged = with("ticket", Some("\"PAY-1),VG111=x(PAY-2\""));
+    assert_refused(&forged, &["exceptions[0].ticket"]);
+    assert_refused(
+        &with("ticket", Some("\"PAY 1\"")),
+        &["exceptions[0].ticket"],
+    );
+    assert_refused(
+        &with("id", Some("\"legacy,VG111=db\"")),
+        &["exceptions[0].id"],
+    );
+    let (code, stderr) = validate(&with("ticket", Some("\"https://jira.example/PAY-1\"")));
+    assert_eq!(code, Some(0), "a ticket URL is fine: {stderr}");
+}
