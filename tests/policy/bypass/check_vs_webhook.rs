@@ -192,3 +192,100 @@ fn check_judges_the_secrets_inside_any_list_kind() {
         );
     }
 }
+
+/// UPDATEs by the producers RFC-SECOPS-0001 names stay allowed; the same UPDATE by a human is
+/// denied (the control).
+#[test]
+fn producer_updates_stay_allowed_and_the_same_update_by_a_human_is_denied() {
+    let eso_old = secret("db", "payments", es_owner());
+    let eso_new = with(eso_old.clone(), "data", json!({ "password": "bmV3" }));
+    let tls_meta = json!({ "annotations": { "cert-manager.io/certificate-name": "web" } });
+    let tls_old = with(
+        with(
+            secret("web-tls", "payments", tls_meta),
+            "type",
+            json!("kubernetes.io/tls"),
+        ),
+        "data",
+        json!({ "tls.crt": "b2xk", "tls.key": "b2xk" }),
+    );
+    let tls_new = with(
+        tls_old.clone(),
+        "data",
+        json!({ "tls.crt": "bmV3", "tls.key": "bmV3" }),
+    );
+    let sa_old = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": { "name": "build-token", "namespace": "payments",
+            "annotations": { "kubernetes.io/service-account.name": "build" } }
+    });
+    let sa_new = with(
+        sa_old.clone(),
+        "data",
+        json!({ "token": "dA==", "ca.crt": "Y2E=", "namespace": "cGF5bWVudHM=" }),
+    );
+    let helm_old = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": { "name": "sh.helm.release.v1.web.v3", "namespace": "payments",
+            "labels": { "owner": "helm", "name": "web", "version": "3", "status": "deployed" } },
+        "data": { "release": "SDRzSQ==" }
+    });
+    let mut helm_new = helm_old.clone();
+    helm_new["metadata"]["labels"]["status"] = json!("superseded");
+    for (what, producer, old, new) in [
+        ("ESO refreshing its Secret", ESO, eso_old, eso_new),
+        (
+            "cert-manager renewing a certificate",
+            CERT_MANAGER,
+            tls_old,
+            tls_new,
+        ),
+        (
+            "the token controller filling a token",
+            "system:kube-controller-manager",
+            sa_old,
+            sa_new,
+        ),
+        (
+            "helm-controller superseding a release",
+            HELM,
+            helm_old,
+            helm_new,
+        ),
+    ] {
+        let d =
+            Write::update(Kind::Secret, "payments", producer, old.clone(), new.clone()).evaluate();
+        assert_allowed(&d, what);
+        // The control changes the values too: a metadata-only edit is housekeeping by design.
+        let mut tampered = new;
+        tampered["data"] = json!({ "release": "dGFtcGVyZWQ=" });
+        let d = Write::update(Kind::Secret, "payments", HUMAN, old, tampered).evaluate();
+        assert!(
+            !d.allowed(),
+            "{what}, with new values by a human, must be denied"
+        );
+    }
+}
+
+/// `kubectl create secret … --dry-run=server` and server-side apply send the same review with
+/// `dryRun: true`: the verdict is the same as for the real write.
+#[test]
+fn a_server_dry_run_is_judged_like_the_write() {
+    let plain = secret("db", "payments", json!({}));
+    let hook = webhook();
+    let mut review: Value = serde_json::from_slice(&admission_review(
+        ("", "v1", "Secret"),
+        "CREATE",
+        "payments",
+        "db",
+        HUMAN,
+        plain,
+        Value::Null,
+    ))
+    .expect("review");
+    review["request"]["dryRun"] = json!(true);
+    let body = serde_json::to_vec(&review).expect("encode");
+    let response = respond(&hook, Route::Validate, &body);
+    assert_eq!(response["allowed"], false);
+    assert_eq!(rule_ids(&response), ["VG101"]);
+}
