@@ -10,6 +10,7 @@ mod handover;
 mod policy_cmd;
 mod serve;
 mod suggest;
+mod walk;
 
 use std::{path::PathBuf, process::ExitCode};
 

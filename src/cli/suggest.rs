@@ -66,29 +66,21 @@ fn parse(at: &str, text: &str, out: &mut Vec<Source>) -> bool {
     true
 }
 
-fn walk(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// The manifests (`*.yaml`, `*.yml`, `*.json`) of `path`: the file itself, or every one under
+/// the directory, hidden directories skipped ([`super::walk`]: no link loops, no escapes).
+fn manifests(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !path.is_dir() {
-        files.push(path.to_path_buf());
-        return Ok(());
+        return Ok(vec![path.to_path_buf()]);
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        let hidden = entry
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.') && n != ".");
-        let manifest = entry
-            .extension()
+    let manifest = |f: &PathBuf| {
+        f.extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.is_dir() && !hidden || manifest {
-            walk(&entry, files)?;
-        }
-    }
-    Ok(())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+    };
+    Ok(super::walk::files(path, true)?
+        .into_iter()
+        .filter(manifest)
+        .collect())
 }
 
 /// Reads every path; returns the objects and how many files were not plain YAML/JSON.
@@ -103,8 +95,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, usize), String> {
             skipped += usize::from(!parse("<stdin>", &text, &mut sources));
             continue;
         }
-        let mut files = Vec::new();
-        walk(path, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+        let files = manifests(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for file in files {
             let at = file.display().to_string();
             match std::fs::read(&file) {
@@ -259,4 +250,40 @@ pub fn run(args: SuggestArgs) -> ExitCode {
         println!("# {note}");
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_loop_ends_and_a_link_out_of_the_repository_is_not_read() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            outside.path().join("elsewhere.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n",
+        )
+        .expect("write");
+        let repo = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(repo.path().join("apps")).expect("mkdir");
+        std::fs::write(
+            repo.path().join("apps/ns.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n",
+        )
+        .expect("write");
+        std::os::unix::fs::symlink("..", repo.path().join("apps/loop")).expect("loop");
+        std::os::unix::fs::symlink(outside.path(), repo.path().join("vendor")).expect("dir link");
+        std::os::unix::fs::symlink(
+            outside.path().join("elsewhere.yaml"),
+            repo.path().join("linked.yaml"),
+        )
+        .expect("file link");
+        let (sources, skipped) = read_paths(&[repo.path().to_path_buf()]).expect("read ends");
+        assert_eq!(skipped, 0);
+        let names: Vec<_> = sources
+            .iter()
+            .map(|s| s.value["metadata"]["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["apps"]);
+    }
 }
