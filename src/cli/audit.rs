@@ -5,6 +5,7 @@
 //!
 //! Exit codes: see [`EXIT_CODES`].
 
+mod errors;
 pub mod html;
 mod render;
 
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use crate::{
     audit::{self, FieldManager, Listed},
     cluster::{LiveView, live::SealedListing},
-    policy::{Object, objects::Kind},
+    policy::objects::Kind,
 };
 
 pub const EXIT_CODES: &str = "Exit codes: 0 no violation; 1 violations found; 2 cannot run (no kubeconfig, a list refused, an invalid policy).";
@@ -114,10 +115,7 @@ fn secret_object(mut meta: ObjectMeta) -> anyhow::Result<Listed> {
     if sa_token {
         value["type"] = json!("kubernetes.io/service-account-token");
     }
-    Ok(Listed {
-        object: Object::from_value(Kind::Secret, value)?,
-        managers,
-    })
+    errors::decode(Kind::Secret, value, managers).map_err(anyhow::Error::msg)
 }
 
 /// Lists what the audit reads. A kind the cluster does not serve (404) is noted and empty.
@@ -134,7 +132,7 @@ async fn list_cluster(
         async move { secrets.list_metadata(&p).await }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("listing secrets (metadata): {e}"))?
+    .map_err(|e| anyhow::anyhow!(errors::list_failed("listing secrets (metadata)", &e)))?
     {
         objects.push(secret_object(s.metadata)?);
     }
@@ -152,16 +150,10 @@ async fn list_cluster(
                 for mut o in items {
                     let managers = managers(&o.metadata);
                     o.metadata.managed_fields = None;
-                    let at = format!(
-                        "{} {}/{}",
-                        kind.as_str(),
-                        o.metadata.namespace.as_deref().unwrap_or("-"),
-                        o.metadata.name.as_deref().unwrap_or("-")
-                    );
-                    let value: Value = serde_json::to_value(&o)?;
-                    match Object::from_value(*kind, value) {
-                        Ok(object) => objects.push(Listed { object, managers }),
-                        Err(e) => notes.push(format!("{at} could not be read ({e}); not judged")),
+                    let value = serde_json::to_value(&o).unwrap_or(Value::Null);
+                    match errors::decode(*kind, value, managers) {
+                        Ok(listed) => objects.push(listed),
+                        Err(note) => notes.push(note),
                     }
                 }
             }
@@ -196,9 +188,10 @@ async fn list_cluster(
             notes.push("sealedsecrets.bitnami.com is not served by this cluster".into())
         }
         Err(e) => {
-            return Err(anyhow::anyhow!(
-                "listing sealedsecrets.bitnami.com (metadata): {e}"
-            ));
+            return Err(anyhow::anyhow!(errors::list_failed(
+                "listing sealedsecrets.bitnami.com (metadata)",
+                &e
+            )));
         }
     }
     Ok((objects, sealed))
@@ -232,7 +225,12 @@ async fn list_dynamic(
                 return Ok(Some(items));
             }
             Err(kube::Error::Api(e)) if e.code == 404 => continue,
-            Err(e) => return Err(anyhow::anyhow!("listing {plural}.{group}: {e}")),
+            Err(e) => {
+                return Err(anyhow::anyhow!(errors::list_failed(
+                    &format!("listing {plural}.{group}"),
+                    &e
+                )));
+            }
         }
     }
     Ok(None)

@@ -244,7 +244,7 @@ fn push(
 /// `ExternalSecret does not match its schema at spec.data: expected a sequence`. serde's
 /// message may quote a value (`invalid type: string "hunter2"`), so only what it expected, or
 /// the name of a missing field, is kept.
-fn schema_message(kind: &str, path: &str, e: &serde_json::Error) -> String {
+pub(crate) fn schema_message(kind: &str, path: &str, e: &serde_json::Error) -> String {
     let text = e.to_string();
     let detail = if text.starts_with("missing field") {
         text.split(" at line ")
