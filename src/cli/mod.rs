@@ -5,6 +5,7 @@
 mod audit;
 mod certs;
 pub mod check;
+mod escape;
 mod explain;
 mod handover;
 mod policy_cmd;
