@@ -5,7 +5,7 @@
 //!
 //! Exit codes: see [`EXIT_CODES`].
 
-mod errors;
+pub(super) mod errors;
 pub mod html;
 mod render;
 
@@ -15,10 +15,11 @@ use clap::ValueEnum;
 use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{
     Client,
-    api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams},
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
 };
 use serde_json::{Value, json};
 
+use super::listing::{list_dynamic, pages};
 use crate::{
     audit::{self, FieldManager, Listed},
     cluster::{LiveView, live::SealedListing},
@@ -81,25 +82,6 @@ fn managers(meta: &ObjectMeta) -> Vec<FieldManager> {
             subresource: m.subresource.as_deref().is_some_and(|s| !s.is_empty()),
         })
         .collect()
-}
-
-/// Every page of a list (500 at a time).
-async fn pages<T, F, Fut>(mut list: F) -> kube::Result<Vec<T>>
-where
-    F: FnMut(ListParams) -> Fut,
-    Fut: std::future::Future<Output = kube::Result<kube::api::ObjectList<T>>>,
-    T: Clone,
-{
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = list(params.clone()).await?;
-        out.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
-        }
-    }
 }
 
 /// A Secret as the engine reads it from its metadata: the type is not in a metadata listing,
@@ -195,45 +177,6 @@ async fn list_cluster(
         }
     }
     Ok((objects, sealed))
-}
-
-/// Lists one custom kind at the first version the cluster serves; `None` if it serves none.
-async fn list_dynamic(
-    client: &Client,
-    group: &str,
-    versions: &[&str],
-    kind: &str,
-    plural: &str,
-) -> anyhow::Result<Option<Vec<DynamicObject>>> {
-    for version in versions {
-        let ar =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-        match pages(|p| {
-            let api = api.clone();
-            async move { api.list(&p).await }
-        })
-        .await
-        {
-            Ok(mut items) => {
-                for o in &mut items {
-                    o.types = Some(kube::api::TypeMeta {
-                        api_version: ar.api_version.clone(),
-                        kind: kind.to_owned(),
-                    });
-                }
-                return Ok(Some(items));
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => continue,
-            Err(e) => {
-                return Err(anyhow::anyhow!(errors::list_failed(
-                    &format!("listing {plural}.{group}"),
-                    &e
-                )));
-            }
-        }
-    }
-    Ok(None)
 }
 
 pub fn run(args: AuditArgs) -> ExitCode {

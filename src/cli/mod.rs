@@ -8,6 +8,7 @@ pub mod check;
 mod escape;
 mod explain;
 mod handover;
+mod listing;
 mod policy_cmd;
 mod serve;
 mod suggest;

@@ -157,40 +157,27 @@ const CLUSTER_KINDS: &[(&str, &[&str], &str, &str)] = &[
 /// Lists [`CLUSTER_KINDS`] (metadata and spec only: Secrets are never read). Kinds the cluster
 /// does not serve are noted, not errors.
 async fn read_cluster(notes: &mut Vec<String>) -> anyhow::Result<Vec<Source>> {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
     let client = kube::Client::try_default().await.map_err(|e| {
         anyhow::anyhow!("--cluster: no usable kubeconfig or in-cluster config: {e}")
     })?;
     let mut sources = Vec::new();
     for (group, versions, kind, plural) in CLUSTER_KINDS {
-        let mut served = false;
-        for version in *versions {
-            let gvk = GroupVersionKind::gvk(group, version, kind);
-            let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
-            let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-            match api.list(&ListParams::default()).await {
-                Ok(list) => {
-                    for mut obj in list.items {
-                        obj.metadata.managed_fields = None;
-                        let mut value = serde_json::to_value(&obj)?;
-                        value["apiVersion"] = Value::from(ar.api_version.clone());
-                        value["kind"] = Value::from(*kind);
-                        let at = format!(
-                            "cluster {kind} {}/{}",
-                            obj.metadata.namespace.as_deref().unwrap_or("-"),
-                            obj.metadata.name.as_deref().unwrap_or("-")
-                        );
-                        sources.push(Source { at, value });
-                    }
-                    served = true;
-                    break;
-                }
-                Err(kube::Error::Api(e)) if e.code == 404 => continue,
-                Err(e) => return Err(anyhow::anyhow!("--cluster: listing {plural}.{group}: {e}")),
-            }
-        }
-        if !served {
+        let listed = super::listing::list_dynamic(&client, group, versions, kind, plural)
+            .await
+            .map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+        let Some(items) = listed else {
             notes.push(format!("{plural}.{group} is not served by this cluster"));
+            continue;
+        };
+        for mut obj in items {
+            obj.metadata.managed_fields = None;
+            let at = format!(
+                "cluster {kind} {}/{}",
+                obj.metadata.namespace.as_deref().unwrap_or("-"),
+                obj.metadata.name.as_deref().unwrap_or("-")
+            );
+            let value = serde_json::to_value(&obj)?;
+            sources.push(Source { at, value });
         }
     }
     Ok(sources)

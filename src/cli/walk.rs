@@ -26,11 +26,10 @@ fn walk(dir: &Path, root: &Path, skip_hidden: bool, out: &mut Vec<PathBuf>) -> s
             if name != ".git" && !(skip_hidden && hidden) {
                 walk(&path, root, skip_hidden, out)?;
             }
-        } else if kind.is_file() {
-            out.push(path);
-        } else if kind.is_symlink()
-            && path.is_file()
-            && path.canonicalize().is_ok_and(|t| t.starts_with(root))
+        } else if kind.is_file()
+            || (kind.is_symlink()
+                && path.is_file()
+                && path.canonicalize().is_ok_and(|t| t.starts_with(root)))
         {
             out.push(path);
         }
