@@ -5,6 +5,7 @@
 //!
 //! Exit codes: see [`EXIT_CODES`].
 
+pub(super) mod errors;
 pub mod html;
 mod render;
 
@@ -14,14 +15,15 @@ use clap::ValueEnum;
 use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{
     Client,
-    api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams},
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
 };
 use serde_json::{Value, json};
 
+use super::listing::{list_dynamic, pages};
 use crate::{
     audit::{self, FieldManager, Listed},
     cluster::{LiveView, live::SealedListing},
-    policy::{Object, objects::Kind},
+    policy::objects::Kind,
 };
 
 pub const EXIT_CODES: &str = "Exit codes: 0 no violation; 1 violations found; 2 cannot run (no kubeconfig, a list refused, an invalid policy).";
@@ -82,25 +84,6 @@ fn managers(meta: &ObjectMeta) -> Vec<FieldManager> {
         .collect()
 }
 
-/// Every page of a list (500 at a time).
-async fn pages<T, F, Fut>(mut list: F) -> kube::Result<Vec<T>>
-where
-    F: FnMut(ListParams) -> Fut,
-    Fut: std::future::Future<Output = kube::Result<kube::api::ObjectList<T>>>,
-    T: Clone,
-{
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = list(params.clone()).await?;
-        out.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
-        }
-    }
-}
-
 /// A Secret as the engine reads it from its metadata: the type is not in a metadata listing,
 /// except a service-account token's, which every such Secret's annotation gives away.
 fn secret_object(mut meta: ObjectMeta) -> anyhow::Result<Listed> {
@@ -114,10 +97,7 @@ fn secret_object(mut meta: ObjectMeta) -> anyhow::Result<Listed> {
     if sa_token {
         value["type"] = json!("kubernetes.io/service-account-token");
     }
-    Ok(Listed {
-        object: Object::from_value(Kind::Secret, value)?,
-        managers,
-    })
+    errors::decode(Kind::Secret, value, managers).map_err(anyhow::Error::msg)
 }
 
 /// Lists what the audit reads. A kind the cluster does not serve (404) is noted and empty.
@@ -134,7 +114,7 @@ async fn list_cluster(
         async move { secrets.list_metadata(&p).await }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("listing secrets (metadata): {e}"))?
+    .map_err(|e| anyhow::anyhow!(errors::list_failed("listing secrets (metadata)", &e)))?
     {
         objects.push(secret_object(s.metadata)?);
     }
@@ -152,16 +132,10 @@ async fn list_cluster(
                 for mut o in items {
                     let managers = managers(&o.metadata);
                     o.metadata.managed_fields = None;
-                    let at = format!(
-                        "{} {}/{}",
-                        kind.as_str(),
-                        o.metadata.namespace.as_deref().unwrap_or("-"),
-                        o.metadata.name.as_deref().unwrap_or("-")
-                    );
-                    let value: Value = serde_json::to_value(&o)?;
-                    match Object::from_value(*kind, value) {
-                        Ok(object) => objects.push(Listed { object, managers }),
-                        Err(e) => notes.push(format!("{at} could not be read ({e}); not judged")),
+                    let value = serde_json::to_value(&o).unwrap_or(Value::Null);
+                    match errors::decode(*kind, value, managers) {
+                        Ok(listed) => objects.push(listed),
+                        Err(note) => notes.push(note),
                     }
                 }
             }
@@ -196,46 +170,13 @@ async fn list_cluster(
             notes.push("sealedsecrets.bitnami.com is not served by this cluster".into())
         }
         Err(e) => {
-            return Err(anyhow::anyhow!(
-                "listing sealedsecrets.bitnami.com (metadata): {e}"
-            ));
+            return Err(anyhow::anyhow!(errors::list_failed(
+                "listing sealedsecrets.bitnami.com (metadata)",
+                &e
+            )));
         }
     }
     Ok((objects, sealed))
-}
-
-/// Lists one custom kind at the first version the cluster serves; `None` if it serves none.
-async fn list_dynamic(
-    client: &Client,
-    group: &str,
-    versions: &[&str],
-    kind: &str,
-    plural: &str,
-) -> anyhow::Result<Option<Vec<DynamicObject>>> {
-    for version in versions {
-        let ar =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-        match pages(|p| {
-            let api = api.clone();
-            async move { api.list(&p).await }
-        })
-        .await
-        {
-            Ok(mut items) => {
-                for o in &mut items {
-                    o.types = Some(kube::api::TypeMeta {
-                        api_version: ar.api_version.clone(),
-                        kind: kind.to_owned(),
-                    });
-                }
-                return Ok(Some(items));
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => continue,
-            Err(e) => return Err(anyhow::anyhow!("listing {plural}.{group}: {e}")),
-        }
-    }
-    Ok(None)
 }
 
 pub fn run(args: AuditArgs) -> ExitCode {

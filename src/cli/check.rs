@@ -14,7 +14,7 @@ mod kustomize;
 mod layout;
 mod listed;
 mod load;
-mod parse;
+pub(crate) mod parse;
 mod report;
 pub mod sarif;
 mod sealed;

@@ -5,12 +5,15 @@
 mod audit;
 mod certs;
 pub mod check;
+mod escape;
 mod explain;
 mod handover;
+mod listing;
 mod manifests;
 mod policy_cmd;
 mod serve;
 mod suggest;
+mod walk;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -66,29 +66,21 @@ fn parse(at: &str, text: &str, out: &mut Vec<Source>) -> bool {
     true
 }
 
-fn walk(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// The manifests (`*.yaml`, `*.yml`, `*.json`) of `path`: the file itself, or every one under
+/// the directory, hidden directories skipped ([`super::walk`]: no link loops, no escapes).
+fn manifests(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !path.is_dir() {
-        files.push(path.to_path_buf());
-        return Ok(());
+        return Ok(vec![path.to_path_buf()]);
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        let hidden = entry
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.') && n != ".");
-        let manifest = entry
-            .extension()
+    let manifest = |f: &PathBuf| {
+        f.extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.is_dir() && !hidden || manifest {
-            walk(&entry, files)?;
-        }
-    }
-    Ok(())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+    };
+    Ok(super::walk::files(path, true)?
+        .into_iter()
+        .filter(manifest)
+        .collect())
 }
 
 /// Reads every path; returns the objects and how many files were not plain YAML/JSON.
@@ -103,8 +95,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, usize), String> {
             skipped += usize::from(!parse("<stdin>", &text, &mut sources));
             continue;
         }
-        let mut files = Vec::new();
-        walk(path, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+        let files = manifests(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for file in files {
             let at = file.display().to_string();
             match std::fs::read(&file) {
@@ -166,40 +157,27 @@ const CLUSTER_KINDS: &[(&str, &[&str], &str, &str)] = &[
 /// Lists [`CLUSTER_KINDS`] (metadata and spec only: Secrets are never read). Kinds the cluster
 /// does not serve are noted, not errors.
 async fn read_cluster(notes: &mut Vec<String>) -> anyhow::Result<Vec<Source>> {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
     let client = kube::Client::try_default().await.map_err(|e| {
         anyhow::anyhow!("--cluster: no usable kubeconfig or in-cluster config: {e}")
     })?;
     let mut sources = Vec::new();
     for (group, versions, kind, plural) in CLUSTER_KINDS {
-        let mut served = false;
-        for version in *versions {
-            let gvk = GroupVersionKind::gvk(group, version, kind);
-            let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
-            let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-            match api.list(&ListParams::default()).await {
-                Ok(list) => {
-                    for mut obj in list.items {
-                        obj.metadata.managed_fields = None;
-                        let mut value = serde_json::to_value(&obj)?;
-                        value["apiVersion"] = Value::from(ar.api_version.clone());
-                        value["kind"] = Value::from(*kind);
-                        let at = format!(
-                            "cluster {kind} {}/{}",
-                            obj.metadata.namespace.as_deref().unwrap_or("-"),
-                            obj.metadata.name.as_deref().unwrap_or("-")
-                        );
-                        sources.push(Source { at, value });
-                    }
-                    served = true;
-                    break;
-                }
-                Err(kube::Error::Api(e)) if e.code == 404 => continue,
-                Err(e) => return Err(anyhow::anyhow!("--cluster: listing {plural}.{group}: {e}")),
-            }
-        }
-        if !served {
+        let listed = super::listing::list_dynamic(&client, group, versions, kind, plural)
+            .await
+            .map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+        let Some(items) = listed else {
             notes.push(format!("{plural}.{group} is not served by this cluster"));
+            continue;
+        };
+        for mut obj in items {
+            obj.metadata.managed_fields = None;
+            let at = format!(
+                "cluster {kind} {}/{}",
+                obj.metadata.namespace.as_deref().unwrap_or("-"),
+                obj.metadata.name.as_deref().unwrap_or("-")
+            );
+            let value = serde_json::to_value(&obj)?;
+            sources.push(Source { at, value });
         }
     }
     Ok(sources)
@@ -259,4 +237,40 @@ pub fn run(args: SuggestArgs) -> ExitCode {
         println!("# {note}");
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_loop_ends_and_a_link_out_of_the_repository_is_not_read() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            outside.path().join("elsewhere.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n",
+        )
+        .expect("write");
+        let repo = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(repo.path().join("apps")).expect("mkdir");
+        std::fs::write(
+            repo.path().join("apps/ns.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n",
+        )
+        .expect("write");
+        std::os::unix::fs::symlink("..", repo.path().join("apps/loop")).expect("loop");
+        std::os::unix::fs::symlink(outside.path(), repo.path().join("vendor")).expect("dir link");
+        std::os::unix::fs::symlink(
+            outside.path().join("elsewhere.yaml"),
+            repo.path().join("linked.yaml"),
+        )
+        .expect("file link");
+        let (sources, skipped) = read_paths(&[repo.path().to_path_buf()]).expect("read ends");
+        assert_eq!(skipped, 0);
+        let names: Vec<_> = sources
+            .iter()
+            .map(|s| s.value["metadata"]["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["apps"]);
+    }
 }

@@ -7,23 +7,8 @@
 use std::fmt::Write as _;
 
 use crate::audit::{NamespaceSummary, Report};
+use crate::cli::escape::html as escape;
 use crate::policy::Mode;
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 pub fn mode(m: Mode) -> &'static str {
     match m {

@@ -2,6 +2,7 @@
 //! Everything printed is metadata: names, classes, producers, rule ids and messages (which
 //! never quote a Secret value: the engine never holds one).
 
+use crate::cli::escape::markdown_cell as cell;
 use std::fmt::Write as _;
 
 use super::html::mode;
@@ -135,10 +136,6 @@ pub fn text(report: &Report, notes: &[String]) -> String {
         report.objects.len()
     );
     out
-}
-
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 pub fn markdown(report: &Report, notes: &[String]) -> String {

@@ -7,18 +7,7 @@
 //! a message; those and `:` and `,` in a property value.
 
 use super::{LoadError, Outcome, Report};
-
-/// A message: `%` → `%25`, CR → `%0D`, LF → `%0A`.
-pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// A property value (`file=`, `title=`): as a message, and `:` → `%3A`, `,` → `%2C`.
-pub fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
-}
+use crate::cli::escape::{github_data as escape_data, github_property as escape_property};
 
 fn command(level: &str, file: &str, line: Option<usize>, title: &str, message: &str) -> String {
     let mut props = format!("file={}", escape_property(file));

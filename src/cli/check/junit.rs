@@ -5,25 +5,7 @@
 //! Unreadable manifests are `<error>` test cases of their file.
 
 use super::{Outcome, Report, Verdict};
-
-/// Text as XML character data or an attribute value: the five special characters escaped, and
-/// characters XML 1.0 cannot hold (most C0 controls) replaced by U+FFFD.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::cli::escape::xml as escape;
 
 /// One suite: a file, its objects and its unreadable documents.
 struct Suite<'a> {

@@ -123,25 +123,6 @@ pub struct Options {
     pub kustomize: Option<Kustomizer>,
 }
 
-/// Every file under `dir`, sorted; `.git` is skipped and symlinked directories are not
-/// followed (a link cycle would never end).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.path());
-    for entry in entries {
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if entry.file_name() != ".git" {
-                walk(&path, out)?;
-            }
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Reads a file's bytes as text, or says why it is not text.
 fn read_text(bytes: Vec<u8>) -> Result<String, &'static str> {
     if bytes.contains(&0) {
@@ -183,8 +164,9 @@ pub fn load(paths: &[PathBuf], options: &Options) -> Loaded {
                 Ok(Ok(text)) => parse_text("<stdin>", &text, false, options, &mut loaded),
             }
         } else if path.is_dir() {
-            if let Err(e) = walk(path, &mut files) {
-                loaded.error(&path.display().to_string(), None, e.to_string());
+            match crate::cli::walk::files(path, false) {
+                Ok(found) => files.extend(found),
+                Err(e) => loaded.error(&path.display().to_string(), None, e.to_string()),
             }
         } else if path.exists() {
             files.push(path.clone());

@@ -72,6 +72,22 @@ fn is_object(v: &Value) -> bool {
     v.get("apiVersion").is_some_and(Value::is_string) && v.get("kind").is_some_and(Value::is_string)
 }
 
+/// The items of a list: kubectl applies every item of any kind ending in `List` that holds an
+/// `items` array (`List`, `SecretList`, `ConfigMapList`), so `check` judges each one, as the
+/// webhook will see it.
+fn list_items(v: &Value) -> Option<&Vec<Value>> {
+    let kind = v.get("kind")?.as_str()?;
+    kind.ends_with("List").then(|| v.get("items")?.as_array())?
+}
+
+/// The items of `v`, lists inside lists flattened, in order; `v` itself when it is no list.
+fn flatten(v: Value, out: &mut Vec<Value>) {
+    match list_items(&v) {
+        Some(items) => items.clone().into_iter().for_each(|i| flatten(i, out)),
+        None => out.push(v),
+    }
+}
+
 /// Parses one file's (or stream's) text into documents, listing or rejecting what is not an
 /// object. A file is a manifest when one of its documents is an object, or reads like one
 /// without being valid YAML (and is not a template): then a broken document is an error.
@@ -81,13 +97,12 @@ pub fn parse_text(file: &str, text: &str, json: bool, options: &Options, loaded:
         .iter()
         .filter_map(|p| p.value.as_ref().ok())
         .collect();
-    let manifest = values.iter().any(|v| {
-        is_object(v)
-            || v.get("kind").and_then(Value::as_str) == Some("List")
-                && v.get("items").is_some_and(Value::is_array)
-    }) || parsed
+    let manifest = values
         .iter()
-        .any(|p| p.value.is_err() && p.looks_like_object && !p.templated);
+        .any(|v| is_object(v) || list_items(v).is_some())
+        || parsed
+            .iter()
+            .any(|p| p.value.is_err() && p.looks_like_object && !p.templated);
     if !manifest {
         if let Some(entry) = listed::not_a_manifest(file, &parsed_summary(&parsed)) {
             loaded.listed.push(entry);
@@ -102,11 +117,9 @@ pub fn parse_text(file: &str, text: &str, json: bool, options: &Options, loaded:
                 index += 1;
             }
             Ok(Value::Null) => {}
-            Ok(v) if v.get("kind").and_then(Value::as_str) == Some("List") => {
-                let items = match v.get("items") {
-                    Some(Value::Array(items)) => items.clone(),
-                    _ => Vec::new(),
-                };
+            Ok(v) if list_items(&v).is_some() => {
+                let mut items = Vec::new();
+                flatten(v, &mut items);
                 for item in items {
                     push(file, index, p.line, item, options, loaded);
                     index += 1;
@@ -231,7 +244,7 @@ fn push(
 /// `ExternalSecret does not match its schema at spec.data: expected a sequence`. serde's
 /// message may quote a value (`invalid type: string "hunter2"`), so only what it expected, or
 /// the name of a missing field, is kept.
-fn schema_message(kind: &str, path: &str, e: &serde_json::Error) -> String {
+pub(crate) fn schema_message(kind: &str, path: &str, e: &serde_json::Error) -> String {
     let text = e.to_string();
     let detail = if text.starts_with("missing field") {
         text.split(" at line ")

@@ -1545,76 +1545,140 @@ fn manifest_of(body: &str) -> Option<Manifest> {
 
 type Fields = (Option<String>, Option<String>, Vec<String>);
 
+/// Name, namespace and data keys of a parsed Secret: the name only ever from `metadata`.
+fn value_secret(v: &serde_json::Value) -> Option<Fields> {
+    if v.get("kind")?.as_str()? != "Secret" {
+        return None;
+    }
+    let field = |f: &str| {
+        v.get("metadata")
+            .and_then(|m| m.get(f))
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+    };
+    let keys = ["data", "stringData"]
+        .iter()
+        .filter_map(|d| v.get(*d)?.as_object())
+        .flat_map(|o| o.keys().cloned())
+        .collect();
+    Some((field("name"), field("namespace"), keys))
+}
+
 fn json_secret(body: &str) -> Option<Fields> {
     let t = body.trim();
     if !t.starts_with('{') {
         return None;
     }
     match serde_json::from_str::<serde_json::Value>(t) {
-        Ok(v) => {
-            if v.get("kind")?.as_str()? != "Secret" {
-                return None;
-            }
-            let meta = v.get("metadata");
-            let field = |f: &str| {
-                meta.and_then(|m| m.get(f))
-                    .and_then(|x| x.as_str())
-                    .map(str::to_owned)
-            };
-            let keys = ["data", "stringData"]
-                .iter()
-                .filter_map(|d| v.get(*d)?.as_object())
-                .flat_map(|o| o.keys().cloned())
-                .collect();
-            Some((field("name"), field("namespace"), keys))
-        }
-        // Not valid JSON (a `$VAR` where a value goes): read the fields by text.
-        Err(_) => {
-            let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-            if !compact.contains("\"kind\":\"Secret\"") {
-                return None;
-            }
-            let field = |f: &str| {
-                let at = compact.find(&format!("\"{f}\":\""))? + f.len() + 4;
-                compact[at..].split('"').next().map(str::to_owned)
-            };
-            Some((field("name"), field("namespace"), Vec::new()))
-        }
+        Ok(v) => value_secret(&v),
+        // Not valid JSON (a `$VAR` where a value goes): read it by its nesting.
+        Err(_) => loose_json_secret(t),
     }
 }
 
-/// A YAML Secret manifest, read by lines: (name, namespace, data keys).
+/// A JSON Secret with holes (`$VAR` values), read token by token with the path of object keys
+/// kept, so a `"name"` under `stringData` or `labels` is never taken for the Secret's name.
+fn loose_json_secret(t: &str) -> Option<Fields> {
+    let chars: Vec<char> = t.chars().collect();
+    // The key each open object or array was the value of ("" for the outermost and for arrays).
+    let mut stack: Vec<String> = Vec::new();
+    let mut key: Option<String> = None;
+    let (mut kind, mut name, mut ns, mut keys) = (None, None, None, Vec::new());
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '{' | '[' => stack.push(key.take().unwrap_or_default()),
+            '}' | ']' => {
+                stack.pop();
+                key = None;
+            }
+            ',' => key = None,
+            '"' => {
+                let mut s = String::new();
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    if let Some(c) = chars.get(i) {
+                        s.push(*c);
+                    }
+                    i += 1;
+                }
+                let is_key = chars[(i + 1).min(chars.len())..]
+                    .iter()
+                    .find(|c| !c.is_whitespace())
+                    == Some(&':');
+                let at: Vec<&str> = stack.iter().map(String::as_str).collect();
+                if is_key {
+                    if let ["", "data" | "stringData"] = at[..] {
+                        keys.push(s.clone());
+                    }
+                    key = Some(s);
+                } else {
+                    match (&at[..], key.take().as_deref()) {
+                        ([""], Some("kind")) => kind = Some(s),
+                        (["", "metadata"], Some("name")) => name = Some(s),
+                        (["", "metadata"], Some("namespace")) => ns = Some(s),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (kind.as_deref() == Some("Secret")).then_some((name, ns, keys))
+}
+
+/// A YAML Secret manifest: parsed when it is YAML, else read by lines (a template with
+/// `{{ }}` is not YAML). Either way the name comes from `metadata` only and the keys are the
+/// direct children of `data` and `stringData`.
 fn yaml_secret(body: &str) -> Option<Fields> {
-    let field = |l: &str, f: &str| {
-        l.trim()
-            .strip_prefix(f)
-            .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
-    };
-    if !body
-        .lines()
-        .any(|l| field(l, "kind:").as_deref() == Some("Secret"))
+    if let Ok(docs) = serde_saphyr::from_multiple::<serde_json::Value>(body)
+        && let Some(found) = docs.iter().find_map(value_secret)
     {
+        return Some(found);
+    }
+    let text_of = |v: &str| {
+        let v = v.split(" #").next().unwrap_or_default().trim();
+        v.trim_matches(['"', '\'']).to_owned()
+    };
+    if !body.lines().any(|l| {
+        l.trim()
+            .strip_prefix("kind:")
+            .is_some_and(|v| text_of(v) == "Secret")
+    }) {
         return None;
     }
     let (mut name, mut namespace, mut keys) = (None, None, Vec::new());
-    let mut data_indent = None;
+    // The open section: its key, its indent, and the indent of its direct children.
+    let mut section: Option<(String, usize, Option<usize>)> = None;
     for l in body.lines() {
-        let indent = l.len() - l.trim_start().len();
-        if data_indent.is_some_and(|d| indent <= d) {
-            data_indent = None;
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
         }
-        if data_indent.is_some_and(|d| indent > d) {
-            if let Some((k, _)) = l.trim().split_once(':') {
-                keys.push(k.trim().to_owned());
+        let indent = l.len() - l.trim_start().len();
+        let Some((k, v)) = t.split_once(':') else {
+            continue;
+        };
+        let k = k.trim().trim_matches(['"', '\'']);
+        if let Some((sec, at, child)) = &mut section
+            && indent > *at
+        {
+            if *child.get_or_insert(indent) == indent {
+                match (sec.as_str(), k) {
+                    ("metadata", "name") => name = Some(text_of(v)),
+                    ("metadata", "namespace") => namespace = Some(text_of(v)),
+                    ("data" | "stringData", _) => keys.push(k.to_owned()),
+                    _ => {}
+                }
             }
             continue;
         }
-        match l.trim() {
-            "data:" | "stringData:" => data_indent = Some(indent),
-            t if t.starts_with("name:") && name.is_none() => name = field(l, "name:"),
-            t if t.starts_with("namespace:") => namespace = field(l, "namespace:"),
-            _ => {}
-        }
+        section = (matches!(k, "metadata" | "data" | "stringData") && text_of(v).is_empty())
+            .then(|| (k.to_owned(), indent, None));
     }
     Some((name, namespace, keys))
 }

@@ -14,6 +14,7 @@
 //! harness are in tests/support/mod.rs, shared with the false-positive suite.
 
 mod bootstrap;
+mod check_vs_webhook;
 mod class_label;
 mod copy_markers;
 mod deletion;

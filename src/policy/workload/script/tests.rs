@@ -263,3 +263,38 @@ fn hostile_input_stays_bounded() {
     let _ = run("\\");
     let _ = run("é'é\"é`é$(é${é");
 }
+
+#[test]
+fn a_manifest_takes_its_name_from_metadata_never_from_a_value_or_label() {
+    // Each body writes Secret `t` in `x`; `CANARY` is a value (or a label) that must never be
+    // read as the name, whichever field comes first and however `stringData` is written.
+    let bodies = [
+        // Not valid JSON (a `$T` where a value goes), stringData before metadata.
+        r#"{"apiVersion":"v1","kind":"Secret","stringData":{"name":"CANARY","token":$T},"metadata":{"name":"t","namespace":"x"}}"#,
+        r#"{"kind":"Secret","metadata":{"labels":{"name":"CANARY"},"name":"t","namespace":"x"},"stringData":{"token":$T}}"#,
+        // YAML: stringData first, with a comment after its key.
+        "apiVersion: v1\nkind: Secret\nstringData:  # from the pipeline\n  name: CANARY\n  token: $T\nmetadata:\n  name: t\n  namespace: x\n",
+        // YAML: a label called `name` before the name.
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  labels:\n    name: CANARY\n  name: t\n  namespace: x\nstringData:\n  token: $T\n",
+        // YAML that is not valid YAML (a template expression), stringData first.
+        "kind: Secret\nstringData:\n  name: {{ .CANARY }}\n  token: {{ .T }}\nmetadata:\n  name: t\n  namespace: x\n",
+    ];
+    for body in bodies {
+        let s = run(&format!("kubectl apply -f - <<EOF\n{body}\nEOF"));
+        assert_eq!(s.writes.len(), 1, "{body}: {s:?}");
+        let w = &s.writes[0];
+        assert_eq!(w.name.as_deref(), Some("t"), "{body}");
+        assert_eq!(w.namespace, named("x"), "{body}");
+        assert!(w.keys.contains(&"token".to_owned()), "{body}: {:?}", w.keys);
+        assert!(!format!("{s:?}").contains("CANARY"), "{body}: {s:?}");
+    }
+}
+
+#[test]
+fn a_block_value_under_string_data_is_no_key() {
+    let s = run(
+        "kubectl apply -f - <<EOF\nkind: Secret\nmetadata:\n  name: t\n  namespace: x\nstringData:\n  config.yaml: |\n    name: other\n    password: CANARY\n  token: abc\nEOF",
+    );
+    assert_eq!(s.writes[0].keys, ["config.yaml", "token"]);
+    assert_eq!(s.writes[0].name.as_deref(), Some("t"));
+}
