@@ -15,10 +15,16 @@
 # Scenarios (each: BENCH_WARMUP s unmeasured, then BENCH_DURATION s measured):
 #   small (2.3 KB Secret CREATE) and tls (19 KB TLS Secret UPDATE) x fixed 1k/2k/5k req/s + max
 #   storm: a new TCP+TLS connection per request (full handshakes), small review, max rate
+#   h2-small@max, h2-tls@max: HTTP/2 (what kube-apiserver speaks to webhooks), the same two bodies
+#     multiplexed as BENCH_H2_STREAMS concurrent streams on each of BENCH_H2_CONNS TLS connections,
+#     driven by nghttp2's h2load (tests/tools/h2load.sh finds it or installs Debian's
+#     nghttp2-client, failing loudly if it cannot), after an unmeasured h2load run of
+#     BENCH_WARMUP s. Every server is first checked to answer allowed:true over h2 for both bodies.
 # Environment: BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_CONNS (16), BENCH_RATES ("1000 2000 5000"),
 #   BENCH_STORM_CONNS (8), BENCH_LOADGEN_THREADS (1), BENCH_REPEAT (1; N: every server N times,
 #   rotating the order; the ratio table then uses medians), BENCH_MAX (1), BENCH_STORM (1),
-#   BENCH_SERVERS ("vaultgate floor"),
+#   BENCH_SERVERS ("vaultgate floor"), BENCH_H1 (1; 0: skip every HTTP/1.1 run), BENCH_H2 (1),
+#   BENCH_H2_CONNS (2), BENCH_H2_STREAMS (32),
 #   CARGO_TARGET_DIR. Results: $TARGET/bench/load-<time>/{results.jsonl,report.md,*.log}.
 # Every measured run records the 1-min load average and any other cargo/rustc/go process seen,
 # so contention from other work on the machine shows in the table.
@@ -36,6 +42,10 @@ SERVERS=${BENCH_SERVERS:-"vaultgate floor"}
 REPEAT=${BENCH_REPEAT:-1}
 WITH_MAX=${BENCH_MAX:-1}      # 0: skip the max-throughput runs
 WITH_STORM=${BENCH_STORM:-1}  # 0: skip the handshake storm
+WITH_H1=${BENCH_H1:-1}        # 0: skip every HTTP/1.1 run
+WITH_H2=${BENCH_H2:-1}        # 0: skip the HTTP/2 runs
+H2_CONNS=${BENCH_H2_CONNS:-2}
+H2_STREAMS=${BENCH_H2_STREAMS:-32}
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 log() { echo "load.sh: [$(date +%H:%M:%S)] $*" >&2; }
@@ -43,6 +53,11 @@ log() { echo "load.sh: [$(date +%H:%M:%S)] $*" >&2; }
 log "cargo build --release --bin vaultgate --example bench-floor --example bench-loadgen"
 cargo build --release --bin vaultgate --example bench-floor --example bench-loadgen >&2
 VG="$TARGET/release/vaultgate"
+H2LOAD=""
+if [ "$WITH_H2" = 1 ]; then
+  H2LOAD=$(bash tests/tools/h2load.sh | tail -n 1) && [ -x "$H2LOAD" ] \
+    || { log "ERROR: h2load is needed for the HTTP/2 scenario (tests/tools/h2load.sh failed, see above; BENCH_H2=0 skips it)"; exit 1; }
+fi
 FLOOR="$TARGET/release/examples/bench-floor"
 LOADGEN="$TARGET/release/examples/bench-loadgen"
 
@@ -135,14 +150,64 @@ pair() {
   done
 }
 
-for body in secret-create-small secret-update-tls; do
-  short=small; [ "$body" = secret-update-tls ] && short=tls
-  for rate in $RATES; do
-    pair "$short@$rate" "$body" --conns "$CONNS" --rate "$rate"
+# h2run SERVER SCENARIO BODY: one measured h2load run (after an unmeasured one of BENCH_WARMUP s),
+# one JSON line (tests/bench/h2load_result.py). The server's CPU is read from /proc around the
+# measured run, as loadgen does.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+h2run() {
+  local server=$1 scenario=$2 body=$3 port pid other load t0 t1 out
+  port=$(port_of "$server") pid=$(pid_of "$server")
+  local args=(-c "$H2_CONNS" -m "$H2_STREAMS" -t 1 -d "tests/bench/reviews/$body.json"
+              -H 'content-type: application/json' "https://127.0.0.1:$port/validate")
+  "$H2LOAD" -D "$WARMUP" "${args[@]}" >>"$OUT/h2load.log" 2>&1 || true
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  other=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|compile|link|cc1|ld|clippy-driver)$' || true)
+  t0=$(ticks "$pid")
+  out=$("$H2LOAD" -D "$DURATION" "${args[@]}" 2>&1) || { log "ERROR: h2load failed against $server:"; echo "$out" >&2; exit 1; }
+  t1=$(ticks "$pid")
+  printf '%s\n' "+ $H2LOAD -D $DURATION ${args[*]}  # $server $scenario" "$out" >>"$OUT/h2load.log"
+  python3 tests/bench/h2load_result.py "$out" "$server" "$scenario" "$body" "$load" "$other" "$((t1 - t0))" \
+    "$CLK_TCK" "$DURATION" "$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")" "$H2_CONNS" "$H2_STREAMS" >>"$RESULTS"
+  log "$(tail -n 1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-12s %-10s %8.0f req/s  mean %.3f ms  cpu %.4f ms/req  errors %d  load %s  other builds %d" % (d["label"], d["server"], d["rps"], d["mean_ms"], d["cpu_ms_per_req"], d["errors"], d["loadavg"], d["other_builds"]))')"
+}
+# h2check SERVER BODY: the server answers allowed:true over HTTP/2 (else its figures would be an
+# error path's).
+h2check() {
+  local answer
+  answer=$(curl -fsS --http2 --max-time 5 --cacert "$OUT/certs/ca.crt" -H 'content-type: application/json' \
+    --data-binary "@tests/bench/reviews/$2.json" -w '\n%{http_version}' "https://127.0.0.1:$(port_of "$1")/validate") \
+    || { log "ERROR: $1 did not answer $2 over HTTP/2"; exit 1; }
+  [ "$(tail -n 1 <<<"$answer")" = 2 ] || { log "ERROR: $1 answered $2 over HTTP/$(tail -n 1 <<<"$answer"), not HTTP/2"; exit 1; }
+  grep -q '"allowed":true' <<<"$answer" || { log "ERROR: $1 did not allow $2 over HTTP/2: $(head -c 300 <<<"$answer")"; exit 1; }
+}
+# h2pair SCENARIO BODY: every server, rotating which goes first, as pair does.
+h2pair() {
+  local order=($SERVERS) rep i
+  for rep in $(seq 1 "$REPEAT"); do
+    for i in $(seq 0 $((${#order[@]} - 1))); do
+      h2run "${order[$(( (i + n) % ${#order[@]} ))]}" "$@"
+    done
+    n=$((n + 1))
   done
-  if [ "$WITH_MAX" = 1 ]; then pair "$short@max" "$body" --conns "$CONNS" --rate 0; fi
-done
-if [ "$WITH_STORM" = 1 ]; then pair "storm@max" secret-create-small --conns "$STORM_CONNS" --rate 0 --new-conn; fi
+}
+
+if [ "$WITH_H1" = 1 ]; then
+  for body in secret-create-small secret-update-tls; do
+    short=small; [ "$body" = secret-update-tls ] && short=tls
+    for rate in $RATES; do
+      pair "$short@$rate" "$body" --conns "$CONNS" --rate "$rate"
+    done
+    if [ "$WITH_MAX" = 1 ]; then pair "$short@max" "$body" --conns "$CONNS" --rate 0; fi
+  done
+  if [ "$WITH_STORM" = 1 ]; then pair "storm@max" secret-create-small --conns "$STORM_CONNS" --rate 0 --new-conn; fi
+fi
+if [ "$WITH_H2" = 1 ]; then
+  for server in $SERVERS; do
+    for body in secret-create-small secret-update-tls; do h2check "$server" "$body"; done
+  done
+  h2pair "h2-small@max" secret-create-small
+  h2pair "h2-tls@max" secret-update-tls
+fi
 
 sleep 2
 for server in $SERVERS; do
@@ -150,7 +215,7 @@ for server in $SERVERS; do
 done
 
 {
-  echo "# load.sh $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), duration ${DURATION}s + warm-up ${WARMUP}s, $CONNS connections (storm: $STORM_CONNS), loadgen threads $THREADS"
+  echo "# load.sh $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), duration ${DURATION}s + warm-up ${WARMUP}s, $CONNS connections (storm: $STORM_CONNS), loadgen threads $THREADS; HTTP/2: h2load, $H2_CONNS connections x $H2_STREAMS streams, 1 thread"
   python3 tests/bench/report.py "$RESULTS"
 } | tee "$OUT/report.md"
 log "raw results: $RESULTS"

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Prints the markdown tables of a tests/bench/load.sh run from its results.jsonl:
-raw figures per server and scenario, then the vaultgate/floor ratios against the targets.
+raw figures per server and scenario, then the vaultgate/floor ratios against the targets; the
+HTTP/2 runs (h2load, proto "h2") in tables of their own, with the ratios to floor-uid (issue 17).
 With BENCH_REPEAT > 1 the ratios use the median of the repeats."""
 import json, statistics, sys
 
-rows, idle, idle_after = [], {}, {}
+rows, h2rows, idle, idle_after = [], [], {}, {}
 for line in open(sys.argv[1]):
     d = json.loads(line)
     if d.get("idle"):
         idle[d["server"]] = d["rss_kib"]
     elif d.get("idle_after"):
         idle_after[d["server"]] = d["rss_kib"]
+    elif d.get("proto") == "h2":
+        h2rows.append(d)
     else:
         rows.append(d)
 
@@ -26,12 +29,13 @@ for d in rows:
           f"| {d.get('server_cores', float('nan')):.2f} | {mib(d.get('peak_rss_kib', 0)):.1f} | {d['errors']} "
           f"| {d['not_allowed']} | {d['loadavg']:.2f} | {d['other_builds']} |")
 
-def med(label, server, key):
-    vals = [d[key] for d in rows if d["label"] == label and d["server"] == server and key in d]
+def med(label, server, key, among=None):
+    vals = [d[key] for d in (rows if among is None else among)
+            if d["label"] == label and d["server"] == server and key in d]
     return statistics.median(vals) if vals else float("nan")
 
 labels = list(dict.fromkeys(d["label"] for d in rows))
-servers = list(dict.fromkeys(d["server"] for d in rows))
+servers = list(dict.fromkeys(d["server"] for d in rows + h2rows))
 for server in [s for s in servers if s != "floor"]:
     print(f"\n## {server} / floor\n")
     print(f"| scenario | req/s ratio | p50 ratio | p99 ratio | p99.9 ratio | {server} CPU ms/req | floor CPU ms/req | CPU ratio |")
@@ -41,11 +45,41 @@ for server in [s for s in servers if s != "floor"]:
         print(f"| {label} | {r('rps'):.3f} | {r('p50_ms'):.2f} | {r('p99_ms'):.2f} | {r('p999_ms'):.2f} "
               f"| {med(label, server, 'cpu_ms_per_req'):.4f} | {med(label, 'floor', 'cpu_ms_per_req'):.4f} | {r('cpu_ms_per_req'):.2f} |")
 
+if h2rows:
+    h2labels = list(dict.fromkeys(d["label"] for d in h2rows))
+    print("\n## HTTP/2 (h2load: max throughput; mean latency only, h2load reports no percentiles)\n")
+    print("| scenario | server | conns x streams | req/s | mean ms | max ms | CPU ms/req | server cores | errors | load avg | other builds |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d in h2rows:
+        print(f"| {d['label']} | {d['server']} | {d['conns']} x {d['streams']} | {d['rps']:.0f} | {d['mean_ms']:.3f} "
+              f"| {d['max_ms']:.2f} | {d['cpu_ms_per_req']:.4f} | {d['server_cores']:.2f} | {d['errors']} "
+              f"| {d['loadavg']:.2f} | {d['other_builds']} |")
+    h2servers = list(dict.fromkeys(d["server"] for d in h2rows))
+    print("\n## HTTP/2 medians and ratios (req/s; each run's raw figure in brackets)\n")
+    print("| scenario | " + " | ".join(h2servers) + " | " + " | ".join(f"{s}/floor-uid" for s in h2servers if s != "floor-uid") + " |")
+    print("|---|" + "---:|" * (len(h2servers) + len([s for s in h2servers if s != "floor-uid"])))
+    for label in h2labels:
+        raw = lambda server: " ".join(f"{d['rps']:.0f}" for d in h2rows if d["label"] == label and d["server"] == server)
+        cells = [f"{med(label, s, 'rps', h2rows):.0f} [{raw(s)}]" for s in h2servers]
+        ratios = [f"{med(label, s, 'rps', h2rows) / med(label, 'floor-uid', 'rps', h2rows):.3f}"
+                  for s in h2servers if s != "floor-uid"]
+        print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if "floor-uid" in h2servers and "vaultgate" in h2servers:
+        print("\n## Targets (issue 17, HTTP/2; vaultgate / floor-uid, medians)\n")
+        for label, target in (("h2-small@max", 0.95), ("h2-tls@max", 0.9)):
+            if label in h2labels:
+                ratio = med(label, "vaultgate", "rps", h2rows) / med(label, "floor-uid", "rps", h2rows)
+                print(f"- throughput {label}: vaultgate/floor-uid = {ratio:.3f} (target >= {target}): {'met' if ratio >= target else 'MISSED'}")
+        for label in ("small@max", "tls@max"):
+            if label in labels and "floor-uid" in servers:
+                ratio = med(label, "vaultgate", "rps") / med(label, "floor-uid", "rps")
+                print(f"- alongside, HTTP/1.1 {label}: vaultgate/floor-uid = {ratio:.3f}")
+
 print("\n## Memory\n")
 print("| server | idle RSS MiB (start) | idle RSS MiB (after load) | peak RSS MiB (any run) |")
 print("|---|---:|---:|---:|")
 for server in servers:
-    peak = max((d.get("peak_rss_kib", 0) for d in rows if d["server"] == server), default=0)
+    peak = max((d.get("peak_rss_kib", 0) for d in rows + h2rows if d["server"] == server), default=0)
     print(f"| {server} | {mib(idle.get(server, 0)):.1f} | {mib(idle_after.get(server, 0)):.1f} | {mib(peak):.1f} |")
 
 def verdict(ok):

@@ -290,3 +290,6 @@ impl LiveView {
         view
     }
 }
+
+#[cfg(test)]
+mod tests;

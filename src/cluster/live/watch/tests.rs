@@ -1,0 +1,98 @@
+//! What the watches ask the apiserver for: Secrets and SealedSecrets as metadata only (the view
+//! keeps nothing else of them, and a Secret's values must not cross the wire to vaultgate), the
+//! ESO kinds whole (their specs are read). Against a fake apiserver that records each request's
+//! `Accept` header and answers every list empty.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http_body_util::Full;
+use hyper::{Request, Response, body::Bytes};
+use kube::{Client, client::Body};
+
+use crate::{
+    cluster::{ClusterView, LiveView},
+    metrics::Metrics,
+    policy::Policy,
+};
+
+/// (path, Accept header) of every list request.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+fn fake_apiserver(seen: Seen) -> Client {
+    let service = tower::service_fn(move |req: Request<Body>| {
+        let seen = seen.clone();
+        async move {
+            let accept = req
+                .headers()
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let watch = req.uri().query().unwrap_or_default().contains("watch=");
+            let body = if watch {
+                // The stream ends at once; the watcher backs off and watches again.
+                String::new()
+            } else {
+                seen.lock()
+                    .unwrap()
+                    .push((req.uri().path().to_owned(), accept.clone()));
+                let kind = if accept.contains("as=PartialObjectMetadataList") {
+                    r#""apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadataList""#
+                } else {
+                    r#""apiVersion":"v1","kind":"List""#
+                };
+                format!(r#"{{{kind},"metadata":{{"resourceVersion":"1"}},"items":[]}}"#)
+            };
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap(),
+            )
+        }
+    });
+    Client::new(service, "default")
+}
+
+fn accept_of(seen: &Seen, path: &str) -> String {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, a)| a.clone())
+        .unwrap_or_else(|| panic!("no list of {path}"))
+}
+
+#[tokio::test]
+async fn secrets_and_sealed_secrets_are_listed_as_metadata_and_eso_kinds_whole() {
+    let seen = Seen::default();
+    let view = LiveView::spawn(
+        fake_apiserver(seen.clone()),
+        &Policy::default(),
+        Arc::new(Metrics::new()),
+    );
+    // Bounded wait for the six initial lists (no timing is asserted).
+    for _ in 0..500 {
+        if view.synced() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(view.synced(), "every watch syncs on an empty list");
+    for path in [
+        "/api/v1/secrets",
+        "/apis/bitnami.com/v1alpha1/sealedsecrets",
+    ] {
+        let accept = accept_of(&seen, path);
+        assert!(
+            accept.contains("as=PartialObjectMetadataList"),
+            "{path} listed with Accept {accept:?}"
+        );
+    }
+    let accept = accept_of(&seen, "/apis/external-secrets.io/v1/externalsecrets");
+    assert!(!accept.contains("PartialObjectMetadata"), "{accept:?}");
+}
