@@ -48,7 +48,8 @@ impl Totals {
         if o.kind != "Secret" {
             return;
         }
-        let producer = super::policy_report::producer_category(o.producer.kind, o.producer.inferred);
+        let producer =
+            super::policy_report::producer_category(o.producer.kind, o.producer.inferred);
         *self
             .inventory
             .entry((o.class.unwrap_or("unclassified"), producer))

@@ -581,7 +581,11 @@ mod streamed {
         let secrets: usize = full.namespaces.iter().map(|n| n.secrets).sum();
         let covered: usize = full.namespaces.iter().map(|n| n.covered).sum();
         assert_eq!((sums.secrets, sums.covered), (secrets, covered));
-        assert_eq!(sums.inventory[&("materialized", "eso")], 2, "kube-system is exempt");
+        assert_eq!(
+            sums.inventory[&("materialized", "eso")],
+            2,
+            "kube-system is exempt"
+        );
         assert_eq!(sums.inventory[&("unclassified", "inferred")], 8);
     }
 

@@ -177,7 +177,11 @@ impl Publisher {
 
 /// One pass: the streamed audit on a blocking thread, each namespace's report written as it
 /// comes (a channel of two: the fold waits for the writes, so reports never pile up).
-async fn pass(view: &Arc<LiveView>, webhook: &Webhook, publisher: &mut Publisher) -> Option<Totals> {
+async fn pass(
+    view: &Arc<LiveView>,
+    webhook: &Webhook,
+    publisher: &mut Publisher,
+) -> Option<Totals> {
     let writing = publisher.crd_served().await;
     let policy = webhook.engine().policy.clone();
     let judged = view.clone();
@@ -287,9 +291,6 @@ mod tests {
     #[test]
     fn a_slow_pass_widens_the_gap_so_passes_on_change_stay_a_tenth_of_the_time() {
         assert_eq!(change_gap(Duration::from_millis(100)), MIN_CHANGE_GAP);
-        assert_eq!(
-            change_gap(Duration::from_secs(2)),
-            Duration::from_secs(20)
-        );
+        assert_eq!(change_gap(Duration::from_secs(2)), Duration::from_secs(20));
     }
 }
