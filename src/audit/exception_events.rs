@@ -1,16 +1,20 @@
 //! Which policy exceptions need a Kubernetes Event after an audit: one that is `expiring`
 //! (within 7 days of its expiry) while it still covers objects, or `expired` while objects it
 //! named still match (README "Exceptions"). Pure: the in-cluster audit publishes what [`due`]
-//! returns (server::in_cluster_audit) and keeps the returned [`Sent`] for the next run, so each
+//! returns (server::in_cluster_audit), from the [`Matches`] its streamed pass
+//! folded, and keeps the returned [`Sent`] for the next run, so each
 //! exception gets one Event per state it enters, not one per audit or per request.
 //!
 //! An Event carries the exception's id, ticket, rule ids and expiry (all from the policy file)
 //! and is about the objects it matches (their kind, namespace and name): never a value.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::SystemTime};
 
-use super::{Audited, Report};
-use crate::policy::exception::State;
+use super::Audited;
+use crate::policy::{
+    Policy,
+    exception::{State, state_at},
+};
 
 /// Objects one Event is published on, at most: a wide exception must not flood the API.
 pub const MAX_OBJECTS: usize = 10;
@@ -49,32 +53,72 @@ fn regarding(o: &Audited) -> Regarding {
     }
 }
 
-/// The Events `report` calls for, given what was `sent` before, and what has been sent after
-/// them. An exception back to `active` (renewed) or gone from the policy is forgotten, so it
-/// is reported again if it nears its expiry again.
-pub fn due(report: &Report, sent: &Sent) -> (Vec<Due>, Sent) {
+/// The objects each exception covers (`excepted`) or would cover had it not expired (`lapsed`),
+/// folded object by object so a streamed audit holds no result per object: all are counted, at
+/// most [`MAX_OBJECTS`] per exception are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matches {
+    covered: BTreeMap<String, (usize, Vec<Regarding>)>,
+    lapsed: BTreeMap<String, (usize, Vec<Regarding>)>,
+}
+
+impl Matches {
+    /// The matches of every object of a full audit.
+    pub fn of(objects: &[Audited]) -> Self {
+        let mut m = Self::default();
+        for o in objects {
+            m.add(o);
+        }
+        m
+    }
+
+    pub fn add(&mut self, o: &Audited) {
+        fn note(into: &mut BTreeMap<String, (usize, Vec<Regarding>)>, o: &Audited, ids: Vec<&str>) {
+            for id in ids {
+                let (count, kept) = into.entry(id.to_owned()).or_default();
+                *count += 1;
+                if kept.len() < MAX_OBJECTS {
+                    kept.push(regarding(o));
+                }
+            }
+        }
+        // An object excepted on two rules by one exception is one object it matches.
+        fn ids(list: &[crate::policy::exception::Excepted]) -> Vec<&str> {
+            let mut ids: Vec<&str> = Vec::new();
+            for x in list {
+                if !ids.contains(&x.exception.as_str()) {
+                    ids.push(x.exception.as_str());
+                }
+            }
+            ids
+        }
+        note(&mut self.covered, o, ids(&o.excepted));
+        note(&mut self.lapsed, o, ids(&o.lapsed));
+    }
+}
+
+/// The Events the exceptions of `policy` call for at `now`, given the objects they match and
+/// what was `sent` before, and what has been sent after them. An exception back to `active`
+/// (renewed) or gone from the policy is forgotten, so it is reported again if it nears its
+/// expiry again.
+pub fn due(policy: &Policy, now: SystemTime, matches: &Matches, sent: &Sent) -> (Vec<Due>, Sent) {
     let mut out = Vec::new();
     let mut next = Sent::new();
-    for e in &report.exceptions {
-        let Some(state) = State::ALL.iter().copied().find(|s| s.as_str() == e.state) else {
+    for (i, e) in policy.exceptions.iter().enumerate() {
+        let label = e.label(i);
+        let state = e.expires_at().map_or(State::Active, |t| state_at(t, now));
+        let found = match state {
+            State::Expired => matches.lapsed.get(&label),
+            _ => matches.covered.get(&label),
+        };
+        let Some((matched, objects)) = found.filter(|(n, _)| *n > 0) else {
             continue;
         };
-        let matched: Vec<&Audited> = report
-            .objects
-            .iter()
-            .filter(|o| {
-                let list = match state {
-                    State::Expired => &o.lapsed,
-                    _ => &o.excepted,
-                };
-                list.iter().any(|x| x.exception == e.exception)
-            })
-            .collect();
-        if state == State::Active || matched.is_empty() {
+        if state == State::Active {
             continue;
         }
-        next.insert(e.exception.clone(), state);
-        if sent.get(&e.exception) == Some(&state) {
+        next.insert(label.clone(), state);
+        if sent.get(&label) == Some(&state) {
             continue;
         }
         let (reason, what) = match state {
@@ -82,20 +126,18 @@ pub fn due(report: &Report, sent: &Sent) -> (Vec<Due>, Sent) {
             _ => ("ExceptionExpiring", "expires at"),
         };
         out.push(Due {
-            exception: e.exception.clone(),
-            state,
-            reason,
             note: format!(
-                "policy exception {} (ticket {}) for {} {what} {} and matches {} object{}: fix the object or renew the exception with a reviewed commit to the policy",
-                e.exception,
+                "policy exception {label} (ticket {}) for {} {what} {} and matches {matched} object{}: fix the object or renew the exception with a reviewed commit to the policy",
                 e.ticket,
                 e.rules.join(","),
                 e.expires,
-                matched.len(),
-                if matched.len() == 1 { "" } else { "s" },
+                if *matched == 1 { "" } else { "s" },
             ),
-            objects: matched.iter().take(MAX_OBJECTS).map(|o| regarding(o)).collect(),
-            matched: matched.len(),
+            exception: label,
+            state,
+            reason,
+            objects: objects.clone(),
+            matched: *matched,
         });
     }
     (out, next)

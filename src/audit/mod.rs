@@ -11,6 +11,7 @@
 pub mod exception_events;
 pub mod policy_report;
 mod producer;
+pub mod stream;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -237,6 +238,40 @@ fn audit_policy(policy: &Policy) -> Policy {
     p
 }
 
+/// Judges existing objects one at a time: the audit's policy (see [`audit_policy`]), its exempt
+/// namespaces and its time, set once per pass. Both the full [`audit`] and the streamed fold
+/// ([`stream`]) judge through it, so they cannot differ.
+pub struct Judge<'p> {
+    judged: Policy,
+    policy: &'p Policy,
+    now: SystemTime,
+}
+
+impl<'p> Judge<'p> {
+    pub fn new(policy: &'p Policy, now: SystemTime) -> Self {
+        Self {
+            judged: audit_policy(policy),
+            policy,
+            now,
+        }
+    }
+
+    /// The policy as configured (modes before the audit raises `off` to `warn`).
+    pub fn policy(&self) -> &Policy {
+        self.policy
+    }
+
+    /// Objects of an exempt namespace are counted, not judged.
+    pub fn exempt(&self, namespace: &str) -> bool {
+        self.policy.namespaces.exempt.iter().any(|e| e == namespace)
+    }
+
+    /// One object's result, judged against `view` (which holds the same listing).
+    pub fn judge(&self, listed: &Listed, view: &dyn ClusterView) -> Audited {
+        audit_one(listed, &self.judged, view, self.now)
+    }
+}
+
 /// Audits every listed object against `policy` at `now` (exceptions that have expired by then
 /// no longer cover anything), with `view` holding the same listing.
 pub fn audit(
@@ -245,16 +280,16 @@ pub fn audit(
     view: &dyn ClusterView,
     now: SystemTime,
 ) -> Report {
-    let judged = audit_policy(policy);
+    let judge = Judge::new(policy, now);
     let mut exempt = std::collections::BTreeMap::<String, usize>::new();
     let mut out = Vec::new();
     for listed in objects {
         let ns = listed.object.metadata().namespace.as_deref();
-        if let Some(ns) = ns.filter(|ns| policy.namespaces.exempt.iter().any(|e| e == ns)) {
+        if let Some(ns) = ns.filter(|ns| judge.exempt(ns)) {
             *exempt.entry(ns.to_owned()).or_default() += 1;
             continue;
         }
-        out.push(audit_one(listed, &judged, view, now));
+        out.push(judge.judge(listed, view));
     }
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     let namespaces = summary::namespaces(&out, policy);

@@ -131,74 +131,115 @@ impl Built {
     }
 }
 
-/// The report of one namespace (`None`: cluster-scoped) from its results in order.
-pub fn report(namespace: Option<&str>, results: &[Value], cap: usize) -> Built {
-    let mut summary = BTreeMap::from([
-        ("pass", 0),
-        ("fail", 0),
-        ("warn", 0),
-        ("error", 0),
-        ("skip", 0),
-    ]);
-    for r in results {
-        if let Some(n) = r["result"].as_str().and_then(|k| summary.get_mut(k)) {
-            *n += 1;
+/// One report being filled, object by object: the `summary` counts every result, only the first
+/// `cap` are kept. What the full audit ([`build`]) and the streamed one
+/// ([`super::stream`]) both write through, so a report is the same either way.
+#[derive(Debug)]
+pub struct Accumulator {
+    namespace: Option<String>,
+    cap: usize,
+    /// `fail`, `warn`, `skip` counted over all results.
+    counts: [usize; 3],
+    listed: Vec<Value>,
+}
+
+impl Accumulator {
+    /// An empty report for `namespace` (`""`: the ClusterPolicyReport).
+    pub fn new(namespace: &str, cap: usize) -> Self {
+        Self {
+            namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
+            cap,
+            counts: [0; 3],
+            listed: Vec::new(),
         }
     }
-    let listed: Vec<Value> = results.iter().take(cap).cloned().collect();
-    let omitted = results.len() - listed.len();
-    let mut metadata = json!({
-        "name": NAME,
-        "labels": {"app.kubernetes.io/managed-by": "vaultgate"},
-        "annotations": {CAP_ANNOTATION: cap.to_string(), OMITTED_ANNOTATION: omitted.to_string()},
-    });
-    if let Some(ns) = namespace {
-        metadata["namespace"] = json!(ns);
+
+    /// The namespace's key (`""`: the cluster report).
+    pub fn key(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
     }
-    let body = json!({
-        "apiVersion": format!("{GROUP}/{VERSION}"),
-        "kind": if namespace.is_some() { "PolicyReport" } else { "ClusterPolicyReport" },
-        "metadata": metadata,
-        "summary": summary,
-        "results": listed,
-    });
-    Built {
-        namespace: namespace.map(str::to_owned),
-        body,
+
+    fn push(&mut self, slot: usize, result: impl FnOnce() -> Value) {
+        self.counts[slot] += 1;
+        // Past the cap a result is counted, never built.
+        if self.listed.len() < self.cap {
+            self.listed.push(result());
+        }
+    }
+
+    /// Adds one object's results: its violations (`fail`/`warn`) except those an exception
+    /// covers, which come as `skip`.
+    pub fn add(&mut self, o: &Audited) {
+        for f in &o.violations {
+            if !o.excepted.iter().any(|e| e.rule == f.rule) {
+                let slot = if f.mode == Mode::Enforce { 0 } else { 1 };
+                self.push(slot, || result(o, f));
+            }
+        }
+        for e in &o.excepted {
+            self.push(2, || skipped(o, e));
+        }
+    }
+
+    pub fn finish(self) -> Built {
+        let [fail, warn, skip] = self.counts;
+        let summary = BTreeMap::from([
+            ("pass", 0),
+            ("fail", fail),
+            ("warn", warn),
+            ("error", 0),
+            ("skip", skip),
+        ]);
+        let omitted = fail + warn + skip - self.listed.len();
+        let mut metadata = json!({
+            "name": NAME,
+            "labels": {"app.kubernetes.io/managed-by": "vaultgate"},
+            "annotations": {
+                CAP_ANNOTATION: self.cap.to_string(),
+                OMITTED_ANNOTATION: omitted.to_string(),
+            },
+        });
+        if let Some(ns) = &self.namespace {
+            metadata["namespace"] = json!(ns);
+        }
+        let body = json!({
+            "apiVersion": format!("{GROUP}/{VERSION}"),
+            "kind": if self.namespace.is_some() { "PolicyReport" } else { "ClusterPolicyReport" },
+            "metadata": metadata,
+            "summary": summary,
+            "results": self.listed,
+        });
+        Built {
+            namespace: self.namespace,
+            body,
+        }
     }
 }
 
 /// Every audited namespace's report (cluster-scoped objects: the ClusterPolicyReport), keyed by
 /// namespace (`""` for the cluster one). A namespace with no violation gets an empty report.
 pub fn build(audit: &Report, cap: usize) -> BTreeMap<String, Built> {
-    let mut results: BTreeMap<String, Vec<Value>> = audit
+    let mut reports: BTreeMap<String, Accumulator> = audit
         .namespaces
         .iter()
-        .map(|n| (n.namespace.clone(), Vec::new()))
+        .map(|n| (n.namespace.clone(), Accumulator::new(&n.namespace, cap)))
         .collect();
     for o in &audit.objects {
-        let out = results
-            .entry(o.namespace.clone().unwrap_or_default())
-            .or_default();
-        for f in &o.violations {
-            if !o.excepted.iter().any(|e| e.rule == f.rule) {
-                out.push(result(o, f));
-            }
-        }
-        out.extend(o.excepted.iter().map(|e| skipped(o, e)));
+        let ns = o.namespace.as_deref().unwrap_or_default();
+        reports
+            .entry(ns.to_owned())
+            .or_insert_with(|| Accumulator::new(ns, cap))
+            .add(o);
     }
-    results
+    reports
         .into_iter()
-        .map(|(ns, r)| {
-            let built = report((!ns.is_empty()).then_some(ns.as_str()), &r, cap);
-            (ns, built)
-        })
+        .map(|(ns, r)| (ns, r.finish()))
         .collect()
 }
 
 /// An empty report for `namespace`: what replaces one whose objects are all gone.
 pub fn empty(namespace: &str, cap: usize) -> Built {
-    report((!namespace.is_empty()).then_some(namespace), &[], cap)
+    Accumulator::new(namespace, cap).finish()
 }
 
 /// A digest of a report's content, to skip a write that would change nothing.

@@ -551,13 +551,15 @@ mod policy_reports {
 
 mod exception_events {
     use super::*;
-    use crate::audit::exception_events::{Sent, due};
+    use crate::audit::exception_events::{Due, MAX_OBJECTS, Matches, Sent, due};
     use crate::policy::exception::{EXPIRING_WITHIN, State, parse_time};
     use std::time::Duration;
 
     const DAY: Duration = Duration::from_secs(86_400);
 
-    fn audit_at(objects: &[Listed], now: SystemTime) -> Report {
+    /// The Events due after an audit of `objects` at `now`, its matches folded as the streamed
+    /// in-cluster pass folds them.
+    fn due_after_audit(objects: &[Listed], now: SystemTime, sent: &Sent) -> (Vec<Due>, Sent) {
         let policy = Policy::from_yaml(
             "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    namePattern: \"db*\"\n    reason: migrating\n    ticket: PAY-1\n    expires: \"2027-01-31T00:00:00Z\"\n",
         )
@@ -566,7 +568,8 @@ mod exception_events {
         for l in objects {
             view.insert(&l.object, None);
         }
-        audit(objects, &policy, &view, now)
+        let report = audit(objects, &policy, &view, now);
+        due(&policy, now, &Matches::of(&report.objects), sent)
     }
 
     #[test]
@@ -576,7 +579,7 @@ mod exception_events {
             listed(Kind::Secret, secret("payments", "db", json!({})), &[]),
             listed(Kind::Secret, secret("payments", "cache", json!({})), &[]),
         ];
-        let run = |now, sent: &Sent| due(&audit_at(&objects, now), sent);
+        let run = |now, sent: &Sent| due_after_audit(&objects, now, sent);
 
         let (events, sent) = run(expires - EXPIRING_WITHIN - DAY, &Sent::new());
         assert!(events.is_empty(), "active: nothing to say {events:?}");
@@ -629,8 +632,198 @@ mod exception_events {
             &[],
         )];
         for now in [expires - DAY, expires + DAY] {
-            let (events, sent) = due(&audit_at(&objects, now), &Sent::new());
+            let (events, sent) = due_after_audit(&objects, now, &Sent::new());
             assert!(events.is_empty() && sent.is_empty(), "{events:?}");
         }
+    }
+
+    #[test]
+    fn a_wide_exception_counts_every_object_but_names_at_most_the_cap() {
+        let expires = parse_time("2027-01-31T00:00:00Z").unwrap();
+        let objects: Vec<Listed> = (0..MAX_OBJECTS + 5)
+            .map(|i| {
+                listed(
+                    Kind::Secret,
+                    secret("payments", &format!("db-{i:02}"), json!({})),
+                    &[],
+                )
+            })
+            .collect();
+        let (events, _) = due_after_audit(&objects, expires - DAY, &Sent::new());
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].matched, MAX_OBJECTS + 5);
+        assert_eq!(events[0].objects.len(), MAX_OBJECTS);
+        assert!(
+            events[0]
+                .note
+                .contains(&format!("matches {} objects", MAX_OBJECTS + 5))
+        );
+    }
+}
+
+mod streamed {
+    use std::sync::Arc;
+
+    use super::*;
+    use policy_report::build;
+    use stream::{Source, Totals, fold};
+
+    /// A listing read a namespace at a time, objects ordered by kind then name (as the full
+    /// audit sorts them).
+    struct Listing(Vec<Listed>);
+
+    impl Source for Listing {
+        fn namespaces(&self) -> Vec<Arc<str>> {
+            let mut out: Vec<Arc<str>> = self
+                .0
+                .iter()
+                .map(|l| Arc::from(l.object.metadata().namespace.as_deref().unwrap_or("")))
+                .collect();
+            out.sort();
+            out.dedup();
+            out.reverse(); // any order: the fold sorts
+            out
+        }
+
+        fn each_in(&self, namespace: &str, f: &mut dyn FnMut(Listed)) {
+            let mut here: Vec<&Listed> = self
+                .0
+                .iter()
+                .filter(|l| l.object.metadata().namespace.as_deref() == Some(namespace))
+                .collect();
+            here.sort_by_key(|l| (l.object.kind().as_str(), l.object.name().to_owned()));
+            here.into_iter().for_each(|l| f(l.clone()));
+        }
+    }
+
+    fn cluster() -> Vec<Listed> {
+        let mut objects = Vec::new();
+        for ns in ["payments", "orders", "kube-system"] {
+            for i in 0..4 {
+                objects.push(listed(
+                    Kind::Secret,
+                    secret(ns, &format!("hand-{i}"), json!({})),
+                    &["kubectl-client-side-apply"],
+                ));
+            }
+            objects.push(listed(
+                Kind::ExternalSecret,
+                external_secret(ns, "db"),
+                &["argocd-controller"],
+            ));
+            objects.push(listed(
+                Kind::Secret,
+                secret(
+                    ns,
+                    "db",
+                    json!({"ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                        "kind": "ExternalSecret", "name": "db", "uid": ESO_OWNER_UID,
+                        "controller": true}],
+                        "labels": {"reconcile.external-secrets.io/managed": "true"}}),
+                ),
+                &["external-secrets"],
+            ));
+        }
+        objects
+    }
+
+    fn view_of(objects: &[Listed], policy: &Policy) -> MemoryView {
+        let mut view = MemoryView::from_policy(policy);
+        for l in objects {
+            view.insert(&l.object, None);
+        }
+        view
+    }
+
+    #[test]
+    fn the_streamed_fold_writes_the_reports_and_sums_the_full_audit_does_within_the_cap() {
+        let policy = Policy::default();
+        let objects = cluster();
+        let view = view_of(&objects, &policy);
+        let now = std::time::SystemTime::now();
+        let full = audit(&objects, &policy, &view, now);
+        for cap in [500, 3] {
+            let mut streamed = Vec::new();
+            let totals = fold(
+                &Listing(objects.clone()),
+                &view,
+                &Judge::new(&policy, now),
+                cap,
+                |b| {
+                    streamed.push(b);
+                    true
+                },
+            );
+            let expected: Vec<_> = build(&full, cap).into_values().collect();
+            assert_eq!(streamed, expected, "cap {cap}");
+            let mut sums = Totals::default();
+            full.objects.iter().for_each(|o| sums.add(o));
+            assert_eq!(totals, sums);
+        }
+        // What the sums hold, from the full report's own figures.
+        let mut sums = Totals::default();
+        full.objects.iter().for_each(|o| sums.add(o));
+        assert_eq!(sums.objects, full.objects.len());
+        assert_eq!(sums.violation_count(), full.violations());
+        let secrets: usize = full.namespaces.iter().map(|n| n.secrets).sum();
+        let covered: usize = full.namespaces.iter().map(|n| n.covered).sum();
+        assert_eq!((sums.secrets, sums.covered), (secrets, covered));
+        assert_eq!(
+            sums.inventory[&("materialized", "eso")],
+            2,
+            "kube-system is exempt"
+        );
+        assert_eq!(sums.inventory[&("unclassified", "inferred")], 8);
+    }
+
+    #[test]
+    fn the_streamed_fold_skips_exempt_namespaces_and_caps_each_report() {
+        let policy = Policy::default();
+        let objects = cluster();
+        let view = view_of(&objects, &policy);
+        let mut reports = Vec::new();
+        fold(
+            &Listing(objects),
+            &view,
+            &Judge::new(&policy, std::time::SystemTime::now()),
+            3,
+            |b| {
+                reports.push(b);
+                true
+            },
+        );
+        let namespaces: Vec<_> = reports.iter().map(|b| b.namespace.clone()).collect();
+        assert_eq!(
+            namespaces,
+            [Some("orders".to_owned()), Some("payments".to_owned())],
+            "sorted, kube-system exempt"
+        );
+        let b = &reports[0].body;
+        assert_eq!(b["results"].as_array().map(Vec::len), Some(3));
+        assert_eq!(b["summary"]["fail"], 4);
+        assert_eq!(
+            b["metadata"]["annotations"][policy_report::OMITTED_ANNOTATION],
+            "1"
+        );
+    }
+
+    #[test]
+    fn the_streamed_fold_stops_when_its_consumer_is_gone() {
+        let policy = Policy::default();
+        let objects = cluster();
+        let view = view_of(&objects, &policy);
+        let mut emitted = 0;
+        let totals = fold(
+            &Listing(objects),
+            &view,
+            &Judge::new(&policy, std::time::SystemTime::now()),
+            500,
+            |_| {
+                emitted += 1;
+                false
+            },
+        );
+        assert_eq!(emitted, 1);
+        assert_eq!(totals.objects, 6, "one namespace judged: {totals:?}");
     }
 }

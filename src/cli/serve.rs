@@ -119,7 +119,8 @@ pub struct ServeArgs {
     pub review_timeout: Duration,
     /// How often the in-cluster audit judges every watched Secret and updates its metrics and
     /// PolicyReports (written only when they change, only if the wgpolicyk8s.io CRD is
-    /// installed); `0` disables it. Live cluster context only.
+    /// installed); it also runs soon after the watched objects change, at most once per 5 s
+    /// (longer if a pass is slow). `0` disables it. Live cluster context only.
     #[arg(long, env = "VAULTGATE_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
     pub audit_interval: Duration,
     #[command(flatten)]

@@ -69,6 +69,9 @@ pub struct LiveView {
     externals: Table<EsEntry>,
     pushes: Table<PushSecretInfo>,
     sealed: Table<SealedInfo>,
+    /// Woken by every change a watch applies; one stored wake-up stands for any number of
+    /// changes, so a waiter sees a burst as one (the in-cluster audit re-runs on it).
+    changes: tokio::sync::Notify,
 }
 
 impl Default for LiveView {
@@ -81,6 +84,7 @@ impl Default for LiveView {
             externals: Table::new(vec![es_by_target]),
             pushes: Table::new(vec![push_by_source, push_by_path]),
             sealed: Table::new(vec![]),
+            changes: tokio::sync::Notify::new(),
         }
     }
 }
@@ -107,6 +111,17 @@ impl LiveView {
         out.sort_unstable();
         out.dedup();
         out.into_iter().map(String::into_boxed_str).collect()
+    }
+
+    /// Records that a watch changed a table (see [`Self::changed`]).
+    pub fn mark_changed(&self) {
+        self.changes.notify_one();
+    }
+
+    /// Resolves once a table changed since the last wake-up was taken (at once if it already
+    /// has): changes coalesce, whoever waits learns only that something changed.
+    pub async fn changed(&self) {
+        self.changes.notified().await;
     }
 
     /// Test and benchmark access: load objects without a cluster.

@@ -51,7 +51,7 @@ impl MemoryView {
             // Unlike the live view's, every label and annotation is kept: the view does not
             // know the policy's prefix, and `check` holds few Secrets.
             Object::Secret(s) => {
-                let meta = SecretMeta::of_object(meta, s.type_.as_deref(), |_| true);
+                let meta = SecretMeta::of_object(meta, s.type_.as_deref(), |_, _| true);
                 self.secrets.insert((ns, name), Arc::new(meta));
             }
             Object::ExternalSecret(es) => self

@@ -13,7 +13,7 @@ pub mod table;
 
 pub use crate::policy::view::{
     ClusterView, ExternalSecretInfo, OwnerRef, Pairs, PushSecretInfo, SecretMeta, StoreInfo,
-    compact_meta, group_of, intern,
+    compact_meta, group_of, intern, kept_key,
 };
 pub use live::LiveView;
 pub use memory::MemoryView;

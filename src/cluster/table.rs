@@ -235,6 +235,31 @@ impl<V> Table<V> {
         }
     }
 
+    /// The namespaces holding at least one object (in no particular order).
+    pub fn namespaces(&self) -> Vec<Arc<str>> {
+        self.state
+            .read()
+            .map_or_else(|_| Vec::new(), |s| s.objects.keys().cloned().collect())
+    }
+
+    /// The objects of one namespace, ordered by name: reference counts taken under the read
+    /// lock, so a caller may read other tables (or this one) while it works through them.
+    pub fn entries_in(&self, ns: &str) -> Vec<(Box<str>, Arc<V>)> {
+        let Ok(s) = self.state.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Box<str>, Arc<V>)> = s
+            .objects
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(|(name, v)| (name.clone(), v.clone()))
+            .collect();
+        drop(s);
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Reads every object whose index `i` holds `(scope, key)`, ordered by namespace and name.
     pub fn lookup<R>(
         &self,
@@ -262,6 +287,26 @@ mod tests {
 
     fn by_target(v: &(String, u32)) -> Vec<(&str, &str)> {
         vec![("", &v.0)]
+    }
+
+    #[test]
+    fn a_namespace_reads_back_by_name_and_an_emptied_one_is_gone() {
+        let t: Table<(String, u32)> = Table::new(vec![]);
+        t.apply("a", "y", ("".into(), 1));
+        t.apply("a", "x", ("".into(), 2));
+        t.apply("b", "z", ("".into(), 3));
+        let mut namespaces = t.namespaces();
+        namespaces.sort();
+        assert_eq!(namespaces, [Arc::from("a"), Arc::from("b")]);
+        let a: Vec<(String, u32)> = t
+            .entries_in("a")
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.1))
+            .collect();
+        assert_eq!(a, [("x".to_owned(), 2), ("y".to_owned(), 1)]);
+        t.delete("b", "z");
+        assert_eq!(t.namespaces(), [Arc::from("a")]);
+        assert!(t.entries_in("b").is_empty());
     }
 
     #[test]

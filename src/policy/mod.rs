@@ -41,6 +41,7 @@ pub use identity::Identity;
 pub use objects::Object;
 pub use rules::Rule;
 pub(crate) use secret::HANDOVER_OWNED;
+pub(crate) use secret::is_copy_marker;
 
 use crate::policy::view::ClusterView;
 

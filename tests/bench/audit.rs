@@ -4,14 +4,27 @@
 //! ExternalSecret that exists with the owner uid, 15 % operator-generated (`secret-class:
 //! derived`), 5 % bootstrap with handover stamps, 20 % service-account tokens; 1,000 namespaces.
 //!
-//! It builds the view the CLI builds (`LiveView::from_listing`), then times full passes of
-//! `audit::audit` over it and reports what one pass allocates (a counting global allocator,
-//! `stats_alloc`, in this binary only: total bytes allocated, bytes still held by the report
-//! when the pass returns) and the peak resident memory it adds (VmHWM after a pass, over VmRSS
-//! before it, with the high-water mark reset through `/proc/self/clear_refs`).
+//! It builds the view the CLI builds (`LiveView::from_listing`), then times, side by side in
+//! one run, three ways of auditing it:
+//!
+//! - **streamed** (the in-cluster audit since the streaming fold): `audit::stream::fold` over the
+//!   view's Secrets, a namespace at a time, each namespace's capped PolicyReport digested and
+//!   dropped as it comes, as the in-cluster audit writes and forgets it;
+//! - **full in-cluster** (the in-cluster audit before it): the view's Secrets as one listing
+//!   (`secrets_listing`), `audit::audit` over it, then every PolicyReport built at once
+//!   (`policy_report::build`), all held until the pass ends;
+//! - **CLI**: `audit::audit` over the whole listing (Secrets with their field managers, and the
+//!   ExternalSecrets), the report `vaultgate audit` prints.
+//!
+//! Memory is counted by a counting global allocator (`stats_alloc`, in this binary only): bytes
+//! allocated in the first pass, and the most bytes held at once, sampled where a pass holds the
+//! most (after each namespace for the streamed pass, after judging and after building the
+//! reports for the others); and by the peak resident memory a pass adds (VmHWM after it over
+//! VmRSS before it, the high-water mark reset through `/proc/self/clear_refs`; the streamed
+//! pass runs first, before the others grow the heap).
 //!
 //! ```text
-//! cargo bench --bench audit                   # full size, 5 passes
+//! cargo bench --bench audit                   # full size, 5 passes each
 //! VG_AUDIT_SCALE=0.1 cargo bench --bench audit
 //! ```
 //!
@@ -22,7 +35,7 @@ use std::{alloc::System, hint::black_box, time::Instant};
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use vaultgate::{
-    audit::{self, FieldManager, Listed},
+    audit::{self, FieldManager, Judge, Listed, policy_report},
     cluster::LiveView,
     policy::{Object, Policy, objects::Kind},
 };
@@ -147,6 +160,125 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// What one way of auditing measured.
+struct Measured {
+    times: Vec<f64>,
+    /// CPU time of the pass's thread (`/proc/thread-self/schedstat`): what the pass costs,
+    /// whatever else the shared machine runs.
+    cpu: Vec<f64>,
+    allocated: usize,
+    allocations: usize,
+    /// The most bytes held at once (sampled), over what was held before the pass.
+    peak_held: usize,
+    rss_kib: u64,
+    peak_kib: u64,
+    /// What the pass found, to show the three did the same work.
+    judged: usize,
+    violations: usize,
+    reports: usize,
+}
+
+fn held(region: &Region<'_, System>) -> usize {
+    let c = region.change();
+    c.bytes_allocated.saturating_sub(c.bytes_deallocated)
+}
+
+/// One pass's outcome: objects judged, violations, reports; `sample` is called where the pass
+/// holds the most.
+type Pass<'a> = dyn FnMut(&mut dyn FnMut()) -> (usize, usize, usize) + 'a;
+
+fn measure(passes: usize, run: &mut Pass<'_>) -> Measured {
+    let mut m = Measured {
+        times: Vec::new(),
+        cpu: Vec::new(),
+        allocated: 0,
+        allocations: 0,
+        peak_held: 0,
+        rss_kib: 0,
+        peak_kib: 0,
+        judged: 0,
+        violations: 0,
+        reports: 0,
+    };
+    for pass in 0..passes {
+        let rss0 = proc_status_kib("VmRSS:");
+        let peak_ok = reset_peak();
+        let region = Region::new(GLOBAL);
+        let mut peak = 0;
+        let cpu0 = thread_cpu_seconds();
+        let started = Instant::now();
+        let (judged, violations, reports) = run(&mut || peak = peak.max(held(&region)));
+        m.times.push(started.elapsed().as_secs_f64());
+        m.cpu.push(thread_cpu_seconds() - cpu0);
+        if pass == 0 {
+            let stats = region.change();
+            m.allocated = stats.bytes_allocated;
+            m.allocations = stats.allocations + stats.reallocations;
+            m.peak_held = peak;
+            m.rss_kib = proc_status_kib("VmRSS:").saturating_sub(rss0);
+            m.peak_kib = if peak_ok {
+                proc_status_kib("VmHWM:").saturating_sub(rss0)
+            } else {
+                0
+            };
+            (m.judged, m.violations, m.reports) = (judged, violations, reports);
+        }
+    }
+    m
+}
+
+/// Seconds this thread has run on a CPU (0 where the kernel does not say).
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+fn print(name: &str, m: &Measured) {
+    let mut sorted = m.times.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "  {name}: median {:.3} s of {} [{}]",
+        sorted[sorted.len() / 2],
+        m.times.len(),
+        m.times
+            .iter()
+            .map(|t| format!("{t:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "    CPU time: median {:.3} s [{}]",
+        median(&m.cpu),
+        m.cpu
+            .iter()
+            .map(|t| format!("{t:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "    first pass: {} allocations, {:.1} MiB allocated in all, at most {:.1} MiB held at once",
+        m.allocations,
+        mib(m.allocated),
+        mib(m.peak_held)
+    );
+    println!(
+        "    first pass: VmRSS +{:.1} MiB after, peak (VmHWM) +{:.1} MiB{}",
+        m.rss_kib as f64 / 1024.0,
+        m.peak_kib as f64 / 1024.0,
+        if m.peak_kib == 0 {
+            " (clear_refs refused or no growth)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "    {} objects judged, {} violations, {} reports",
+        m.judged, m.violations, m.reports
+    );
+}
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     let scale: f64 = std::env::var("VG_AUDIT_SCALE")
@@ -168,38 +300,35 @@ fn main() {
     let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &[]);
     let view_time = started.elapsed();
     let view_stats = region.change();
+    let cap = policy_report::DEFAULT_CAP;
 
-    let mut times = Vec::new();
-    let mut last = None;
-    let (mut allocated, mut held, mut allocations, mut peak_kib, mut rss_kib) = (0, 0, 0, 0, 0);
-    for pass in 0..passes {
-        drop(last.take());
-        let rss0 = proc_status_kib("VmRSS:");
-        let peak_ok = reset_peak();
-        let region = Region::new(GLOBAL);
-        let started = Instant::now();
-        let report = audit::audit(&objects, &policy, &view, std::time::SystemTime::now());
-        times.push(started.elapsed().as_secs_f64());
-        let stats = region.change();
-        if pass == 0 {
-            allocated = stats.bytes_allocated;
-            held = stats
-                .bytes_allocated
-                .saturating_sub(stats.bytes_deallocated);
-            allocations = stats.allocations + stats.reallocations;
-            rss_kib = proc_status_kib("VmRSS:").saturating_sub(rss0);
-            peak_kib = if peak_ok {
-                proc_status_kib("VmHWM:").saturating_sub(rss0)
-            } else {
-                0
-            };
+    let streamed = measure(passes, &mut |sample: &mut dyn FnMut()| {
+        let judge = Judge::new(&policy, std::time::SystemTime::now());
+        let mut reports = 0;
+        let totals = audit::stream::fold(&view, &view, &judge, cap, |built| {
+            sample();
+            black_box(policy_report::content_digest(&built));
+            reports += 1;
+            true
+        });
+        (totals.objects, totals.violation_count(), reports)
+    });
+    let full = measure(passes, &mut |sample: &mut dyn FnMut()| {
+        let listing = view.secrets_listing();
+        let report = audit::audit(&listing, &policy, &view, std::time::SystemTime::now());
+        sample();
+        let reports = policy_report::build(&report, cap);
+        sample();
+        for built in reports.values() {
+            black_box(policy_report::content_digest(built));
         }
-        last = Some(black_box(report));
-    }
-    let report = last.expect("one pass");
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+        (report.objects.len(), report.violations(), reports.len())
+    });
+    let cli = measure(passes, &mut |sample: &mut dyn FnMut()| {
+        let report = audit::audit(&objects, &policy, &view, std::time::SystemTime::now());
+        sample();
+        (report.objects.len(), report.violations(), 0)
+    });
 
     println!("audit-engine benchmark (scale {scale})");
     println!(
@@ -214,46 +343,26 @@ fn main() {
             .bytes_allocated
             .saturating_sub(view_stats.bytes_deallocated))
     );
-    println!(
-        "  full pass (audit::audit): median {median:.3} s of {passes} [{}]",
-        times
-            .iter()
-            .map(|t| format!("{t:.3}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+    print(
+        "streamed in-cluster pass (stream::fold, reports written as they come)",
+        &streamed,
     );
-    println!(
-        "  first pass: {allocations} allocations, {:.1} MiB allocated in all, {:.1} MiB still held by the report",
-        mib(allocated),
-        mib(held)
+    print(
+        "full in-cluster pass, as before (secrets_listing + audit::audit + policy_report::build)",
+        &full,
     );
+    print("CLI report (audit::audit over the whole listing)", &cli);
     println!(
-        "  first pass: VmRSS +{:.1} MiB after, peak (VmHWM) +{:.1} MiB{}",
-        rss_kib as f64 / 1024.0,
-        peak_kib as f64 / 1024.0,
-        if peak_kib == 0 {
-            " (clear_refs refused or no growth)"
-        } else {
-            ""
-        }
+        "  streamed / full: time {:.2}x, CPU {:.2}x, peak held {:.4}x, VmHWM {:.4}x",
+        median(&streamed.times) / median(&full.times),
+        median(&streamed.cpu) / median(&full.cpu),
+        streamed.peak_held as f64 / full.peak_held.max(1) as f64,
+        streamed.peak_kib as f64 / full.peak_kib.max(1) as f64
     );
-    println!(
-        "  report: {} objects judged, {} violations, {} namespaces",
-        report.objects.len(),
-        report.violations(),
-        report.namespaces.len()
-    );
-    // Where the report's bytes go: the findings' text, per rule.
-    let mut rules = std::collections::BTreeMap::<&str, (usize, usize)>::new();
-    for v in report.objects.iter().flat_map(|o| &o.violations) {
-        let e = rules.entry(v.rule).or_default();
-        e.0 += 1;
-        e.1 += v.message.len() + v.fix.len() + v.field.as_ref().map_or(0, String::len);
-    }
-    for (rule, (n, bytes)) in rules {
-        println!(
-            "  {rule}: {n} findings, {:.1} MiB of message, fix and field text",
-            mib(bytes)
-        );
-    }
+}
+
+fn median(times: &[f64]) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }

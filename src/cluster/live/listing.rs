@@ -1,18 +1,23 @@
-//! The live view read back as a listing, for the in-cluster audit (`serve --audit-interval`):
-//! the Secrets the watches hold, rebuilt as objects from their reduced metadata. No API call.
+//! The live view read back for the in-cluster audit (`serve --audit-interval`): the Secrets
+//! the watches hold, rebuilt as objects from their reduced metadata a namespace at a time
+//! ([`Source`]; `secrets_listing` rebuilds them all at once, which only the benchmark's baseline
+//! still does). No API call.
 //!
-//! What the watch keeps is what the rules read (vaultgate's and ESO's keys, owners with their
-//! uids, the type), so the audit judges these Secrets as `vaultgate audit` would, except that
+//! What the watch keeps is what the rules read (vaultgate's and ESO's keys, the copy tools'
+//! markers, owners with their uids, the type), so the audit judges these Secrets as
+//! `vaultgate audit` would, except that
 //! `metadata.managedFields` is not held: a producer comes from trusted signals only (a verified
 //! owner, vaultgate's stamps, the class label), never from a field manager, and a Secret none of
 //! them names is reported with the `unknown` producer. ESO objects and stores are held as the
 //! few fields lookups need, not whole, so they are not judged here (`vaultgate audit` does).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::LiveView;
 use crate::{
-    audit::Listed,
+    audit::{Listed, stream::Source},
     cluster::SecretMeta,
     policy::{Object, objects::Kind},
 };
@@ -52,6 +57,26 @@ pub fn secret_of(ns: &str, name: &str, m: &SecretMeta) -> Option<Object> {
         value["type"] = json!(&**t);
     }
     Object::from_value(Kind::Secret, value).ok()
+}
+
+/// The streamed in-cluster audit ([`crate::audit::stream`]) reads the view a namespace at a
+/// time: the namespace's records are reference counts, and each Secret is rebuilt as an object
+/// only while it is judged.
+impl Source for LiveView {
+    fn namespaces(&self) -> Vec<Arc<str>> {
+        self.secrets.namespaces()
+    }
+
+    fn each_in(&self, namespace: &str, f: &mut dyn FnMut(Listed)) {
+        for (name, m) in self.secrets.entries_in(namespace) {
+            if let Some(object) = secret_of(namespace, &name, &m) {
+                f(Listed {
+                    object,
+                    managers: Vec::new(),
+                });
+            }
+        }
+    }
 }
 
 impl LiveView {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{EsEntry, LiveView};
 use crate::{
-    cluster::{ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo},
+    cluster::{ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, kept_key},
     policy::{Object, Policy},
 };
 
@@ -30,9 +30,7 @@ impl LiveView {
         view.externals.init();
         view.pushes.init();
         view.sealed.init();
-        let keep = |k: &str| {
-            k.starts_with(&policy.prefix) || k.starts_with("reconcile.external-secrets.io/")
-        };
+        let keep = |k: &str, v: &str| kept_key(&policy.prefix, k, v);
         for object in objects {
             let meta = object.metadata();
             let ns = meta.namespace.as_deref().unwrap_or("");

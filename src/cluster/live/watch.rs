@@ -97,6 +97,11 @@ async fn drive<K, V, S>(
                 None
             }
         };
+        // What the in-cluster audit re-runs on (a relist counts once, when it is swapped in).
+        let changed = matches!(
+            change,
+            Some(Change::Apply(..) | Change::Delete(..) | Change::InitDone)
+        );
         match change {
             Some(Change::Apply(n, m, v)) => t.apply(&n, &m, v),
             Some(Change::Delete(n, m)) => t.delete(&n, &m),
@@ -109,6 +114,9 @@ async fn drive<K, V, S>(
                 tracing::info!(resource = name, objects = t.len(), "cluster view synced");
             }
             None => {}
+        }
+        if changed {
+            table.mark_changed();
         }
         metrics
             .context_objects

@@ -79,6 +79,18 @@ fn distribute(write: Write<'_>) -> String {
     fix::distribute_through_vault(write.review.name, ns, write.policy)
 }
 
+fn is_marker_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    COPIER_DOMAINS.iter().any(|d| lower.starts_with(d)) || COPIER_KEYS.contains(&lower.as_str())
+}
+
+/// Whether a label or annotation is one [`markers`] reads: the live view keeps these of every
+/// Secret it watches, so the in-cluster audit sees a copy as `vaultgate audit` does.
+pub(crate) fn is_marker(key: &str, value: &str) -> bool {
+    is_marker_key(key)
+        || (key == "app.kubernetes.io/managed-by" && value.eq_ignore_ascii_case("kyverno"))
+}
+
 /// The copy-tool markers a Secret carries (keys, or `key=value` for a marker value).
 fn markers(secret: &SecretObject) -> Vec<&str> {
     let meta = &secret.metadata;
@@ -90,10 +102,7 @@ fn markers(secret: &SecretObject) -> Vec<&str> {
         .chain(meta.annotations.iter().flatten().map(|(k, _)| k));
     let mut markers = Vec::new();
     for key in keys {
-        let lower = key.to_ascii_lowercase();
-        if COPIER_DOMAINS.iter().any(|d| lower.starts_with(d))
-            || COPIER_KEYS.contains(&lower.as_str())
-        {
+        if is_marker_key(key) {
             markers.push(key.as_str());
         }
     }

@@ -23,6 +23,7 @@ use crate::policy::view::ClusterView;
 use bootstrap::bootstrap;
 use copies::content_copy;
 use copies::copy_markers;
+pub(crate) use copies::is_marker as is_copy_marker;
 use handover_target::handover_target;
 use provenance::{class_label_change, forged};
 use root_material::{Found, root_material};

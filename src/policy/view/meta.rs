@@ -107,10 +107,10 @@ impl SecretMeta {
     pub fn of_object(
         meta: &crate::policy::meta::Meta,
         type_: Option<&str>,
-        keep: impl Fn(&str) -> bool,
+        keep: impl Fn(&str, &str) -> bool,
     ) -> Self {
         let kept = |m: &Option<BTreeMap<String, String>>| -> Pairs {
-            m.iter().flatten().filter(|(k, _)| keep(k)).collect()
+            m.iter().flatten().filter(|(k, v)| keep(k, v)).collect()
         };
         Self {
             labels: kept(&meta.labels),
@@ -174,13 +174,23 @@ pub fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
-/// What the live view keeps of a watched Secret's metadata: vaultgate's own keys (`prefix`),
-/// ESO's markers and the owners; every other label and annotation is dropped.
+/// Whether the live view keeps a Secret's label or annotation: vaultgate's own keys (`prefix`),
+/// ESO's markers, and the copy tools' markers (few Secrets carry them; the in-cluster audit
+/// needs them to see a copy).
+pub fn kept_key(prefix: &str, key: &str, value: &str) -> bool {
+    key.starts_with(prefix)
+        || key.starts_with("reconcile.external-secrets.io/")
+        || crate::policy::is_copy_marker(key, value)
+}
+
+/// What the live view keeps of a watched Secret's metadata: the keys [`kept_key`] keeps and the
+/// owners; every other label and annotation is dropped.
 pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
-    let keep =
-        |k: &String| k.starts_with(prefix) || k.starts_with("reconcile.external-secrets.io/");
     let kept = |m: &Option<BTreeMap<String, String>>| -> Pairs {
-        m.iter().flatten().filter(|(k, _)| keep(k)).collect()
+        m.iter()
+            .flatten()
+            .filter(|(k, v)| kept_key(prefix, k, v))
+            .collect()
     };
     SecretMeta {
         labels: kept(&meta.labels),
@@ -240,6 +250,7 @@ mod tests {
             annotations: map(&[
                 ("p/handover-to", "platform-config/a/b"),
                 ("kubernetes.io/service-account.name", "default"),
+                ("reflector.v1.k8s.emberstack.com/reflects", "shared/db"),
             ]),
             owner_references: Some(vec![OwnerReference {
                 api_version: "external-secrets.io/v1".into(),
@@ -261,7 +272,11 @@ mod tests {
         );
         assert_eq!(
             m.annotations.iter().collect::<Vec<_>>(),
-            [("p/handover-to", "platform-config/a/b")]
+            [
+                ("p/handover-to", "platform-config/a/b"),
+                ("reflector.v1.k8s.emberstack.com/reflects", "shared/db")
+            ],
+            "a copy tool's marker is kept: the in-cluster audit reads it"
         );
         assert_eq!(
             m.type_.as_deref(),

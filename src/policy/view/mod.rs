@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use intern::intern;
 pub use meta::{
     ESO_MANAGED_LABEL, EXTERNAL_SECRET, OwnerRef, Pairs, SEALED_SECRET, SecretMeta, compact_meta,
-    group_of, is_owner, materialized,
+    group_of, is_owner, kept_key, materialized,
 };
 pub use missing::Missing;
 pub(crate) use missing::Recorder;
