@@ -100,6 +100,44 @@ mod tests {
     use super::*;
     use crate::cluster::{OwnerRef, intern};
 
+    /// The `kubernetes.io/service-account.name` annotation (any writer may set it on an Opaque
+    /// Secret) is not kept by the view, so it earns no `system` class here: the Secret is still
+    /// judged (VG101), whatever type the annotation made the view assume.
+    #[test]
+    fn an_opaque_secret_with_the_service_account_annotation_is_still_judged_by_the_audit() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let policy = crate::policy::Policy::default();
+        let meta = ObjectMeta {
+            name: Some("db-creds".into()),
+            namespace: Some("payments".into()),
+            annotations: Some(
+                [(
+                    "kubernetes.io/service-account.name".to_owned(),
+                    "default".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        };
+        let m = crate::cluster::compact_meta(&meta, &policy.prefix);
+        let object = secret_of("payments", "db-creds", &m).expect("a Secret");
+        let mut view = crate::cluster::MemoryView::from_policy(&policy);
+        view.insert(&object, None);
+        let listed = vec![Listed {
+            object,
+            managers: Vec::new(),
+        }];
+        let report = crate::audit::audit(&listed, &policy, &view, std::time::SystemTime::now());
+        let o = &report.objects[0];
+        assert!(
+            o.violations.iter().any(|v| v.rule == "VG101"),
+            "class {:?}, producer {:?}, violations {:?}",
+            o.class,
+            o.producer.name,
+            o.violations
+        );
+    }
+
     #[test]
     fn a_watched_secret_reads_back_with_its_owner_uid_kept_keys_and_type() {
         let meta = SecretMeta {

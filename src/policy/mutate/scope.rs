@@ -58,16 +58,13 @@ fn regex(pattern: &str) -> String {
     out
 }
 
-/// Whether `pattern` can match a service account of namespace `ns`.
+/// Whether `pattern` can match a service account of namespace `ns`. `*` never spans `:`, so
+/// the pattern matches such a name exactly when it matches one made of `system`,
+/// `serviceaccount`, `ns` and its own last segment (every `*` read as `x`): a pattern not
+/// spelled with the `system:serviceaccount:` prefix (`*:*:kube-system:reflector`) is probed the
+/// same way, or the identity would be skipped by the apiserver while the engine judges it.
 fn may_match_service_account(pattern: &UserPattern, ns: &str) -> bool {
-    let text = pattern.as_str();
-    let Some(rest) = text.strip_prefix("system:serviceaccount:").or_else(|| {
-        // A pattern like `system:*:*:x` is rare; judge it against a probe name.
-        text.contains('*').then_some("")
-    }) else {
-        return false;
-    };
-    let sa = rest.rsplit(':').next().unwrap_or("");
+    let sa = pattern.as_str().rsplit(':').next().unwrap_or("");
     let probe = format!("system:serviceaccount:{ns}:{}", sa.replace('*', "x"));
     pattern.matches(&probe)
 }
@@ -265,5 +262,31 @@ mod tests {
         assert!(!may_match_service_account(&p, "kube-system"));
         let p = UserPattern::from("system:serviceaccount:*:kubed");
         assert!(may_match_service_account(&p, "kube-system"));
+    }
+
+    #[test]
+    fn a_kube_system_copier_spelled_without_the_service_account_prefix_is_still_sent() {
+        // The engine judges copiers wherever they run (`Writer::is_exempt`); a pattern that
+        // globs the `system:serviceaccount` segments must keep them out of the skip too.
+        for pattern in [
+            "*:*:*:reflector",
+            "system:*:kube-system:sealed-secrets-controller",
+        ] {
+            let p = UserPattern::from(pattern);
+            assert!(may_match_service_account(&p, "kube-system"), "{pattern}");
+        }
+        let mut p = default_policy();
+        p.identities.copiers = vec![UserPattern::from("*:*:*:reflector")];
+        let c = exempt_condition(&p).expect("kube-system is exempt by default");
+        assert!(
+            c.expression
+                .contains("request.userInfo.username.matches('^[^:]*:[^:]*:[^:]*:reflector$')"),
+            "{}",
+            c.expression
+        );
+        assert!(!may_match_service_account(
+            &UserPattern::from("system:serviceaccount:*"),
+            "kube-system"
+        ));
     }
 }
