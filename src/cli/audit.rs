@@ -84,15 +84,16 @@ fn managers(meta: &ObjectMeta) -> Vec<FieldManager> {
         .collect()
 }
 
-/// A Secret as the engine reads it from its metadata: the type is not in a metadata listing,
-/// except a service-account token's, which every such Secret's annotation gives away.
-fn secret_object(mut meta: ObjectMeta) -> anyhow::Result<Listed> {
+/// The field selector of the Secrets whose stored type is a service-account token.
+const SA_TOKEN_SELECTOR: &str = "type=kubernetes.io/service-account-token";
+
+/// A Secret as the engine reads it from its metadata. A metadata listing has no `type`, so
+/// `sa_token` says whether the API listed it under [`SA_TOKEN_SELECTOR`]: its
+/// `kubernetes.io/service-account.name` annotation proves nothing, any writer may set it on an
+/// Opaque Secret holding a plain value.
+fn secret_object(mut meta: ObjectMeta, sa_token: bool) -> anyhow::Result<Listed> {
     let managers = managers(&meta);
     meta.managed_fields = None;
-    let sa_token = meta
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"));
     let mut value = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": meta });
     if sa_token {
         value["type"] = json!("kubernetes.io/service-account-token");
@@ -108,6 +109,20 @@ async fn list_cluster(
         .await
         .map_err(|e| anyhow::anyhow!("no usable kubeconfig or in-cluster config: {e}"))?;
     let secrets: Api<Secret> = Api::all(client.clone());
+    let tokens: std::collections::HashSet<String> = pages(|p| {
+        let secrets = secrets.clone();
+        async move { secrets.list_metadata(&p.fields(SA_TOKEN_SELECTOR)).await }
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(errors::list_failed(
+            "listing service-account token secrets (metadata)",
+            &e
+        ))
+    })?
+    .into_iter()
+    .filter_map(|s| s.metadata.uid)
+    .collect();
     let mut objects = Vec::new();
     for s in pages(|p| {
         let secrets = secrets.clone();
@@ -116,7 +131,8 @@ async fn list_cluster(
     .await
     .map_err(|e| anyhow::anyhow!(errors::list_failed("listing secrets (metadata)", &e)))?
     {
-        objects.push(secret_object(s.metadata)?);
+        let sa_token = s.metadata.uid.as_ref().is_some_and(|u| tokens.contains(u));
+        objects.push(secret_object(s.metadata, sa_token)?);
     }
     for (versions, kind, plural) in ESO_KINDS {
         match list_dynamic(
@@ -238,19 +254,12 @@ pub fn run(args: AuditArgs) -> ExitCode {
 mod tests {
     use super::*;
 
-    /// An Opaque Secret holding a plain value (stored in `warn` mode or before vaultgate) needs
-    /// only the `kubernetes.io/service-account.name` annotation, which any writer may set, to be
-    /// listed as a service-account token: the metadata listing has no `data`, so the "token" is
-    /// empty, the producer is the control plane and the class `system`, which spares VG101.
-    /// Telling a real token apart needs its `type` from the API (a list with
-    /// `fieldSelector=type=kubernetes.io/service-account-token`).
-    #[test]
-    #[ignore = "open finding: audit --cluster passes an Opaque Secret carrying the service-account annotation"]
-    fn an_opaque_secret_with_the_service_account_annotation_is_still_judged() {
+    fn audited(sa_token: bool) -> crate::audit::Audited {
         let policy = crate::policy::Policy::default();
         let meta = ObjectMeta {
             name: Some("db-creds".into()),
             namespace: Some("payments".into()),
+            uid: Some("3b1f6a52-0000-4000-8000-000000000009".into()),
             annotations: Some(
                 [(
                     "kubernetes.io/service-account.name".to_owned(),
@@ -260,16 +269,36 @@ mod tests {
             ),
             ..ObjectMeta::default()
         };
-        let listed = vec![secret_object(meta).expect("a Secret")];
+        let listed = vec![secret_object(meta, sa_token).expect("a Secret")];
         let mut view = crate::cluster::MemoryView::from_policy(&policy);
         view.insert(&listed[0].object, None);
         let report = crate::audit::audit(&listed, &policy, &view, std::time::SystemTime::now());
-        let o = &report.objects[0];
+        report.objects[0].clone()
+    }
+
+    /// An Opaque Secret holding a plain value (stored in `warn` mode or before vaultgate) is not
+    /// taken for a service-account token because it carries the token's annotation, which any
+    /// writer may set: only the API's `type` (the token list) says it is one.
+    #[test]
+    fn an_opaque_secret_with_the_service_account_annotation_is_still_judged() {
+        let o = audited(false);
         assert!(
             o.violations.iter().any(|v| v.rule == "VG101"),
             "class {:?}, producer {:?}: no VG101",
             o.class,
             o.producer.name
+        );
+    }
+
+    #[test]
+    fn a_secret_the_api_lists_as_a_service_account_token_is_the_control_planes() {
+        let o = audited(true);
+        assert!(
+            o.violations.is_empty(),
+            "class {:?}, producer {:?}: {:?}",
+            o.class,
+            o.producer.name,
+            o.violations
         );
     }
 }
