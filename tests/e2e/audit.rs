@@ -109,16 +109,9 @@ async fn audit_finds_and_judges_secrets_the_webhook_never_saw() {
     unjudged(&seeder, &materialized, "external-secrets").await;
     // A bootstrap Secret decrypted from a SealedSecret, its handover to Vault still pending.
     let boot = unique("audit-boot");
-    let sealed = create(
-        &admin,
-        &json!({
-            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-            "metadata": {"name": boot, "namespace": "vault"},
-            "spec": {"encryptedData": {"password": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
-        }),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("creating SealedSecret vault/{boot}: {}", error_text(&e)));
+    let sealed = create(&admin, &sealed_secret("vault", &boot, "password"))
+        .await
+        .unwrap_or_else(|e| panic!("creating SealedSecret vault/{boot}: {}", error_text(&e)));
     let target = format!("platform-data/postgres/{boot}");
     let mut bootstrap = secret("vault", &boot, &[("password", "bt")]);
     bootstrap["metadata"]["ownerReferences"] =

@@ -13,11 +13,7 @@ const SEALED_CONTROLLER: &str = "system:serviceaccount:kube-system:sealed-secret
 
 /// Creates the SealedSecret that Git declares (its controller is not running here).
 async fn sealed_secret(admin: &Client, ns: &str, name: &str) -> String {
-    let obj = serde_json::json!({
-        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"encryptedData": {"unseal-key": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
-    });
+    let obj = crate::harness::sealed_secret(ns, name, "unseal-key");
     uid(&create(admin, &obj)
         .await
         .unwrap_or_else(|e| panic!("creating SealedSecret {ns}/{name}: {}", error_text(&e))))

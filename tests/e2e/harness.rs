@@ -471,6 +471,16 @@ pub fn owner_ref(api_version: &str, kind: &str, name: &str, uid: &str) -> Value 
     json!([{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}])
 }
 
+/// A SealedSecret from Git with one encrypted `key` (no controller runs here: it is the owner a
+/// decrypted bootstrap Secret names).
+pub fn sealed_secret(ns: &str, name: &str, key: &str) -> Value {
+    json!({
+        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"encryptedData": {key: "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
+    })
+}
+
 /// A conforming ExternalSecret: the approved Vault ClusterSecretStore, one explicit key.
 pub fn external_secret(ns: &str, name: &str, key: &str) -> Value {
     json!({

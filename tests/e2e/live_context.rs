@@ -1051,9 +1051,7 @@ async fn a_handed_over_bootstrap_secret_cannot_be_repopulated() {
     let destination = format!("platform-data/vault/{name}");
 
     // Git's SealedSecret, decrypted by its controller into a declared bootstrap Secret.
-    let sealed = json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-                        "metadata": {"name": name, "namespace": "vault"},
-                        "spec": {"encryptedData": {"unseal-key": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}});
+    let sealed = sealed_secret("vault", &name, "unseal-key");
     let owner = uid(&create(&admin, &sealed)
         .await
         .unwrap_or_else(|e| panic!("SealedSecret: {}", error_text(&e))));

@@ -86,8 +86,7 @@ async fn server_dry_run_of_an_admitted_bootstrap_secret_stores_nothing() {
     ensure_namespace(&admin, "vault").await;
     let controller = service_account(SEALED_SECRETS).await;
     let name = unique("vault-unseal");
-    let sealed = serde_json::json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-                                    "metadata": {"name": name, "namespace": "vault"}, "spec": {"encryptedData": {}}});
+    let sealed = sealed_secret("vault", &name, "unseal-key");
     let owner = uid(&create(&admin, &sealed).await.expect("SealedSecret"));
     let obj = unsealed("vault", &name, &owner, Some("platform-data/vault/unseal"));
 

@@ -172,11 +172,7 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
 
     // A bootstrap Secret stamped normally, while the mutating webhook is registered.
     let name = unique("scope-unseal");
-    let sealed = json!({
-        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-        "metadata": {"name": name, "namespace": "vault"},
-        "spec": {"encryptedData": {"token": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
-    });
+    let sealed = sealed_secret("vault", &name, "token");
     let owner = uid(&create(&admin, &sealed).await.expect("SealedSecret"));
     create_admitted(&controller.client, &unsealed("vault", &name, &owner, None)).await;
     let stored = get_secret(&admin, "vault", &name).await.expect("stored");
@@ -190,16 +186,9 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
     // The apiserver drops the webhook from its view within moments; a fresh bootstrap CREATE
     // then reaches /validate unstamped.
     let fresh = unique("scope-unseal");
-    let fresh_owner = uid(&create(
-        &admin,
-        &json!({
-            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-            "metadata": {"name": fresh, "namespace": "vault"},
-            "spec": {"encryptedData": {"token": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
-        }),
-    )
-    .await
-    .expect("SealedSecret"));
+    let fresh_owner = uid(&create(&admin, &sealed_secret("vault", &fresh, "token"))
+        .await
+        .expect("SealedSecret"));
     let unstamped = unsealed("vault", &fresh, &fresh_owner, None);
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {

@@ -112,16 +112,9 @@ async fn the_in_cluster_audit_publishes_violations_as_a_policy_report_and_follow
     // A bootstrap Secret decrypted from a SealedSecret, its handover pending (as in
     // tests/e2e/audit.rs); written first, so the pass that shows the Secrets below saw it too.
     let boot = unique("polr-boot");
-    let sealed = create(
-        &admin,
-        &json!({
-            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-            "metadata": {"name": boot, "namespace": "vault"},
-            "spec": {"encryptedData": {"password": "AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq"}}
-        }),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("creating SealedSecret vault/{boot}: {}", error_text(&e)));
+    let sealed = create(&admin, &sealed_secret("vault", &boot, "password"))
+        .await
+        .unwrap_or_else(|e| panic!("creating SealedSecret vault/{boot}: {}", error_text(&e)));
     let mut bootstrap = secret("vault", &boot, &[("password", "bt")]);
     bootstrap["metadata"]["ownerReferences"] =
         owner_ref("bitnami.com/v1alpha1", "SealedSecret", &boot, &uid(&sealed));
