@@ -248,3 +248,43 @@ async fn skipping_the_mutating_call_never_lets_a_missing_or_forged_stamp_through
         "dropped",
     );
 }
+
+#[tokio::test]
+async fn a_decrypters_update_of_a_secret_stored_unstamped_with_another_class_is_stamped_not_denied()
+{
+    let _cluster = shared().await;
+    let admin = admin().await;
+    ensure_namespace(&admin, "vault").await;
+    let controller = service_account(SEALED_SECRETS).await;
+    // kube-system service accounts are skipped by the shipped matchConditions: this Secret is
+    // stored as one written before vaultgate was installed, with a Git-declared class label
+    // other than `bootstrap` and no stamps.
+    let seeder = service_account(("kube-system", "scope-seeder")).await;
+    let name = unique("scope-legacy");
+    let owner = uid(&create(&admin, &sealed_secret("vault", &name, "token"))
+        .await
+        .expect("SealedSecret"));
+    let mut legacy = unsealed("vault", &name, &owner, None);
+    legacy["metadata"]["labels"] = json!({format!("{P}secret-class"): "derived"});
+    create(&seeder.client, &legacy)
+        .await
+        .unwrap_or_else(|e| panic!("storing vault/{name} unjudged: {}", error_text(&e)));
+    let stored = get_secret(&admin, "vault", &name).await.expect("stored");
+    let created_by = format!("{P}created-by");
+    assert!(annotation(&stored, &created_by).is_none(), "{stored:#}");
+
+    // The decrypter's renewal goes to /mutate (its identity is in the condition), which stamps
+    // it late, and /validate admits it.
+    let renewed = edited(&stored, |s| {
+        s["data"]["token"] = json!("cm90YXRlZA==");
+    });
+    replace(&controller.client, &renewed)
+        .await
+        .unwrap_or_else(|e| panic!("the decrypter's UPDATE was refused: {}", error_text(&e)));
+    let after = get_secret(&admin, "vault", &name).await.expect("stored");
+    assert_eq!(
+        annotation(&after, &created_by),
+        Some("system:serviceaccount:kube-system:sealed-secrets-controller"),
+        "not stamped late:\n{after:#}"
+    );
+}

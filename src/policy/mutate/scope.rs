@@ -155,8 +155,9 @@ fn mutated_keys(policy: &Policy) -> Vec<String> {
     names.into_iter().map(|n| policy.key(n)).collect()
 }
 
-/// Calls the mutating webhook for every CREATE, and for an UPDATE unless the stored class label
-/// is one that gets no stamps and no key the mutation writes differs from `oldObject`.
+/// Calls the mutating webhook for every CREATE, for a decrypter's UPDATE, and for any other
+/// UPDATE unless the stored class label is one that gets no stamps and no key the mutation
+/// writes differs from `oldObject`.
 ///
 /// Absent maps and keys read as `optional.none()` (CEL optionals, Kubernetes ≥ 1.29), so an
 /// object without `metadata.labels` or `metadata.annotations` evaluates without error; a key
@@ -170,17 +171,50 @@ pub fn stamp_condition(policy: &Policy) -> MatchCondition {
         .collect::<Vec<_>>()
         .join(", ");
     let class = quote(&policy.key("secret-class"));
-    let expression = format!(
+    let mut expression = format!(
         "request.operation != 'UPDATE'\n\
          || object.?metadata.?labels[?{class}].orValue('bootstrap') == 'bootstrap'\n\
          || [{keys}].exists(k,\n     \
               object.?metadata.?labels[?k] != oldObject.?metadata.?labels[?k]\n  \
            || object.?metadata.?annotations[?k] != oldObject.?metadata.?annotations[?k])"
     );
+    expression.push_str(&decrypter_clause(policy));
     MatchCondition {
         name: "only-writes-that-can-need-a-stamp".into(),
         expression,
     }
+}
+
+/// The decrypters' UPDATEs always go to the mutating webhook (an authenticated fact): the
+/// engine classes what they write as bootstrap whatever the stored class label says, so an
+/// unstamped Secret stored before vaultgate, with a Git-declared class other than `bootstrap`,
+/// gets its stamps late instead of a VG112 denial.
+fn decrypter_clause(policy: &Policy) -> String {
+    let users: Vec<&UserPattern> = policy
+        .identities
+        .bootstrap_decrypters
+        .iter()
+        .flat_map(|d| &d.users)
+        .collect();
+    let exact: Vec<String> = users
+        .iter()
+        .filter(|p| !p.as_str().contains('*'))
+        .map(|p| quote(p.as_str()))
+        .collect();
+    let mut out = String::new();
+    if !exact.is_empty() {
+        out.push_str(&format!(
+            "\n|| request.userInfo.username in [{}]",
+            exact.join(", ")
+        ));
+    }
+    for p in users.iter().filter(|p| p.as_str().contains('*')) {
+        out.push_str(&format!(
+            "\n|| request.userInfo.username.matches({})",
+            quote(&regex(p.as_str()))
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -288,5 +322,24 @@ mod tests {
             &UserPattern::from("system:serviceaccount:*"),
             "kube-system"
         ));
+    }
+
+    #[test]
+    fn a_decrypters_update_always_goes_to_the_mutating_webhook() {
+        let mut policy = default_policy();
+        policy.identities.bootstrap_decrypters[0]
+            .users
+            .push(UserPattern::from("system:serviceaccount:sops:*"));
+        let e = stamp_condition(&policy).expression;
+        assert!(
+            e.contains("|| request.userInfo.username in ['system:serviceaccount:kube-system:sealed-secrets-controller', "),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "|| request.userInfo.username.matches('^system:serviceaccount:sops:[^:]*$')"
+            ),
+            "{e}"
+        );
     }
 }
