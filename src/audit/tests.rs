@@ -316,12 +316,16 @@ fn exempt_namespaces_are_counted_not_judged() {
     assert_eq!(report.violations(), 0);
 }
 
+/// An `expires` 30 days from now (RFC 3339), inside the default maximum lifetime.
+fn in_30_days() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time")
+}
+
 #[test]
 fn an_exception_is_listed_with_what_it_covers_and_the_excepted_rule_is_reported_not_hidden() {
-    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(30);
-    let expires = expires
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
+    let expires = in_30_days();
     let policy = Policy::from_yaml(&format!(
         "exceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: payments\n    name: db-creds\n    reason: migrating to ESO\n    ticket: PAY-1\n    expires: \"{expires}\"\n"
     ))
@@ -348,10 +352,7 @@ fn an_exception_is_listed_with_what_it_covers_and_the_excepted_rule_is_reported_
 fn nothing_on_a_stored_object_makes_the_audit_report_an_exception_or_break_glass() {
     // The stored Secret names a break-glass identity in forged stamps, carries a break-glass
     // annotation and forged `excepted` entries; the only exception is for another namespace.
-    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(30);
-    let expires = expires
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
+    let expires = in_30_days();
     let policy = Policy::from_yaml(&format!(
         "identities:\n  breakGlass: [alice]\nexceptions:\n  - id: legacy-db\n    rules: [VG101]\n    namespace: orders\n    reason: migrating\n    ticket: PAY-1\n    expires: \"{expires}\"\n"
     ))
