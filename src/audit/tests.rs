@@ -828,3 +828,242 @@ mod streamed {
         assert_eq!(totals.objects, 6, "one namespace judged: {totals:?}");
     }
 }
+
+/// The in-cluster audit's source, the live view (`serve --audit-interval`), against
+/// `vaultgate audit`'s listing of the same cluster: the same reports, ESO objects and stores
+/// included, and a service-account token only by the API's type.
+mod in_cluster {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cluster::{LiveView, compact_meta, live::Held};
+    use policy_report::{Built, build};
+    use stream::fold;
+
+    const SA_NAME: &str = "kubernetes.io/service-account.name";
+
+    fn store(kind: Kind, ns: Option<&str>, name: &str, provider: Value) -> Value {
+        let mut meta = json!({ "name": name });
+        if let Some(ns) = ns {
+            meta["namespace"] = json!(ns);
+        }
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": kind.as_str(), "metadata": meta,
+            "spec": { "provider": provider }
+        })
+    }
+
+    /// What both audits read: (kind, the object as the API serves it, field managers).
+    fn cluster() -> Vec<(Kind, Value, Vec<&'static str>)> {
+        let sa_token = {
+            let mut s = secret(
+                "payments",
+                "default-token",
+                json!({"annotations": {SA_NAME: "default"}}),
+            );
+            s["type"] = json!("kubernetes.io/service-account-token");
+            s
+        };
+        let mut by_hand = external_secret("payments", "by-hand");
+        by_hand["metadata"]["uid"] = json!("hand-uid");
+        let k8s = json!({"kubernetes": {"remoteNamespace": "other", "server": {}}});
+        let vault = json!({"vault": {"server": "https://vault.example", "path": "secret"}});
+        vec![
+            (
+                Kind::Secret,
+                secret("payments", "hand-made", json!({})),
+                vec![],
+            ),
+            (Kind::Secret, sa_token, vec![]),
+            // Opaque, with the token's annotation any writer may set.
+            (
+                Kind::Secret,
+                secret(
+                    "payments",
+                    "forged-token",
+                    json!({"annotations": {SA_NAME: "default"}}),
+                ),
+                vec![],
+            ),
+            (
+                Kind::Secret,
+                secret(
+                    "payments",
+                    "db",
+                    json!({"ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                "kind": "ExternalSecret", "name": "db", "uid": ESO_OWNER_UID, "controller": true}],
+                "labels": {"reconcile.external-secrets.io/managed": "true"}}),
+                ),
+                vec![],
+            ),
+            (
+                Kind::ExternalSecret,
+                external_secret("payments", "db"),
+                vec!["argocd-controller"],
+            ),
+            (
+                Kind::ExternalSecret,
+                by_hand,
+                vec!["kubectl-client-side-apply"],
+            ),
+            (
+                Kind::SecretStore,
+                store(Kind::SecretStore, Some("payments"), "local", k8s.clone()),
+                vec!["argocd-controller"],
+            ),
+            (
+                Kind::ClusterSecretStore,
+                store(Kind::ClusterSecretStore, None, "kube", k8s),
+                vec!["argocd-controller"],
+            ),
+            (
+                Kind::ClusterSecretStore,
+                store(Kind::ClusterSecretStore, None, "vault-backend", vault),
+                vec!["argocd-controller"],
+            ),
+        ]
+    }
+
+    fn with_managers(mut value: Value, managers: &[&str]) -> Value {
+        value["metadata"]["managedFields"] = managers
+            .iter()
+            .map(|m| json!({"manager": m, "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}))
+            .collect();
+        value
+    }
+
+    /// `vaultgate audit`'s reports: the whole listing judged, token type as listed.
+    fn cli_reports(policy: &Policy, now: SystemTime) -> BTreeMap<String, Built> {
+        let objects: Vec<Listed> = cluster()
+            .into_iter()
+            .map(|(kind, value, managers)| listed(kind, value, &managers))
+            .collect();
+        let view = LiveView::from_listing(policy, objects.iter().map(|l| (&l.object, None)), &[]);
+        build(&audit(&objects, policy, &view, now), 500)
+    }
+
+    /// The live view as `serve`'s watches fill it with the audit on: Secrets reduced by the
+    /// metadata watch (which takes the token annotation for the type), token Secrets from the
+    /// type-selected watch, the rest kept whole.
+    fn live_view(policy: &Policy) -> LiveView {
+        let listing: Vec<(Object, Option<Held>)> = cluster()
+            .into_iter()
+            .map(|(kind, value, managers)| {
+                let served = with_managers(value, &managers);
+                let held = (kind != Kind::Secret).then(|| Held::keep(&mut served.clone()));
+                (Object::from_value(kind, served).expect("an object"), held)
+            })
+            .collect();
+        let view = LiveView::from_listing(policy, listing.iter().map(|(o, h)| (o, h.clone())), &[]);
+        for (kind, value, _) in cluster() {
+            if kind == Kind::Secret {
+                let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                    serde_json::from_value(value["metadata"].clone()).expect("metadata");
+                let name = meta.name.clone().unwrap_or_default();
+                view.tables()
+                    .0
+                    .apply("payments", &name, compact_meta(&meta, &policy.prefix));
+            }
+        }
+        view
+    }
+
+    fn streamed(view: &LiveView, policy: &Policy, now: SystemTime) -> BTreeMap<String, Built> {
+        let mut out = BTreeMap::new();
+        fold(view, view, &Judge::new(policy, now), 500, |b| {
+            out.insert(b.namespace.clone().unwrap_or_default(), b);
+            true
+        });
+        out
+    }
+
+    fn failing(b: &Built) -> Vec<(String, String)> {
+        b.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let res = &r["resources"][0];
+                (
+                    format!(
+                        "{}/{}",
+                        res["kind"].as_str().unwrap_or(""),
+                        res["name"].as_str().unwrap_or("")
+                    ),
+                    r["rule"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_in_cluster_audit_reports_eso_objects_and_stores_as_vaultgate_audit_does() {
+        let policy = Policy::default();
+        let now = SystemTime::now();
+        let live = streamed(&live_view(&policy), &policy, now);
+        assert_eq!(live, cli_reports(&policy, now), "the two audits disagree");
+        let payments = failing(&live["payments"]);
+        for expected in [
+            ("Secret/hand-made", "VG101"),
+            ("ExternalSecret/by-hand", "VG209"),
+            ("SecretStore/local", "VG401"),
+        ] {
+            assert!(
+                payments
+                    .iter()
+                    .any(|(o, r)| (o.as_str(), r.as_str()) == expected),
+                "{expected:?} not in {payments:?}"
+            );
+        }
+        assert!(
+            !payments
+                .iter()
+                .any(|(o, _)| o == "ExternalSecret/db" || o == "Secret/db"),
+            "the materialized Secret and Argo's ExternalSecret are clean: {payments:?}"
+        );
+        let cluster = &live[""];
+        assert_eq!(cluster.kind(), "ClusterPolicyReport");
+        assert!(
+            failing(cluster).contains(&("ClusterSecretStore/kube".to_owned(), "VG401".to_owned())),
+            "{:?}",
+            failing(cluster)
+        );
+    }
+
+    #[test]
+    fn a_service_account_token_is_one_only_if_the_api_lists_it_by_type() {
+        let policy = Policy::default();
+        let live = streamed(&live_view(&policy), &policy, SystemTime::now());
+        let payments = failing(&live["payments"]);
+        assert!(
+            !payments.iter().any(|(o, _)| o == "Secret/default-token"),
+            "the control plane's token is no violation: {payments:?}"
+        );
+        assert!(
+            payments.contains(&("Secret/forged-token".to_owned(), "VG101".to_owned())),
+            "an Opaque Secret with the token's annotation is judged: {payments:?}"
+        );
+    }
+
+    #[test]
+    fn without_the_audit_nothing_but_secrets_is_read_back() {
+        let policy = Policy::default();
+        let objects: Vec<Listed> = cluster()
+            .into_iter()
+            .map(|(kind, value, _)| listed(kind, value, &[]))
+            .collect();
+        let view = LiveView::from_listing(&policy, objects.iter().map(|l| (&l.object, None)), &[]);
+        let live = streamed(&view, &policy, SystemTime::now());
+        assert!(
+            !live.contains_key(""),
+            "no cluster report without kept stores"
+        );
+        assert!(
+            failing(&live["payments"])
+                .iter()
+                .all(|(o, _)| o.starts_with("Secret/")),
+            "{:?}",
+            failing(&live["payments"])
+        );
+    }
+}

@@ -221,7 +221,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &sealed);
+    let view = LiveView::from_listing(&policy, objects.iter().map(|l| (&l.object, None)), &sealed);
     let report = audit::audit(&objects, &policy, &view, std::time::SystemTime::now());
     let out = match (args.ready, args.format) {
         (true, Format::Json) => serde_json::to_string_pretty(&json!({

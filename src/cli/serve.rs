@@ -282,7 +282,12 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
                 )
             })?;
             tracing::info!("watching the cluster; /readyz turns ready once every watch has synced");
-            let live = LiveView::spawn(client.clone(), &policy, metrics.clone());
+            let live = LiveView::spawn(
+                client.clone(),
+                &policy,
+                metrics.clone(),
+                !audit_interval.is_zero(),
+            );
             audit_with = Some((client, live.clone()));
             live
         }
@@ -294,7 +299,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     {
         tracing::info!(
             every_s = audit_interval.as_secs_f64(),
-            "in-cluster audit on: metrics and PolicyReports from the watched Secrets"
+            "in-cluster audit on: metrics and PolicyReports from the watched Secrets, ESO objects and stores"
         );
         server::in_cluster_audit::spawn(client, live, webhook.clone(), audit_interval);
     }

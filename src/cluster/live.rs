@@ -2,12 +2,16 @@
 //! [`watch`]) feeds an indexed [`Table`]; admissions only read those tables (no API call on the
 //! hot path) and get `Arc`s to the stored records, never copies. Secrets are watched as metadata
 //! only and reduced to the few keys rules read ([`compact_meta`](super::compact_meta)), so 100k
-//! Secrets stay small.
+//! Secrets stay small. Which Secrets are service-account tokens comes from a second metadata
+//! watch selected by type, as a metadata watch carries no `type`. With the in-cluster audit on,
+//! ESO objects and stores are also kept whole ([`Held`]) for it to judge.
 
+mod held;
 mod listing;
 mod snapshot;
 mod watch;
 
+pub use held::Held;
 pub use snapshot::SealedListing;
 
 use std::sync::Arc;
@@ -43,32 +47,77 @@ impl Digester {
     }
 }
 
-/// ExternalSecret with its uid (owner verification).
+/// ExternalSecret with its uid (owner verification), and whole while the audit is on.
 #[derive(Debug, Clone)]
 pub struct EsEntry {
     pub info: Arc<ExternalSecretInfo>,
     pub uid: Box<str>,
+    pub held: Option<Held>,
 }
+
+/// A PushSecret's lookup fields, and the object whole while the audit is on.
+#[derive(Debug, Clone)]
+pub struct PushEntry {
+    pub info: Arc<PushSecretInfo>,
+    pub held: Option<Held>,
+}
+
+impl From<PushSecretInfo> for PushEntry {
+    fn from(info: PushSecretInfo) -> Self {
+        Self {
+            info: Arc::new(info),
+            held: None,
+        }
+    }
+}
+
+/// A store's provider, and the store whole while the audit is on.
+#[derive(Debug, Clone)]
+pub struct StoreEntry {
+    pub info: StoreInfo,
+    pub held: Option<Held>,
+}
+
+impl From<StoreInfo> for StoreEntry {
+    fn from(info: StoreInfo) -> Self {
+        Self { info, held: None }
+    }
+}
+
+/// A service-account token Secret, as the type-selected watch lists it: its account's name.
+type TokenInfo = Box<str>;
 
 fn es_by_target(e: &EsEntry) -> Vec<(&str, &str)> {
     vec![(&e.info.namespace, &e.info.target)]
 }
-fn push_by_source(p: &PushSecretInfo) -> Vec<(&str, &str)> {
-    p.source.iter().map(|s| (&*p.namespace, &**s)).collect()
+fn push_by_source(p: &PushEntry) -> Vec<(&str, &str)> {
+    p.info
+        .source
+        .iter()
+        .map(|s| (&*p.info.namespace, &**s))
+        .collect()
 }
-fn push_by_path(p: &PushSecretInfo) -> Vec<(&str, &str)> {
-    p.paths.iter().map(|path| ("", &**path)).collect()
+fn push_by_path(p: &PushEntry) -> Vec<(&str, &str)> {
+    p.info.paths.iter().map(|path| ("", &**path)).collect()
 }
 
 /// The tables of the live view.
 pub struct LiveView {
     secrets: Table<SecretMeta>,
+    /// Service-account token Secrets, by the API's `type` (see [`Self::token`]).
+    tokens: Table<TokenInfo>,
     digester: Option<Digester>,
-    stores: Table<StoreInfo>,
-    cluster_stores: Table<StoreInfo>,
+    stores: Table<StoreEntry>,
+    cluster_stores: Table<StoreEntry>,
     externals: Table<EsEntry>,
-    pushes: Table<PushSecretInfo>,
+    pushes: Table<PushEntry>,
     sealed: Table<SealedInfo>,
+    /// ClusterExternalSecrets and ClusterPushSecrets, watched only for the audit (no rule looks
+    /// them up), whole.
+    cluster_externals: Table<Held>,
+    cluster_pushes: Table<Held>,
+    /// Whether ESO objects and stores are kept whole, for the in-cluster audit.
+    hold: bool,
     /// Woken by every change a watch applies; one stored wake-up stands for any number of
     /// changes, so a waiter sees a burst as one (the in-cluster audit re-runs on it).
     changes: tokio::sync::Notify,
@@ -78,20 +127,25 @@ impl Default for LiveView {
     fn default() -> Self {
         Self {
             secrets: Table::new(vec![secret_by_digest]),
+            tokens: Table::new(vec![]),
             digester: None,
             stores: Table::new(vec![]),
             cluster_stores: Table::new(vec![]),
             externals: Table::new(vec![es_by_target]),
             pushes: Table::new(vec![push_by_source, push_by_path]),
             sealed: Table::new(vec![]),
+            cluster_externals: Table::new(vec![]),
+            cluster_pushes: Table::new(vec![]),
+            hold: false,
             changes: tokio::sync::Notify::new(),
         }
     }
 }
 
 impl LiveView {
-    /// An unsynced view; with content-copy detection on when the policy asks for it.
-    pub fn new(policy: &Policy) -> Self {
+    /// An unsynced view; with content-copy detection on when the policy asks for it, and ESO
+    /// objects and stores kept whole when `hold` (the in-cluster audit judges them).
+    pub fn new(policy: &Policy, hold: bool) -> Self {
         let digester = policy
             .content_copy
             .enabled
@@ -99,8 +153,17 @@ impl LiveView {
             .flatten();
         Self {
             digester,
+            hold,
             ..Self::default()
         }
+    }
+
+    /// The account a Secret the API lists as a service-account token belongs to; `None` for
+    /// every other Secret, whatever annotations it carries (any writer may set those). Matched
+    /// by name: a token Secret deleted and re-created as another type is seen by both watches
+    /// within moments.
+    pub fn token(&self, namespace: &str, name: &str) -> Option<TokenInfo> {
+        self.tokens.get(namespace, name, |t| TokenInfo::clone(t))
     }
 
     fn digests_of<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Box<[Box<str>]> {
@@ -125,19 +188,25 @@ impl LiveView {
     }
 
     /// Test and benchmark access: load objects without a cluster.
-    pub fn tables(&self) -> (&Table<SecretMeta>, &Table<EsEntry>, &Table<PushSecretInfo>) {
+    pub fn tables(&self) -> (&Table<SecretMeta>, &Table<EsEntry>, &Table<PushEntry>) {
         (&self.secrets, &self.externals, &self.pushes)
     }
 
     /// Test access to the store and SealedSecret tables.
-    pub fn store_tables(&self) -> (&Table<StoreInfo>, &Table<StoreInfo>, &Table<SealedInfo>) {
+    pub fn store_tables(&self) -> (&Table<StoreEntry>, &Table<StoreEntry>, &Table<SealedInfo>) {
         (&self.stores, &self.cluster_stores, &self.sealed)
+    }
+
+    /// Test access to the service-account token table (account name by Secret).
+    pub fn token_table(&self) -> &Table<TokenInfo> {
+        &self.tokens
     }
 }
 
 impl ClusterView for LiveView {
     fn synced(&self) -> bool {
         self.secrets.synced()
+            && self.tokens.synced()
             && self.stores.synced()
             && self.cluster_stores.synced()
             && self.externals.synced()
@@ -150,7 +219,7 @@ impl ClusterView for LiveView {
     }
 
     fn store(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<StoreInfo> {
-        let copy = |s: &Arc<StoreInfo>| StoreInfo::clone(s);
+        let copy = |s: &Arc<StoreEntry>| s.info.clone();
         match kind {
             "ClusterSecretStore" => self.cluster_stores.get("", name, copy),
             "SecretStore" => self.stores.get(namespace.unwrap_or(""), name, copy),
@@ -187,11 +256,11 @@ impl ClusterView for LiveView {
 
     fn push_secrets_from(&self, namespace: &str, secret: &str) -> Vec<Arc<PushSecretInfo>> {
         self.pushes
-            .lookup(0, namespace, secret, |_, _, p| p.clone())
+            .lookup(0, namespace, secret, |_, _, p| p.info.clone())
     }
 
     fn path_publishers(&self, path: &str) -> Vec<Arc<PushSecretInfo>> {
-        self.pushes.lookup(1, "", path, |_, _, p| p.clone())
+        self.pushes.lookup(1, "", path, |_, _, p| p.info.clone())
     }
 
     fn owner_exists(&self, namespace: &str, kind: &str, name: &str, uid: &str) -> Option<bool> {

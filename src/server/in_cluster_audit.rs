@@ -1,7 +1,8 @@
 //! The in-cluster audit (`serve --audit-interval`): every interval, and sooner when the live
 //! view changed (at most once per [`change_gap`]; see [`next_run`]), the audit engine
-//! ([`crate::audit`]) runs over the Secrets the live view already watches (no API call per
-//! object). It is folded as a stream ([`audit::stream`]): objects are judged a namespace at a
+//! ([`crate::audit`]) runs over what the live view already watches (no API call per object):
+//! Secrets, and the ESO objects and stores it keeps whole while the audit is on
+//! (`cluster/live/listing.rs`). It is folded as a stream ([`audit::stream`]): objects are judged a namespace at a
 //! time and only bounded sums are kept, the counts for the metrics and each namespace's capped
 //! report, which is handed over as soon as its namespace is done and written as a PolicyReport
 //! ([`policy_report`]) by server-side apply (field manager `vaultgate`), only when its content

@@ -4,13 +4,16 @@
 //! ExternalSecret that exists with the owner uid, 15 % operator-generated (`secret-class:
 //! derived`), 5 % bootstrap with handover stamps, 20 % service-account tokens; 1,000 namespaces.
 //!
-//! It builds the view the CLI builds (`LiveView::from_listing`), then times, side by side in
-//! one run, three ways of auditing it:
+//! It builds the view `serve` holds with its audit on (`LiveView::from_listing` with each
+//! ExternalSecret also kept whole, [`Held`], with an `argocd-controller` field manager as Argo CD
+//! leaves it), reports what keeping them whole costs (the same view built without), then times,
+//! side by side in one run, three ways of auditing it:
 //!
-//! - **streamed** (the in-cluster audit since the streaming fold): `audit::stream::fold` over the
-//!   view's Secrets, a namespace at a time, each namespace's capped PolicyReport digested and
-//!   dropped as it comes, as the in-cluster audit writes and forgets it;
-//! - **full in-cluster** (the in-cluster audit before it): the view's Secrets as one listing
+//! - **streamed** (the in-cluster audit): `audit::stream::fold` over the view's Secrets and the
+//!   ExternalSecrets it keeps whole, a namespace at a time, each namespace's capped PolicyReport
+//!   digested and dropped as it comes, as the in-cluster audit writes and forgets it;
+//! - **full in-cluster** (the in-cluster audit before streaming; Secrets only, as it judged them
+//!   then): the view's Secrets as one listing
 //!   (`secrets_listing`), `audit::audit` over it, then every PolicyReport built at once
 //!   (`policy_report::build`), all held until the pass ends;
 //! - **CLI**: `audit::audit` over the whole listing (Secrets with their field managers, and the
@@ -36,7 +39,7 @@ use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use vaultgate::{
     audit::{self, FieldManager, Judge, Listed, policy_report},
-    cluster::LiveView,
+    cluster::{LiveView, live::Held},
     policy::{Object, Policy, objects::Kind},
 };
 
@@ -117,13 +120,20 @@ fn secret(i: usize, n_ns: usize) -> Listed {
     }
 }
 
-/// The ExternalSecret that materializes Secret `target` (one of the 0..=11 mod 20 ones).
-fn external_secret(target: usize, n_ns: usize) -> Listed {
+/// The ExternalSecret that materializes Secret `target` (one of the 0..=11 mod 20 ones), and
+/// its form the live view keeps for the in-cluster audit (from the object as the API serves it,
+/// with Argo CD's field manager entry and ESO's status).
+fn external_secret(target: usize, n_ns: usize) -> (Listed, Held) {
     let namespace = ns(target, n_ns);
     let value: Value = json!({
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
         "metadata": {"name": format!("app-{target}"), "namespace": namespace,
-                     "uid": uid(target, 0x3b1f_6a52)},
+                     "uid": uid(target, 0x3b1f_6a52), "resourceVersion": "12345",
+                     "managedFields": [
+                        {"manager": "argocd-controller", "operation": "Apply",
+                         "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:data": {}, "f:target": {}}}},
+                        {"manager": "external-secrets", "operation": "Update", "subresource": "status",
+                         "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:conditions": {}}}}]},
         "spec": {
             "refreshInterval": "1h",
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault-backend"},
@@ -131,12 +141,16 @@ fn external_secret(target: usize, n_ns: usize) -> Listed {
             "data": [{"secretKey": "password",
                       "remoteRef": {"key": format!("platform-data/db-{}/{namespace}", target % 7),
                                     "property": "password"}}]
-        }
+        },
+        "status": {"refreshTime": "2026-12-06T10:00:00Z", "syncedResourceVersion": "1-abc",
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced"}]}
     });
-    Listed {
+    let held = Held::keep(&mut value.clone());
+    let listed = Listed {
         object: Object::from_value(Kind::ExternalSecret, value).expect("an ExternalSecret"),
         managers: manager("argocd-controller"),
-    }
+    };
+    (listed, held)
 }
 
 fn proc_status_kib(field: &str) -> u64 {
@@ -292,12 +306,29 @@ fn main() {
     let policy = Policy::default();
     let started = Instant::now();
     let mut objects: Vec<Listed> = (0..n_secrets).map(|i| secret(i, n_ns)).collect();
-    objects.extend((0..n_es).map(|i| external_secret((i / 12) * 20 + i % 12, n_ns)));
+    let mut whole: Vec<Option<Held>> = vec![None; objects.len()];
+    for i in 0..n_es {
+        let (listed, h) = external_secret((i / 12) * 20 + i % 12, n_ns);
+        objects.push(listed);
+        whole.push(Some(h));
+    }
     let listing_time = started.elapsed();
+    let held_bytes: usize = whole.iter().flatten().map(Held::len).sum();
+
+    // The same view without the ExternalSecrets kept whole: what `serve` holds with its audit
+    // off, the baseline of what keeping them costs.
+    let region = Region::new(GLOBAL);
+    let plain = LiveView::from_listing(&policy, objects.iter().map(|l| (&l.object, None)), &[]);
+    let plain_held = held(&region);
+    drop(plain);
 
     let region = Region::new(GLOBAL);
     let started = Instant::now();
-    let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &[]);
+    let view = LiveView::from_listing(
+        &policy,
+        objects.iter().zip(whole).map(|(l, h)| (&l.object, h)),
+        &[],
+    );
     let view_time = started.elapsed();
     let view_stats = region.change();
     let cap = policy_report::DEFAULT_CAP;
@@ -335,13 +366,21 @@ fn main() {
         "  listing: {n_secrets} Secrets (metadata), {n_es} ExternalSecrets, {n_ns} namespaces; built in {:.2} s",
         listing_time.as_secs_f64()
     );
+    let view_held = view_stats
+        .bytes_allocated
+        .saturating_sub(view_stats.bytes_deallocated);
     println!(
-        "  view (LiveView::from_listing): {:.2} s, {:.1} MiB allocated, {:.1} MiB held",
+        "  view (LiveView::from_listing, ExternalSecrets kept whole): {:.2} s, {:.1} MiB allocated, {:.1} MiB held",
         view_time.as_secs_f64(),
         mib(view_stats.bytes_allocated),
-        mib(view_stats
-            .bytes_allocated
-            .saturating_sub(view_stats.bytes_deallocated))
+        mib(view_held)
+    );
+    println!(
+        "  the same view without them kept whole (audit off): {:.1} MiB held; kept whole: +{:.1} MiB ({:.1} MiB of JSON, {} B per ExternalSecret)",
+        mib(plain_held),
+        mib(view_held.saturating_sub(plain_held)),
+        mib(held_bytes),
+        held_bytes / n_es.max(1)
     );
     print(
         "streamed in-cluster pass (stream::fold, reports written as they come)",

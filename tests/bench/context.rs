@@ -146,7 +146,7 @@ fn main() {
 
     let policy = Policy::default();
     let rss0 = rss_kib();
-    let view = LiveView::new(&policy);
+    let view = LiveView::new(&policy, false);
     let (secrets, externals, pushes) = view.tables();
     let (stores, cluster_stores, sealed) = view.store_tables();
     // Loaded the way a watcher's initial list is: init, one init_apply per object, init_done
@@ -177,6 +177,7 @@ fn main() {
             EsEntry {
                 info: Arc::new(info),
                 uid: uid(target, 0x3b1f_6a52).into(),
+                held: None,
             },
         );
     }
@@ -193,7 +194,7 @@ fn main() {
                 format!("platform-config/pg-{i}/{namespace}").into(),
             ]),
         };
-        pushes.init_apply(&namespace, &format!("push-{source}"), info);
+        pushes.init_apply(&namespace, &format!("push-{source}"), info.into());
     }
     for i in 0..n_ns {
         stores.init_apply(
@@ -201,7 +202,8 @@ fn main() {
             "vault",
             StoreInfo {
                 provider: Some(intern("vault")),
-            },
+            }
+            .into(),
         );
     }
     for name in ["vault-backend", "vault-config", "aws", "gcp", "legacy"] {
@@ -215,7 +217,8 @@ fn main() {
             name,
             StoreInfo {
                 provider: Some(intern(provider)),
-            },
+            }
+            .into(),
         );
     }
     secrets.init_done();

@@ -295,7 +295,7 @@ fn report() -> Report {
         }),
         "kubectl-client-side-apply",
     ));
-    let view = LiveView::from_listing(&policy, objects.iter().map(|l| &l.object), &[]);
+    let view = LiveView::from_listing(&policy, objects.iter().map(|l| (&l.object, None)), &[]);
     audit::audit(&objects, &policy, &view, std::time::SystemTime::now())
 }
 

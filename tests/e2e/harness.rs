@@ -295,7 +295,7 @@ fn resource(api_version: &str, kind: &str) -> (ApiResource, bool) {
     )
 }
 
-fn dynamic_api(
+pub fn dynamic_api(
     client: &Client,
     api_version: &str,
     kind: &str,
@@ -339,6 +339,22 @@ pub async fn create(client: &Client, obj: &Value) -> kube::Result<DynamicObject>
     api_for(client, obj)
         .create(&PostParams::default(), &dynamic)
         .await
+}
+
+/// POST the object as `client`'s identity, recorded under field manager `manager` (as
+/// `kubectl --field-manager` or a GitOps controller sets it).
+pub async fn create_as_manager(
+    client: &Client,
+    obj: &Value,
+    manager: &str,
+) -> kube::Result<DynamicObject> {
+    let dynamic: DynamicObject =
+        serde_json::from_value(obj.clone()).expect("object is a valid Kubernetes object");
+    let params = PostParams {
+        field_manager: Some(manager.to_owned()),
+        ..PostParams::default()
+    };
+    api_for(client, obj).create(&params, &dynamic).await
 }
 
 /// POST with `?dryRun=All`.

@@ -4,7 +4,9 @@
 //! tests/e2e/audit.rs) -- a hand-made one, a reflector's copy, a materialized one and a
 //! bootstrap one pending handover -- show up in their namespace's `PolicyReport` as `fail`
 //! results for the violations only, a fix (deleting the hand-made Secret) is followed, and
-//! `/metrics` carries the inventory. Nothing asserts how soon: each wait is a bounded poll. The PolicyReport CRD is the one
+//! `/metrics` carries the inventory; ExternalSecrets and stores already stored are judged too
+//! (cluster-scoped stores in the `ClusterPolicyReport`), and a Secret is a service-account token
+//! only if the API stores it as one. Nothing asserts how soon: each wait is a bounded poll. The PolicyReport CRD is the one
 //! manifests/overlays/policy-reports ships, applied here (idempotent).
 
 use std::time::{Duration, Instant};
@@ -44,6 +46,16 @@ async fn unjudged(who: &Identity, obj: &Value) {
         .unwrap_or_else(|e| panic!("creating a Secret in {ns}: {}", error_text(&e)));
 }
 
+fn report_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "wgpolicyk8s.io".into(),
+        version: "v1alpha2".into(),
+        api_version: "wgpolicyk8s.io/v1alpha2".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
 /// The namespace's `vaultgate` PolicyReport once `done` holds for it (bounded poll).
 pub(crate) async fn report_when(
     admin: &kube::Client,
@@ -51,17 +63,33 @@ pub(crate) async fn report_when(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let api: Api<DynamicObject> = Api::namespaced_with(
+    let api = Api::namespaced_with(
         admin.clone(),
         ns,
-        &ApiResource {
-            group: "wgpolicyk8s.io".into(),
-            version: "v1alpha2".into(),
-            api_version: "wgpolicyk8s.io/v1alpha2".into(),
-            kind: "PolicyReport".into(),
-            plural: "policyreports".into(),
-        },
+        &report_resource("PolicyReport", "policyreports"),
     );
+    poll_report(api, ns, what, done).await
+}
+
+/// The `vaultgate` ClusterPolicyReport once `done` holds for it (bounded poll).
+async fn cluster_report_when(
+    admin: &kube::Client,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let api = Api::all_with(
+        admin.clone(),
+        &report_resource("ClusterPolicyReport", "clusterpolicyreports"),
+    );
+    poll_report(api, "(cluster)", what, done).await
+}
+
+async fn poll_report(
+    api: Api<DynamicObject>,
+    ns: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = Value::Null;
     while Instant::now() < deadline {
@@ -76,12 +104,19 @@ pub(crate) async fn report_when(
     panic!("PolicyReport {ns}/vaultgate never showed {what} within 30 s; last seen:\n{last:#}");
 }
 
+/// `(rule, name)` of `r`'s `fail` results.
 fn failing(r: &Value) -> Vec<(String, String)> {
+    failing_of(r, None)
+}
+
+/// `(rule, name)` of `r`'s `fail` results, those about a `kind` only if given.
+fn failing_of(r: &Value, kind: Option<&str>) -> Vec<(String, String)> {
     r["results"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|x| x["result"] == "fail")
+        .filter(|x| kind.is_none_or(|k| x["resources"][0]["kind"] == k))
         .map(|x| {
             (
                 x["rule"].as_str().unwrap_or("").to_owned(),
@@ -91,9 +126,18 @@ fn failing(r: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `(rule, name)` pairs of `r`'s `fail` results that name `name`.
+/// The rules of `r`'s `fail` results that name `name`.
 fn failing_for(r: &Value, name: &str) -> Vec<String> {
-    failing(r)
+    rules_for(failing(r), name)
+}
+
+/// The rules of `r`'s `fail` results about `kind` `name`.
+fn failing_for_kind(r: &Value, kind: &str, name: &str) -> Vec<String> {
+    rules_for(failing_of(r, Some(kind)), name)
+}
+
+fn rules_for(failing: Vec<(String, String)>, name: &str) -> Vec<String> {
+    failing
         .into_iter()
         .filter(|(_, n)| n == name)
         .map(|(rule, _)| rule)
@@ -129,11 +173,15 @@ async fn the_in_cluster_audit_publishes_violations_as_a_policy_report_and_follow
         json!({"reflector.v1.k8s.emberstack.com/reflects": "shared/db"});
     unjudged(&seeder, &copy).await;
     let argo = service_account(ARGOCD).await;
-    let es = create_admitted(
+    // Under Argo CD's field manager, as Argo CD applies: the in-cluster audit judges the
+    // ExternalSecret too, and reads the manager as the (inferred) GitOps writer.
+    let es = create_as_manager(
         &argo.client,
         &external_secret(&ns, "db", &format!("platform-data/postgres/{ns}")),
+        "argocd-controller",
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("Argo CD's ExternalSecret: {}", error_text(&e)));
     let mut materialized = secret(&ns, "db", &[("password", "db")]);
     materialized["metadata"]["ownerReferences"] =
         owner_ref("external-secrets.io/v1", "ExternalSecret", "db", &uid(&es));
@@ -227,4 +275,130 @@ async fn the_in_cluster_audit_publishes_violations_as_a_policy_report_and_follow
         ],
         "the in-cluster audit's metrics",
     );
+}
+
+#[tokio::test]
+async fn the_in_cluster_audit_judges_stored_eso_objects_and_stores_and_only_real_token_secrets() {
+    let _guard = shared().await;
+    install_crd();
+    let admin = admin().await;
+    let ns = namespace(&admin, "polr-eso").await;
+    let seeder = service_account(("kube-system", "audit-seeder")).await;
+    let stored = |obj: Value, manager: &'static str| {
+        let client = seeder.client.clone();
+        async move {
+            create_as_manager(&client, &obj, manager)
+                .await
+                .unwrap_or_else(|e| panic!("storing {obj}: {}", error_text(&e)))
+        }
+    };
+
+    // Applied by hand, not by a GitOps controller: VG209 (the field manager is the hint).
+    stored(
+        external_secret(&ns, "by-hand", &format!("platform-data/postgres/{ns}")),
+        "kubectl-client-side-apply",
+    )
+    .await;
+    // Applied by Argo CD and conforming: no result.
+    stored(
+        external_secret(&ns, "by-argo", &format!("platform-data/postgres/{ns}")),
+        "argocd-controller",
+    )
+    .await;
+    let kubernetes = json!({"kubernetes": {"remoteNamespace": "shared",
+        "auth": {"serviceAccount": {"name": "reader"}},
+        "server": {"caProvider": {"type": "ConfigMap", "name": "kube-root-ca.crt", "key": "ca.crt"}}}});
+    stored(
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+               "metadata": {"name": "local", "namespace": ns},
+               "spec": {"provider": kubernetes.clone()}}),
+        "argocd-controller",
+    )
+    .await;
+    let cluster_store = unique("polr-kube");
+    stored(
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+               "metadata": {"name": cluster_store},
+               "spec": {"provider": kubernetes}}),
+        "argocd-controller",
+    )
+    .await;
+    // A token Secret as the API stores it (the token controller would fill it; none runs here),
+    // and an Opaque Secret carrying the same annotation, which any writer may set.
+    let mut token = secret(&ns, "builder-token", &[]);
+    token["type"] = json!("kubernetes.io/service-account-token");
+    token["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "builder"});
+    unjudged(&seeder, &token).await;
+    let mut forged = secret(
+        &ns,
+        "forged-token",
+        &[("token", "not-from-the-control-plane")],
+    );
+    forged["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "builder"});
+    unjudged(&seeder, &forged).await;
+
+    let report = report_when(&admin, &ns, "the ExternalSecret, store and Secrets", |r| {
+        !failing_for_kind(r, "ExternalSecret", "by-hand").is_empty()
+            && !failing_for_kind(r, "SecretStore", "local").is_empty()
+            && !failing_for(r, "forged-token").is_empty()
+    })
+    .await;
+    assert!(
+        failing_for_kind(&report, "ExternalSecret", "by-hand").contains(&"VG209".to_owned()),
+        "{report:#}"
+    );
+    assert!(
+        failing_for_kind(&report, "SecretStore", "local").contains(&"VG401".to_owned()),
+        "{report:#}"
+    );
+    assert_eq!(
+        failing_for(&report, "forged-token"),
+        ["VG101"],
+        "the annotation makes no token\n{report:#}"
+    );
+    assert!(
+        failing_for(&report, "builder-token").is_empty(),
+        "a Secret the API stores as a token is the control plane's\n{report:#}"
+    );
+    assert!(
+        failing_for(&report, "by-argo").is_empty(),
+        "Argo CD's conforming ExternalSecret\n{report:#}"
+    );
+    let result = report["results"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|x| x["rule"] == "VG209" && x["resources"][0]["name"] == "by-hand")
+        })
+        .expect("the VG209 result");
+    assert_eq!(
+        result["resources"][0]["apiVersion"],
+        "external-secrets.io/v1"
+    );
+    assert_eq!(
+        (
+            result["properties"]["inferred"].as_str(),
+            result["properties"]["producerName"].as_str()
+        ),
+        (Some("true"), Some("kubectl-client-side-apply")),
+        "a field manager is only a hint, labelled so\n{result:#}"
+    );
+
+    let cluster = cluster_report_when(&admin, "the Kubernetes-provider ClusterSecretStore", |r| {
+        !failing_for_kind(r, "ClusterSecretStore", &cluster_store).is_empty()
+    })
+    .await;
+    assert!(
+        failing_for_kind(&cluster, "ClusterSecretStore", &cluster_store)
+            .contains(&"VG401".to_owned()),
+        "{cluster:#}"
+    );
+    assert!(
+        cluster["metadata"].get("namespace").is_none(),
+        "cluster-scoped\n{cluster:#}"
+    );
+    dynamic_api(&admin, "external-secrets.io/v1", "ClusterSecretStore", None)
+        .delete(&cluster_store, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("deleting {cluster_store}: {}", error_text(&e)));
 }

@@ -32,7 +32,8 @@ fn view() -> LiveView {
         "vault-backend",
         StoreInfo {
             provider: Some("vault".into()),
-        },
+        }
+        .into(),
     );
     secrets.init();
     secrets.init_done();
@@ -137,7 +138,8 @@ fn store_references_resolve_by_the_real_provider() {
         "vault-backend",
         StoreInfo {
             provider: Some("kubernetes".into()),
-        },
+        }
+        .into(),
     );
     assert_eq!(
         ids(
@@ -198,6 +200,7 @@ fn owner_references_are_verified_against_the_real_owner_uid() {
                 keys: Box::default(),
             }),
             uid: "real-uid".into(),
+            held: None,
         },
     );
     assert!(
@@ -386,6 +389,7 @@ fn one_writer_per_secret() {
                 keys: Box::default(),
             }),
             uid: "a".into(),
+            held: None,
         },
     );
     assert_eq!(
@@ -418,6 +422,7 @@ fn an_authority_loop_is_denied_from_either_side() {
                 keys: Box::new([path.into()]),
             }),
             uid: "a".into(),
+            held: None,
         },
     );
     v.tables().0.apply(
@@ -448,7 +453,8 @@ fn an_authority_loop_is_denied_from_either_side() {
             name: "repo-push".into(),
             source: Some("repo".into()),
             paths: Box::new([path.into()]),
-        },
+        }
+        .into(),
     );
     let es = external_secret("argocd-apps", "repo", "repo", path, "vault-backend");
     assert_eq!(
@@ -499,7 +505,8 @@ fn one_namespace_per_vault_path() {
             name: "temporal-to-vault".into(),
             source: Some("creds".into()),
             paths: Box::new(["platform-data/postgres/temporal".into()]),
-        },
+        }
+        .into(),
     );
     let hijack = push_secret(
         "sandbox",
@@ -714,13 +721,14 @@ mod content_copy {
                 keys: Box::new([key.into()]),
             }),
             uid: format!("{ns}-{name}").into(),
+            held: None,
         }
     }
 
     /// A view where namespace `a` holds VALUE in Secret `db`, materialized by ExternalSecret `db`
     /// from platform-data/postgres/a.
     fn view_with_value() -> LiveView {
-        let v = LiveView::new(&policy());
+        let v = LiveView::new(&policy(), false);
         for t in [v.store_tables().0, v.store_tables().1] {
             t.init();
             t.init_done();
@@ -792,7 +800,7 @@ mod content_copy {
     fn short_values_and_disabled_detection_are_ignored() {
         let v = view_with_value();
         assert!(v.digest_value(b"5432").is_none(), "below minValueLength");
-        let off = LiveView::new(&Policy::default());
+        let off = LiveView::new(&Policy::default(), false);
         assert!(off.digest_value(VALUE).is_none());
     }
 }

@@ -17,7 +17,7 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
-use super::{EsEntry, LiveView};
+use super::{EsEntry, Held, LiveView, PushEntry, StoreEntry};
 use crate::{
     cluster::{
         ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, compact_meta, table::Table,
@@ -129,17 +129,29 @@ async fn drive<K, V, S>(
     }
 }
 
-fn decode(kind: Kind, obj: DynamicObject) -> Option<Object> {
-    let value = serde_json::to_value(&obj).ok()?;
-    Object::from_value(kind, value).ok()
+/// The object as `kind`, and its [`Held`] form when `hold` (the in-cluster audit is on).
+fn decode(kind: Kind, obj: DynamicObject, hold: bool) -> Option<(Object, Option<Held>)> {
+    let mut value = serde_json::to_value(&obj).ok()?;
+    let held = hold.then(|| Held::keep(&mut value));
+    Some((Object::from_value(kind, value).ok()?, held))
 }
 
+/// The field selector of the Secrets whose stored type is a service-account token.
+pub const SA_TOKEN_SELECTOR: &str = "type=kubernetes.io/service-account-token";
+
 impl LiveView {
-    /// Starts every watch on the current tokio runtime and returns the view.
-    pub fn spawn(client: Client, policy: &Policy, metrics: Arc<Metrics>) -> Arc<Self> {
-        let view = Arc::new(Self::new(policy));
+    /// Starts every watch on the current tokio runtime and returns the view. With `hold` (the
+    /// in-cluster audit is on), ESO objects and stores are kept whole and ClusterExternalSecrets
+    /// and ClusterPushSecrets are watched too.
+    pub fn spawn(client: Client, policy: &Policy, metrics: Arc<Metrics>, hold: bool) -> Arc<Self> {
+        let view = Arc::new(Self::new(policy, hold));
         let config = watcher::Config::default().any_semantic();
         let prefix = policy.prefix.clone();
+
+        // A metadata watch carries no `type`: the token Secrets are watched apart, selected by
+        // it, and only their account's name is kept.
+        let tokens: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
+        tokens_watch(&view, tokens, config.clone(), metrics.clone());
 
         if view.digester.is_some() {
             // Content-copy detection: the full Secret is read to digest its values, then dropped.
@@ -187,11 +199,13 @@ impl LiveView {
         let store_info = |kind: Kind| {
             move |o: DynamicObject| {
                 let (ns, name) = ns_name(&o.metadata);
-                let (Object::SecretStore(s) | Object::ClusterSecretStore(s)) = decode(kind, o)?
+                let (Object::SecretStore(s) | Object::ClusterSecretStore(s), held) =
+                    decode(kind, o, hold)?
                 else {
                     return None;
                 };
-                Some((ns, name, StoreInfo::of(&s)))
+                let info = StoreInfo::of(&s);
+                Some((ns, name, StoreEntry { info, held }))
             }
         };
         for (name, ar, kind, pick) in [
@@ -199,7 +213,7 @@ impl LiveView {
                 "secretstores",
                 resource("external-secrets.io", "v1", "SecretStore", "secretstores"),
                 Kind::SecretStore,
-                (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreInfo>,
+                (|v: &LiveView| &v.stores) as fn(&LiveView) -> &Table<StoreEntry>,
             ),
             (
                 "clustersecretstores",
@@ -235,10 +249,11 @@ impl LiveView {
             watcher(dynamic(&es), config.clone()).default_backoff(),
             view.clone(),
             |v| &v.externals,
-            |o: DynamicObject| {
+            move |o: DynamicObject| {
                 let uid = o.metadata.uid.clone().unwrap_or_default();
                 let (ns, name) = ns_name(&o.metadata);
-                let Object::ExternalSecret(es) = decode(Kind::ExternalSecret, o)? else {
+                let (Object::ExternalSecret(es), held) = decode(Kind::ExternalSecret, o, hold)?
+                else {
                     return None;
                 };
                 let info = Arc::new(ExternalSecretInfo::of(&ns, &name, &es));
@@ -248,6 +263,7 @@ impl LiveView {
                     EsEntry {
                         info,
                         uid: uid.into(),
+                        held,
                     },
                 ))
             },
@@ -266,17 +282,51 @@ impl LiveView {
             watcher(dynamic(&ps), config.clone()).default_backoff(),
             view.clone(),
             |v| &v.pushes,
-            |o: DynamicObject| {
+            move |o: DynamicObject| {
                 let (ns, name) = ns_name(&o.metadata);
-                let Object::PushSecret(ps) = decode(Kind::PushSecret, o)? else {
+                let (Object::PushSecret(ps), held) = decode(Kind::PushSecret, o, hold)? else {
                     return None;
                 };
-                let info = PushSecretInfo::of(&ns, &name, &ps);
-                Some((ns, name, info))
+                let info = Arc::new(PushSecretInfo::of(&ns, &name, &ps));
+                Some((ns, name, PushEntry { info, held }))
             },
             |o: &DynamicObject| ns_name(&o.metadata),
             metrics.clone(),
         ));
+
+        if hold {
+            for (name, kind, version, plural, pick) in [
+                (
+                    "clusterexternalsecrets",
+                    Kind::ClusterExternalSecret,
+                    "v1",
+                    "clusterexternalsecrets",
+                    (|v: &LiveView| &v.cluster_externals) as fn(&LiveView) -> &Table<Held>,
+                ),
+                (
+                    "clusterpushsecrets",
+                    Kind::ClusterPushSecret,
+                    "v1alpha1",
+                    "clusterpushsecrets",
+                    |v: &LiveView| &v.cluster_pushes,
+                ),
+            ] {
+                let ar = resource("external-secrets.io", version, kind.as_str(), plural);
+                tokio::spawn(drive(
+                    name,
+                    watcher(dynamic(&ar), config.clone()).default_backoff(),
+                    view.clone(),
+                    pick,
+                    move |o: DynamicObject| {
+                        let (ns, name) = ns_name(&o.metadata);
+                        let (_, held) = decode(kind, o, true)?;
+                        Some((ns, name, held?))
+                    },
+                    |o: &DynamicObject| ns_name(&o.metadata),
+                    metrics.clone(),
+                ));
+            }
+        }
 
         let sealed = resource("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets");
         tokio::spawn(drive(
@@ -297,6 +347,34 @@ impl LiveView {
         ));
         view
     }
+}
+
+/// Feeds the token table: Secrets the API lists under [`SA_TOKEN_SELECTOR`], by account name.
+fn tokens_watch(
+    view: &Arc<LiveView>,
+    api: Api<PartialObjectMeta<Secret>>,
+    config: watcher::Config,
+    metrics: Arc<Metrics>,
+) {
+    tokio::spawn(drive(
+        "serviceaccounttokens",
+        watcher(api, config.fields(SA_TOKEN_SELECTOR)).default_backoff(),
+        view.clone(),
+        |v| &v.tokens,
+        |o: PartialObjectMeta<Secret>| {
+            let (ns, name) = ns_name(&o.metadata);
+            let account = o
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .map_or("", String::as_str)
+                .into();
+            Some((ns, name, account))
+        },
+        |o| ns_name(&o.metadata),
+        metrics,
+    ));
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What the watches ask the apiserver for: Secrets and SealedSecrets as metadata only (the view
 //! keeps nothing else of them, and a Secret's values must not cross the wire to vaultgate), the
-//! ESO kinds whole (their specs are read). Against a fake apiserver that records each request's
+//! ESO kinds whole (their specs are read), the service-account tokens as metadata selected by
+//! type. Against a fake apiserver that records each request's
 //! `Accept` header and answers every list empty.
 
 use std::{
@@ -19,8 +20,8 @@ use crate::{
     policy::Policy,
 };
 
-/// (path, Accept header) of every list request.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
+/// (path, query, Accept header) of every list request.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
 fn fake_apiserver(seen: Seen) -> Client {
     let service = tower::service_fn(move |req: Request<Body>| {
@@ -37,9 +38,11 @@ fn fake_apiserver(seen: Seen) -> Client {
                 // The stream ends at once; the watcher backs off and watches again.
                 String::new()
             } else {
-                seen.lock()
-                    .unwrap()
-                    .push((req.uri().path().to_owned(), accept.clone()));
+                seen.lock().unwrap().push((
+                    req.uri().path().to_owned(),
+                    req.uri().query().unwrap_or_default().to_owned(),
+                    accept.clone(),
+                ));
                 let kind = if accept.contains("as=PartialObjectMetadataList") {
                     r#""apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadataList""#
                 } else {
@@ -58,13 +61,14 @@ fn fake_apiserver(seen: Seen) -> Client {
     Client::new(service, "default")
 }
 
-fn accept_of(seen: &Seen, path: &str) -> String {
+/// The Accept header of the first list of `path` whose query contains `query`.
+fn accept_of(seen: &Seen, path: &str, query: &str) -> String {
     seen.lock()
         .unwrap()
         .iter()
-        .find(|(p, _)| p == path)
-        .map(|(_, a)| a.clone())
-        .unwrap_or_else(|| panic!("no list of {path}"))
+        .find(|(p, q, _)| p == path && q.contains(query))
+        .map(|(_, _, a)| a.clone())
+        .unwrap_or_else(|| panic!("no list of {path} with {query:?} in its query"))
 }
 
 #[tokio::test]
@@ -74,6 +78,7 @@ async fn secrets_and_sealed_secrets_are_listed_as_metadata_and_eso_kinds_whole()
         fake_apiserver(seen.clone()),
         &Policy::default(),
         Arc::new(Metrics::new()),
+        true,
     );
     // Bounded wait for the six initial lists (no timing is asserted).
     for _ in 0..500 {
@@ -87,12 +92,31 @@ async fn secrets_and_sealed_secrets_are_listed_as_metadata_and_eso_kinds_whole()
         "/api/v1/secrets",
         "/apis/bitnami.com/v1alpha1/sealedsecrets",
     ] {
-        let accept = accept_of(&seen, path);
+        let accept = accept_of(&seen, path, "");
         assert!(
             accept.contains("as=PartialObjectMetadataList"),
             "{path} listed with Accept {accept:?}"
         );
     }
-    let accept = accept_of(&seen, "/apis/external-secrets.io/v1/externalsecrets");
-    assert!(!accept.contains("PartialObjectMetadata"), "{accept:?}");
+    let tokens = accept_of(
+        &seen,
+        "/api/v1/secrets",
+        "fieldSelector=type%3Dkubernetes.io%2Fservice-account-token",
+    );
+    assert!(
+        tokens.contains("as=PartialObjectMetadataList"),
+        "{tokens:?}"
+    );
+    // With the audit on, the cluster-scoped ESO kinds are watched too, whole.
+    for path in [
+        "/apis/external-secrets.io/v1/externalsecrets",
+        "/apis/external-secrets.io/v1/clusterexternalsecrets",
+        "/apis/external-secrets.io/v1alpha1/clusterpushsecrets",
+    ] {
+        let accept = accept_of(&seen, path, "");
+        assert!(
+            !accept.contains("PartialObjectMetadata"),
+            "{path}: {accept:?}"
+        );
+    }
 }
