@@ -228,7 +228,7 @@ pub fn of_secret(
             "kubernetes",
             &concrete(user),
             true,
-            "annotation kubernetes.io/service-account.name".into(),
+            "type kubernetes.io/service-account-token".into(),
         );
     }
     unknown(managers)

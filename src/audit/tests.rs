@@ -934,7 +934,15 @@ mod in_cluster {
 
     /// `vaultgate audit`'s reports: the whole listing judged, token type as listed.
     fn cli_reports(policy: &Policy, now: SystemTime) -> BTreeMap<String, Built> {
-        let objects: Vec<Listed> = cluster()
+        cli_reports_of(cluster(), policy, now)
+    }
+
+    fn cli_reports_of(
+        items: Vec<(Kind, Value, Vec<&'static str>)>,
+        policy: &Policy,
+        now: SystemTime,
+    ) -> BTreeMap<String, Built> {
+        let objects: Vec<Listed> = items
             .into_iter()
             .map(|(kind, value, managers)| listed(kind, value, &managers))
             .collect();
@@ -946,7 +954,12 @@ mod in_cluster {
     /// metadata watch (which takes the token annotation for the type), token Secrets from the
     /// type-selected watch, the rest kept whole.
     fn live_view(policy: &Policy) -> LiveView {
-        let listing: Vec<(Object, Option<Held>)> = cluster()
+        live_view_of(cluster(), policy)
+    }
+
+    fn live_view_of(items: Vec<(Kind, Value, Vec<&'static str>)>, policy: &Policy) -> LiveView {
+        let listing: Vec<(Object, Option<Held>)> = items
+            .clone()
             .into_iter()
             .map(|(kind, value, managers)| {
                 let served = with_managers(value, &managers);
@@ -955,14 +968,15 @@ mod in_cluster {
             })
             .collect();
         let view = LiveView::from_listing(policy, listing.iter().map(|(o, h)| (o, h.clone())), &[]);
-        for (kind, value, _) in cluster() {
+        for (kind, value, _) in items {
             if kind == Kind::Secret {
                 let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
                     serde_json::from_value(value["metadata"].clone()).expect("metadata");
                 let name = meta.name.clone().unwrap_or_default();
+                let ns = meta.namespace.clone().unwrap_or_default();
                 view.tables()
                     .0
-                    .apply("payments", &name, compact_meta(&meta, &policy.prefix));
+                    .apply(&ns, &name, compact_meta(&meta, &policy.prefix));
             }
         }
         view
@@ -1043,6 +1057,52 @@ mod in_cluster {
             payments.contains(&("Secret/forged-token".to_owned(), "VG101".to_owned())),
             "an Opaque Secret with the token's annotation is judged: {payments:?}"
         );
+    }
+
+    /// A PushSecret publishing configuration keys to `platform-config/` from `source`.
+    fn config_push(name: &str, source: &str) -> Value {
+        json!({
+            "apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+            "metadata": { "name": name, "namespace": "payments" },
+            "spec": {
+                "secretStoreRefs": [{ "kind": "ClusterSecretStore", "name": "vault-backend" }],
+                "selector": { "secret": { "name": source } },
+                "data": [{ "match": { "secretKey": "host",
+                    "remoteRef": { "remoteKey": "platform-config/payments/db", "property": "host" } } }]
+            }
+        })
+    }
+
+    #[test]
+    fn a_push_secrets_source_is_a_token_only_if_the_api_lists_it_by_type() {
+        let policy = Policy::default();
+        let now = SystemTime::now();
+        let items = || {
+            let mut items: Vec<_> = cluster()
+                .into_iter()
+                .filter(|(kind, _, _)| *kind == Kind::Secret)
+                .collect();
+            for (name, source) in [("forged", "forged-token"), ("token", "default-token")] {
+                items.push((
+                    Kind::PushSecret,
+                    config_push(name, source),
+                    vec!["argocd-controller"],
+                ));
+            }
+            items
+        };
+        let live = streamed(&live_view_of(items(), &policy), &policy, now);
+        let cli = cli_reports_of(items(), &policy, now);
+        let payments = failing(&live["payments"]);
+        assert!(
+            payments.contains(&("PushSecret/token".to_owned(), "VG307".to_owned())),
+            "pushing the control plane's token is VG307: {payments:?}"
+        );
+        assert!(
+            !payments.contains(&("PushSecret/forged".to_owned(), "VG307".to_owned())),
+            "an Opaque Secret's configuration keys may be pushed, whatever it is annotated: {payments:?}"
+        );
+        assert_eq!(live, cli, "the two audits disagree");
     }
 
     #[test]

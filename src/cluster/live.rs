@@ -84,6 +84,9 @@ impl From<StoreInfo> for StoreEntry {
     }
 }
 
+/// The `type` of a service-account token Secret.
+const SA_TOKEN: &str = "kubernetes.io/service-account-token";
+
 /// A service-account token Secret, as the type-selected watch lists it: its account's name.
 type TokenInfo = Box<str>;
 
@@ -227,8 +230,22 @@ impl ClusterView for LiveView {
         }
     }
 
+    /// Its type is the token watch's word once that watch has synced ([`Self::token`]): the
+    /// annotation the metadata watch guesses from may sit on an Opaque Secret, which a PushSecret
+    /// may then publish configuration from, as `vaultgate audit` and `check` judge it.
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
-        self.secrets.get(namespace, name, Arc::clone)
+        let meta = self.secrets.get(namespace, name, Arc::clone)?;
+        if !self.tokens.synced() {
+            return Some(meta);
+        }
+        let token = self.tokens.get(namespace, name, |_| ()).is_some();
+        if (meta.type_.as_deref() == Some(SA_TOKEN)) == token {
+            return Some(meta);
+        }
+        Some(Arc::new(SecretMeta {
+            type_: token.then(|| super::intern(SA_TOKEN)),
+            ..SecretMeta::clone(&meta)
+        }))
     }
 
     fn external_secret(&self, namespace: &str, name: &str) -> Option<Arc<ExternalSecretInfo>> {

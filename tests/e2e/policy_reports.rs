@@ -336,13 +336,30 @@ async fn the_in_cluster_audit_judges_stored_eso_objects_and_stores_and_only_real
     );
     forged["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "builder"});
     unjudged(&seeder, &forged).await;
+    // PushSecrets publishing a configuration key from each: only the real token is VG307's
+    // "service-account token" (the PushSecret watch lists push-forged first).
+    let push = |name: &str, source: &str| {
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+               "metadata": {"name": name, "namespace": ns},
+               "spec": {"secretStoreRefs": [{"kind": "ClusterSecretStore", "name": "vault-backend"}],
+                        "selector": {"secret": {"name": source}},
+                        "data": [{"match": {"secretKey": "host", "remoteRef": {
+                            "remoteKey": format!("platform-config/{ns}/db"), "property": "host"}}}]}})
+    };
+    stored(push("push-forged", "forged-token"), "argocd-controller").await;
+    stored(push("push-token", "builder-token"), "argocd-controller").await;
 
     let report = report_when(&admin, &ns, "the ExternalSecret, store and Secrets", |r| {
         !failing_for_kind(r, "ExternalSecret", "by-hand").is_empty()
             && !failing_for_kind(r, "SecretStore", "local").is_empty()
             && !failing_for(r, "forged-token").is_empty()
+            && failing_for_kind(r, "PushSecret", "push-token").contains(&"VG307".to_owned())
     })
     .await;
+    assert!(
+        !failing_for_kind(&report, "PushSecret", "push-forged").contains(&"VG307".to_owned()),
+        "an Opaque source's configuration key may be published, whatever it is annotated\n{report:#}"
+    );
     assert!(
         failing_for_kind(&report, "ExternalSecret", "by-hand").contains(&"VG209".to_owned()),
         "{report:#}"

@@ -7,6 +7,8 @@
 //! [`crate::audit`] reads as `vaultgate audit` does). They are decoded again one at a time while
 //! a pass judges them. tests/bench/README.md §5 measures what they cost.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::{
@@ -17,9 +19,10 @@ use crate::{
 /// kubectl's client-side apply record: the whole object again, read by no rule.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// One object as the audit will judge it.
+/// One object as the audit will judge it. Shared, not copied, when a pass takes it out of
+/// the view (a kept ExternalSecret may be near the apiserver's 1.5 MiB limit).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held(Box<[u8]>);
+pub struct Held(Arc<[u8]>);
 
 impl Held {
     /// Keeps `value` (an object as the API serves it) without the fields no rule reads; they
@@ -144,5 +147,15 @@ mod tests {
         assert_eq!(es.target_name(), "db-secret");
         assert_eq!(es.metadata.uid.as_deref(), Some("u1"));
         assert_eq!(es.metadata.labels.expect("labels")["team"], "payments");
+    }
+
+    #[test]
+    fn an_audit_pass_shares_a_kept_object_instead_of_copying_it() {
+        // Each pass takes the kept objects of a namespace out of the tables (`held_in`): a
+        // namespace of 1 MiB ExternalSecrets must not be copied whole every pass.
+        let mut value = json!({"metadata": {"name": "big"}, "spec": {"x": "y".repeat(1 << 20)}});
+        let kept = Held::keep(&mut value);
+        let taken = kept.clone();
+        assert!(std::ptr::eq(kept.0.as_ptr(), taken.0.as_ptr()));
     }
 }

@@ -21,14 +21,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{Held, LiveView};
+use super::{Held, LiveView, SA_TOKEN};
 use crate::{
     audit::{Listed, stream::Source},
     cluster::{SecretMeta, intern},
     policy::{Object, objects::Kind},
 };
-
-const SA_TOKEN: &str = "kubernetes.io/service-account-token";
 
 fn pairs(p: &crate::cluster::Pairs) -> Value {
     Value::Object(

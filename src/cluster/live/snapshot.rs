@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use super::{EsEntry, Held, LiveView, PushEntry, StoreEntry};
+use super::{EsEntry, Held, LiveView, PushEntry, SA_TOKEN, StoreEntry};
 use crate::{
     cluster::{ExternalSecretInfo, PushSecretInfo, SecretMeta, StoreInfo, kept_key},
     policy::{Object, Policy},
 };
-
-const SA_TOKEN: &str = "kubernetes.io/service-account-token";
 
 /// A SealedSecret as listed: namespace, name, uid.
 pub type SealedListing = (String, String, String);

@@ -202,7 +202,9 @@ pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
             .map(OwnerRef::from)
             .collect(),
         // A metadata watch carries no `type`; every service-account token Secret carries this
-        // annotation, which is what the push-source rule needs to know.
+        // annotation, which is what the push-source rule needs to know. Any writer may set it on
+        // an Opaque Secret too: the live view answers with its type-selected token watch once
+        // that has synced (`LiveView::secret`).
         type_: meta
             .annotations
             .as_ref()
