@@ -174,6 +174,8 @@ wait_ready() {
   READY=$(python3 -c 'import sys; print(f"{(int(sys.argv[1]) - int(sys.argv[2])) / 1e9:.3f}")' "$(date +%s%N)" "${STARTED[$name]}")
 }
 kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/${PID[$1]}/status"; }
+# cpu_s PID: user + system CPU seconds the process has used so far (fields 14 and 15 of stat).
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t}' "/proc/$1/stat"; }
 stop() { kill -TERM "${PID[$1]}" 2>/dev/null || true; }
 reap() { wait "${PID[$1]}" 2>/dev/null || true; unset "PID[$1]"; }
 
@@ -181,14 +183,16 @@ RESULTS="$D/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 : >"$RESULTS"
 for i in $(seq 1 "$REPEAT"); do
   load=$(cut -d' ' -f1 /proc/loadavg)
+  api0=$(cpu_s "$API_PID")
   start "start-$i"
   wait_ready "start-$i"; ready=$READY
+  cpu_ready=$(cpu_s "${PID[start-$i]}") api_cpu=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) - float(sys.argv[2]):.2f}")' "$(cpu_s "$API_PID")" "$api0")
   rss_ready=$(kib "start-$i" VmRSS) hwm_ready=$(kib "start-$i" VmHWM)
   sleep "$SETTLE"
   rss_settled=$(kib "start-$i" VmRSS) hwm_settled=$(kib "start-$i" VmHWM)
-  printf '{"run":"start","i":%s,"ready_s":%s,"rss_ready_kib":%s,"hwm_ready_kib":%s,"rss_settled_kib":%s,"hwm_settled_kib":%s,"settle_s":%s,"loadavg":%s}\n' \
-    "$i" "$ready" "$rss_ready" "$hwm_ready" "$rss_settled" "$hwm_settled" "$SETTLE" "$load" >>"$RESULTS"
-  log "start $i: ready in ${ready}s; RSS ${rss_ready} KiB at ready (peak ${hwm_ready}), ${rss_settled} KiB after ${SETTLE}s (peak ${hwm_settled}); load $load"
+  printf '{"run":"start","i":%s,"ready_s":%s,"cpu_ready_s":%s,"apiserver_cpu_s":%s,"rss_ready_kib":%s,"hwm_ready_kib":%s,"rss_settled_kib":%s,"hwm_settled_kib":%s,"settle_s":%s,"loadavg":%s}\n' \
+    "$i" "$ready" "$cpu_ready" "$api_cpu" "$rss_ready" "$hwm_ready" "$rss_settled" "$hwm_settled" "$SETTLE" "$load" >>"$RESULTS"
+  log "start $i: ready in ${ready}s (CPU: vaultgate ${cpu_ready}s, apiserver ${api_cpu}s); RSS ${rss_ready} KiB at ready (peak ${hwm_ready}), ${rss_settled} KiB after ${SETTLE}s (peak ${hwm_settled}); load $load"
   if [ "$i" -lt "$REPEAT" ]; then stop "start-$i"; reap "start-$i"; fi
 done
 
@@ -232,10 +236,10 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 starts = [r for r in rows if r["run"] == "start"]
 mib = lambda k: k / 1024
-print("\n| start | ready s | RSS at ready MiB | peak at ready MiB | RSS settled MiB | peak settled MiB | load avg |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("\n| start | ready s | vaultgate CPU s | apiserver CPU s | RSS at ready MiB | peak at ready MiB | RSS settled MiB | peak settled MiB | load avg |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in starts:
-    print(f"| {r['i']} | {r['ready_s']:.2f} | {mib(r['rss_ready_kib']):.1f} | {mib(r['hwm_ready_kib']):.1f} "
+    print(f"| {r['i']} | {r['ready_s']:.2f} | {r['cpu_ready_s']:.2f} | {r['apiserver_cpu_s']:.2f} | {mib(r['rss_ready_kib']):.1f} | {mib(r['hwm_ready_kib']):.1f} "
           f"| {mib(r['rss_settled_kib']):.1f} | {mib(r['hwm_settled_kib']):.1f} | {r['loadavg']} |")
 for r in rows:
     if r["run"] == "audit":
