@@ -17,57 +17,68 @@
 //! SealedSecret itself (the webhook is not called for them); the Secrets they decrypt to are
 //! judged, their owner verified against that uid.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
-use serde_json::{Map, Value, json};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use super::{Held, LiveView, SA_TOKEN};
 use crate::{
     audit::{Listed, stream::Source},
     cluster::{SecretMeta, intern},
-    policy::{Object, objects::Kind},
+    policy::{
+        Object,
+        meta::Meta,
+        objects::{Kind, SecretObject},
+    },
 };
 
-fn pairs(p: &crate::cluster::Pairs) -> Value {
-    Value::Object(
+/// The annotation naming a token Secret's service account.
+const SA_NAME: &str = "kubernetes.io/service-account.name";
+
+fn pairs(p: &crate::cluster::Pairs) -> Option<BTreeMap<String, String>> {
+    (!p.is_empty()).then(|| {
         p.iter()
-            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-            .collect::<Map<_, _>>(),
-    )
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    })
 }
 
 /// A Secret as the engine reads it, from what the watch kept of it; `token` is its account's name
 /// if the API lists it as a service-account token ([`LiveView::token`]). Its type is that, or
-/// none: the type the view derives from the token annotation is not trusted here.
+/// none: the type the view derives from the token annotation is not trusted here. Built
+/// directly, not through JSON: every pass rebuilds every Secret.
 pub fn secret_of(ns: &str, name: &str, m: &SecretMeta, token: Option<&str>) -> Option<Object> {
-    let owners: Vec<Value> = m
-        .owners
-        .iter()
-        .map(|o| {
-            json!({
-                "apiVersion": &*o.api_version, "kind": &*o.kind, "name": &*o.name,
-                "uid": &*o.uid, "controller": o.controller,
-            })
-        })
-        .collect();
-    let mut meta = json!({"name": name, "namespace": ns});
-    if !m.labels.is_empty() {
-        meta["labels"] = pairs(&m.labels);
-    }
-    if !m.annotations.is_empty() || token.is_some() {
-        meta["annotations"] = pairs(&m.annotations);
-    }
+    let mut annotations = pairs(&m.annotations);
     if let Some(account) = token {
-        meta["annotations"]["kubernetes.io/service-account.name"] = json!(account);
+        annotations
+            .get_or_insert_default()
+            .insert(SA_NAME.to_owned(), account.to_owned());
     }
-    if !owners.is_empty() {
-        meta["ownerReferences"] = Value::Array(owners);
-    }
-    let mut value = json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta});
-    if token.is_some() {
-        value["type"] = json!(SA_TOKEN);
-    }
-    Object::from_value(Kind::Secret, value).ok()
+    let owner_references = (!m.owners.is_empty()).then(|| {
+        m.owners
+            .iter()
+            .map(|o| OwnerReference {
+                api_version: o.api_version.to_string(),
+                kind: o.kind.to_string(),
+                name: o.name.to_string(),
+                uid: o.uid.to_string(),
+                controller: Some(o.controller),
+                block_owner_deletion: None,
+            })
+            .collect()
+    });
+    Some(Object::Secret(SecretObject {
+        metadata: Meta {
+            name: Some(name.to_owned()),
+            namespace: Some(ns.to_owned()),
+            labels: pairs(&m.labels),
+            annotations,
+            owner_references,
+            ..Meta::default()
+        },
+        type_: token.map(|_| SA_TOKEN.to_owned()),
+        ..SecretObject::default()
+    }))
 }
 
 fn emit_held(namespace: &str, items: Vec<(Kind, Box<str>, Held)>, f: &mut dyn FnMut(Listed)) {
