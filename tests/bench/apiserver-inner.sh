@@ -11,7 +11,9 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 VG_REL="$TARGET/release/vaultgate"
 CLIENT="$TARGET/release/examples/bench-apiserver-client"
 FLOOR="$TARGET/release/examples/bench-floor"
-[ -x "$VG_REL" ] && [ -x "$CLIENT" ] && [ -x "$FLOOR" ] || { echo "apiserver-inner.sh: build first: bash tests/bench/apiserver.sh" >&2; exit 1; }
+for bin in "$VG_REL" "$CLIENT" "$FLOOR"; do
+  [ -x "$bin" ] || { echo "apiserver-inner.sh: $bin missing; build first: bash tests/bench/apiserver.sh" >&2; exit 1; }
+done
 D=$VAULTGATE_E2E_DIR
 N=${BENCH_N:-2000}
 CONCURRENCY=${BENCH_CONCURRENCY:-4}
@@ -249,7 +251,7 @@ api_metrics >"$OUT/apiserver-metrics.before"
 CPU0=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
 FLOOR_CPU0=$(awk '{print $14 + $15}' "/proc/$FLOOR_PID/stat")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|clippy-driver)$' || true)
+OTHER=$(pgrep -cx 'cargo|rustc|go|clippy-driver' || true)
 log "measuring: N=$N per configuration, $CONCURRENCY clients, $ROUNDS rounds (load average $LOAD0, other builds running: $OTHER)"
 CLIENT_RC=0
 "$CLIENT" --kubeconfig "$OUT/eso.kubeconfig" --admin-kubeconfig "$KUBECONFIG" --owner-uid "$OWNER_UID" --name bench-db \

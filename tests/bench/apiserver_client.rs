@@ -150,7 +150,7 @@ impl Outcome {
 /// What one target writes.
 enum Op {
     /// `dryRun=All` creates of this object.
-    Create(Secret),
+    Create(Box<Secret>),
     /// Real updates: client `i` carries stored Secret `i` forward, resourceVersion included.
     Update(Vec<Secret>),
 }
@@ -172,9 +172,10 @@ fn refreshed(stored: &Secret) -> Secret {
     let mut s = stored.clone();
     s.metadata.managed_fields = None;
     let n = REFRESH.fetch_add(1, Ordering::Relaxed);
-    s.data
-        .get_or_insert_with(Default::default)
-        .insert("password".into(), ByteString(format!("rotated-in-vault-{n:020}").into_bytes()));
+    s.data.get_or_insert_with(Default::default).insert(
+        "password".into(),
+        ByteString(format!("rotated-in-vault-{n:020}").into_bytes()),
+    );
     s
 }
 
@@ -227,10 +228,14 @@ async fn batch(
                             let started = Instant::now();
                             let result = api.replace(&name, &PostParams::default(), &next).await;
                             let us = started.elapsed().as_micros() as u64;
-                            out.push(result.map(|written| {
-                                current = written;
-                                us
-                            }).map_err(|e| e.to_string()));
+                            out.push(
+                                result
+                                    .map(|written| {
+                                        current = written;
+                                        us
+                                    })
+                                    .map_err(|e| e.to_string()),
+                            );
                         }
                         (current, out)
                     })
@@ -302,7 +307,7 @@ async fn run() -> Result<bool, String> {
             label: label.clone(),
             namespace: ns.clone(),
             api: Api::namespaced(client.clone(), ns),
-            op: Op::Create(secret(ns, &args.name, uid)),
+            op: Op::Create(Box::new(secret(ns, &args.name, uid))),
             outcome: Outcome::default(),
         });
     }
@@ -436,7 +441,9 @@ fn print_table(title: &str, group: Vec<&mut Target>) {
 }
 
 fn print_admission_metrics(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) {
-    println!("\n# apiserver-side admission histograms over the measured window (delta of /metrics)");
+    println!(
+        "\n# apiserver-side admission histograms over the measured window (delta of /metrics)"
+    );
     println!("| series | calls | mean ms | share ≤ 5 ms |");
     println!("|---|---:|---:|---:|");
     for (series, sum_after) in after.iter().filter(|(s, _)| s.contains("_sum{")) {
@@ -450,8 +457,8 @@ fn print_admission_metrics(before: &BTreeMap<String, f64>, after: &BTreeMap<Stri
         let le5 = series
             .replacen("_sum{", "_bucket{", 1)
             .replacen('}', ",le=\"0.005\"}", 1);
-        let under = after.get(&le5).copied().unwrap_or(f64::NAN)
-            - before.get(&le5).copied().unwrap_or(0.0);
+        let under =
+            after.get(&le5).copied().unwrap_or(f64::NAN) - before.get(&le5).copied().unwrap_or(0.0);
         println!(
             "| `{series}` | {calls:.0} | {:.3} | {:.1} % |",
             sum / calls * 1000.0,
