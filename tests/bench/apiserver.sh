@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Through the real apiserver: N dryRun=All Secret creates under five admission configurations,
-# measured in one run under the e2e harness (etcd + kube-apiserver + OpenBao + vaultgate):
-#   baseline   namespace bench-none: no admission policy (vaultgate's webhooks skip it)
-#   vap        namespace bench-vap: an in-tree ValidatingAdmissionPolicy (CEL) denying Secret
-#              writers outside an allowlist (vaultgate's webhooks skip it too)
-#   vaultgate  namespace bench-vaultgate: vaultgate's shipped mutating + validating webhooks
-#              (release build, JSON logs at info, live cluster context)
-#   vaultgate-validate-only  namespace bench-vg-validate: the validating webhook alone (one hop,
-#              the same single check as the VAP)
-#   floor-webhooks  namespace bench-floor: the same two Secret webhooks (as shipped but for the
-#              URL) answered by tests/bench/floor.rs --answer uid: the price of the two hops alone
-# The writer everywhere is ESO's service account (a real TokenRequest token) creating the Secret
-# its ExternalSecret would materialize, so every request is admitted in all five.
+# Through the real apiserver, two scenarios measured interleaved in one run under the e2e harness
+# (etcd + kube-apiserver + OpenBao + vaultgate), each under several admission configurations:
+#   CREATE  N dryRun=All creates of the Secret an ExternalSecret would materialize;
+#   UPDATE  N real updates of Secrets ESO already materialized (stored through the webhooks, so
+#           vaultgate's are stamped), changing one data value as an ESO refresh does: with the
+#           shipped matchConditions vaultgate's mutating webhook is skipped (one hop). The run
+#           fails if a vaultgate UPDATE is denied or reaches /mutate, or the floor's is skipped.
+# Configurations, one namespace each:
+#   baseline   bench-none: no admission policy (vaultgate's webhooks skip it)
+#   vap        bench-vap: an in-tree ValidatingAdmissionPolicy (CEL) denying Secret writers
+#              outside an allowlist (vaultgate's webhooks skip it too)
+#   vaultgate  bench-vaultgate: vaultgate's shipped mutating + validating webhooks (release
+#              build, JSON logs at info, live cluster context)
+#   vaultgate-validate-only  bench-vg-validate (CREATE only): the validating webhook alone
+#   floor-webhooks  bench-floor: the same two Secret webhooks (as shipped but for the URL)
+#              answered by tests/bench/floor.rs --answer uid: the price of the two hops alone
+#              (the floor stamps nothing, so its UPDATEs reach both hops)
+#   floor-validate-only  bench-floor-v: the floor's validating webhook alone (one hop)
+# The writer everywhere is ESO's service account (a real TokenRequest token), so every request
+# is admitted in every configuration.
 #
 #   bash tests/bench/apiserver.sh        # BENCH_N (2000) BENCH_CONCURRENCY (4) BENCH_ROUNDS (8)
 #
