@@ -242,10 +242,22 @@ pub fn empty(namespace: &str, cap: usize) -> Built {
     Accumulator::new(namespace, cap).finish()
 }
 
-/// A digest of a report's content, to skip a write that would change nothing.
+/// A digest of a report's content, to skip a write that would change nothing. The JSON is
+/// streamed into the hasher, never built as a string: every pass digests every report.
 pub fn content_digest(b: &Built) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    b.body.to_string().hash(&mut h);
-    h.finish()
+    use std::hash::Hasher;
+    struct Digest(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Digest {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut d = Digest(std::collections::hash_map::DefaultHasher::new());
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut d, &b.body);
+    d.0.finish()
 }
