@@ -58,18 +58,41 @@ impl Held {
     /// The object again, as `kind`, with its field managers (who and how); `None` if it no
     /// longer decodes (it did when kept).
     pub fn listed(&self, kind: Kind) -> Option<Listed> {
-        let value: Value = serde_json::from_slice(&self.0).ok()?;
-        let managers = value["metadata"]["managedFields"]
-            .as_array()
+        /// Only the reduced `managedFields` entries, read straight from the bytes (the rest is
+        /// skipped), so no `Value` tree is built for the object.
+        #[derive(serde::Deserialize)]
+        struct Managers {
+            #[serde(default)]
+            metadata: ManagersMeta,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct ManagersMeta {
+            #[serde(default, rename = "managedFields")]
+            managed_fields: Vec<Kept>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            #[serde(default)]
+            manager: String,
+            #[serde(default)]
+            operation: String,
+            #[serde(default)]
+            subresource: bool,
+        }
+        let managers: Managers = serde_json::from_slice(&self.0).ok()?;
+        let object =
+            Object::deserialize_kind(kind, &mut serde_json::Deserializer::from_slice(&self.0))
+                .ok()?;
+        let managers = managers
+            .metadata
+            .managed_fields
             .into_iter()
-            .flatten()
             .map(|m| FieldManager {
-                manager: m["manager"].as_str().unwrap_or("").to_owned(),
-                operation: m["operation"].as_str().unwrap_or("").to_owned(),
-                subresource: m["subresource"].as_bool().unwrap_or(false),
+                manager: m.manager,
+                operation: m.operation,
+                subresource: m.subresource,
             })
             .collect();
-        let object = Object::from_value(kind, value).ok()?;
         Some(Listed { object, managers })
     }
 
