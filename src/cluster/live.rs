@@ -230,20 +230,16 @@ impl ClusterView for LiveView {
         }
     }
 
-    /// Its type is the token watch's word once that watch has synced ([`Self::token`]): the
-    /// annotation the metadata watch guesses from may sit on an Opaque Secret, which a PushSecret
-    /// may then publish configuration from, as `vaultgate audit` and `check` judge it.
+    /// Its type is the token watch's word ([`Self::token`]): the metadata watch carries none,
+    /// and the annotation it could be guessed from may sit on an Opaque Secret, which a
+    /// PushSecret may publish configuration from, as `vaultgate audit` and `check` judge it.
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
         let meta = self.secrets.get(namespace, name, Arc::clone)?;
-        if !self.tokens.synced() {
-            return Some(meta);
-        }
-        let token = self.tokens.get(namespace, name, |_| ()).is_some();
-        if (meta.type_.as_deref() == Some(SA_TOKEN)) == token {
+        if self.tokens.get(namespace, name, |_| ()).is_none() {
             return Some(meta);
         }
         Some(Arc::new(SecretMeta {
-            type_: token.then(|| super::intern(SA_TOKEN)),
+            type_: Some(super::intern(SA_TOKEN)),
             ..SecretMeta::clone(&meta)
         }))
     }

@@ -201,15 +201,9 @@ pub fn compact_meta(meta: &ObjectMeta, prefix: &str) -> SecretMeta {
             .flatten()
             .map(OwnerRef::from)
             .collect(),
-        // A metadata watch carries no `type`; every service-account token Secret carries this
-        // annotation, which is what the push-source rule needs to know. Any writer may set it on
-        // an Opaque Secret too: the live view answers with its type-selected token watch once
-        // that has synced (`LiveView::secret`).
-        type_: meta
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
-            .then(|| intern("kubernetes.io/service-account-token")),
+        // A metadata watch carries no `type`, and the token annotation may sit on any Secret: the
+        // live view takes the type from its type-selected token watch (`LiveView::secret`).
+        type_: None,
         digests: Box::default(),
     }
 }
@@ -280,10 +274,7 @@ mod tests {
             ],
             "a copy tool's marker is kept: the in-cluster audit reads it"
         );
-        assert_eq!(
-            m.type_.as_deref(),
-            Some("kubernetes.io/service-account-token")
-        );
+        assert_eq!(m.type_, None, "not guessed from the token annotation");
         assert!(m.is_materialized() && !m.is_sealed() && m.owners[0].controller);
         assert_eq!(&*m.owners[0].name, "db");
     }
