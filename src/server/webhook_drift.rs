@@ -10,7 +10,8 @@
 //! (forbidden, another API error) or is not installed is logged once per change of state, and
 //! never touches admission or `/readyz`: with `failurePolicy: Fail` an unready webhook would
 //! refuse every governed write. An unreadable configuration keeps its gauge at the last known
-//! value; a missing one reads 0 (nothing installed can drift).
+//! value; a missing one reads 0 (nothing installed can drift). Until both are read and found,
+//! they are read again every 30 s (the webhooks are registered after vaultgate serves).
 
 use std::{sync::Arc, time::Duration};
 
@@ -32,6 +33,11 @@ use crate::{
 
 /// How often the policy in effect is looked at (a pointer comparison, no I/O).
 const POLICY_POLL: Duration = Duration::from_secs(1);
+
+/// While a configuration is missing or unreadable it is read again this soon (or every
+/// interval, if shorter): the webhooks are registered after the Deployment serves (README
+/// "Install"), so the first read at start usually finds nothing yet.
+const RETRY: Duration = Duration::from_secs(30);
 
 /// What one read of a configuration found, as far as logging cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +129,6 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
         if !reloaded && Instant::now() < due {
             continue;
         }
-        due = Instant::now() + check.every;
         let reads = [
             (
                 Configuration::Mutating,
@@ -162,10 +167,19 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
                     .set(value);
             }
             if now.changed_from(last.as_ref()) {
-                report(configuration, &check.name, &now, last.is_some());
+                report(configuration, &check.name, &now, last.as_ref());
             }
             *last = Some(now);
         }
+        let settled = last
+            .iter()
+            .all(|o| matches!(o, Some(Observed::Clean | Observed::Drifted(_))));
+        due = Instant::now()
+            + if settled {
+                check.every
+            } else {
+                check.every.min(RETRY)
+            };
         checked = Some(policy);
     }
 }
@@ -190,12 +204,13 @@ const FIX: &str = "regenerate them with `vaultgate manifests --policy FILE` (FIL
                    `vaultgate manifests --policy FILE --format helm` as values \
                    (webhook.matchConditions, webhook.mutateMatchConditions)";
 
-/// One log line per webhook for a state; `seen_before` tells a recovery from the first read.
-fn report(configuration: Configuration, name: &str, now: &Observed, seen_before: bool) {
+/// One log line per webhook for a new state. A configuration not found at the first read is
+/// `info` (the webhooks are registered after vaultgate serves); one that disappears is `warn`.
+fn report(configuration: Configuration, name: &str, now: &Observed, before: Option<&Observed>) {
     let kind = configuration.kind();
     match now {
         Observed::Clean => {
-            if seen_before {
+            if matches!(before, Some(Observed::Drifted(_))) {
                 tracing::info!(
                     configuration = kind,
                     name,
@@ -209,11 +224,19 @@ fn report(configuration: Configuration, name: &str, now: &Observed, seen_before:
                 );
             }
         }
+        Observed::Missing if before.is_none_or(|b| matches!(b, Observed::Unreadable { .. })) => {
+            tracing::info!(
+                configuration = kind,
+                name,
+                "webhook configuration not found (yet): its matchConditions are compared with \
+                 the policy once it is installed (under another name: pass --webhook-configuration)"
+            )
+        }
         Observed::Missing => tracing::warn!(
             configuration = kind,
             name,
-            "webhook configuration not found: its matchConditions cannot be compared with the \
-             policy (if it is installed under another name, pass --webhook-configuration)"
+            "webhook configuration deleted: the apiserver no longer calls these webhooks, and \
+             its matchConditions cannot be compared with the policy"
         ),
         Observed::Unreadable { reason, detail } => tracing::warn!(
             configuration = kind,

@@ -369,7 +369,7 @@ fi
 KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
-  --probe-listen "127.0.0.1:\$probe" --audit-interval 2s \\
+  --probe-listen "127.0.0.1:\$probe" --audit-interval 2s --webhook-check-interval 2s \\
   --policy "\${VAULTGATE_E2E_SERVE_POLICY:-$D/policy.yaml}" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF
