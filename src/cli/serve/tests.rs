@@ -23,7 +23,7 @@ fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
     let Command::Serve(args) = cli.command else {
         panic!("not serve");
     };
-    Ok(args)
+    Ok(*args)
 }
 
 #[test]
