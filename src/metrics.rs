@@ -71,6 +71,12 @@ pub struct AuditRuleLabels {
     pub rule: &'static str,
 }
 
+/// Labels of the webhook configuration check: `mutating` or `validating`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConfigurationLabels {
+    pub configuration: &'static str,
+}
+
 /// A gauge holding a float (a ratio, a timestamp, seconds).
 pub type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
@@ -107,6 +113,9 @@ pub struct Metrics {
     pub vault_coverage_ratio: FloatGauge,
     pub audit_last_run: FloatGauge,
     pub audit_duration: FloatGauge,
+    /// 1 while the installed configuration's `matchConditions` differ from the ones the policy
+    /// in effect generates (`server::webhook_drift`), 0 when they match or it is not installed.
+    pub webhook_conditions_drift: Family<ConfigurationLabels, Gauge>,
 }
 
 /// Sub-millisecond resolution: a review costs tens of microseconds; the apiserver's own
@@ -243,8 +252,15 @@ impl Metrics {
             "Time the last in-cluster audit took (judging and publishing)",
             audit_duration.clone(),
         );
+        let webhook_conditions_drift = Family::<ConfigurationLabels, Gauge>::default();
+        registry.register(
+            "webhook_conditions_drift",
+            "1 while the installed webhook configuration's matchConditions differ from the ones the policy in effect generates (vaultgate manifests)",
+            webhook_conditions_drift.clone(),
+        );
         Self {
             registry,
+            webhook_conditions_drift,
             inventory_secrets,
             audit_violations,
             vault_coverage_ratio,

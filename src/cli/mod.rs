@@ -45,7 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTPS admission webhook (POST /validate, /mutate; GET /healthz, /readyz, /metrics).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Evaluate manifests offline with the same engine the webhook uses.
     Check(CheckArgs),
     /// Policy file helpers.
@@ -127,7 +127,7 @@ impl LogArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Policy { command } => policy_cmd::run(command),
         Command::Certs(args) => certs::run(args),

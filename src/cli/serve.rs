@@ -123,6 +123,20 @@ pub struct ServeArgs {
     /// (longer if a pass is slow). `0` disables it. Live cluster context only.
     #[arg(long, env = "VAULTGATE_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
     pub audit_interval: Duration,
+    /// Name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose
+    /// `matchConditions` are compared with the ones the policy in effect generates (`vaultgate
+    /// manifests`). Live cluster context only.
+    #[arg(
+        long,
+        env = "VAULTGATE_WEBHOOK_CONFIGURATION",
+        value_name = "NAME",
+        default_value = "vaultgate"
+    )]
+    pub webhook_configuration: String,
+    /// How often that comparison runs; it also runs at start and after every policy reload.
+    /// Drift is logged and exported as `vaultgate_webhook_conditions_drift`. `0` disables it.
+    #[arg(long, env = "VAULTGATE_WEBHOOK_CHECK_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
+    pub webhook_check_interval: Duration,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -218,6 +232,8 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         max_concurrent_reviews,
         review_timeout,
         audit_interval,
+        webhook_configuration,
+        webhook_check_interval,
         log: _,
     } = args;
     let (cert_path, key_path, dev_ca) = match (tls_cert, tls_key) {
@@ -272,6 +288,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         ContextKind::Live
     });
     let mut audit_with = None;
+    let mut webhook_check = None;
     let view: Arc<dyn ClusterView> = match context {
         ContextKind::Memory => Arc::new(MemoryView::from_policy(&policy)),
         ContextKind::Live => {
@@ -288,12 +305,30 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
                 metrics.clone(),
                 !audit_interval.is_zero(),
             );
+            if !webhook_check_interval.is_zero() {
+                webhook_check = Some((client.clone(), webhook_configuration.clone()));
+            }
             audit_with = Some((client, live.clone()));
             live
         }
     };
     let webhook =
         Arc::new(Webhook::new(Arc::new(policy), view, metrics.clone()).after_mutating_webhook());
+    if let Some((client, name)) = webhook_check {
+        tracing::info!(
+            configuration = %name,
+            every_s = webhook_check_interval.as_secs_f64(),
+            "comparing the installed webhooks' matchConditions with the policy (at start, after every policy reload, periodically)"
+        );
+        server::webhook_drift::spawn(
+            client,
+            webhook.clone(),
+            server::webhook_drift::WebhookCheck {
+                name,
+                every: webhook_check_interval,
+            },
+        );
+    }
     if let Some((client, live)) = audit_with
         && !audit_interval.is_zero()
     {

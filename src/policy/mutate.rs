@@ -3,6 +3,7 @@
 //! computed for the request (and kept as stored on UPDATE), other keys are set only when
 //! absent, so running the mutation on its own output changes nothing (an empty patch).
 
+pub mod drift;
 pub mod scope;
 
 use std::collections::BTreeMap;

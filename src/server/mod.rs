@@ -27,6 +27,7 @@ pub mod policy_reload;
 pub mod reload;
 pub mod serve;
 pub mod tls;
+pub mod webhook_drift;
 
 use std::{
     sync::{

@@ -32,3 +32,4 @@ mod policy_reload;
 mod policy_reports;
 mod secrets;
 mod suggest;
+mod webhook_drift;

@@ -342,7 +342,9 @@ VG_TOKEN=$(k create token vaultgate -n vaultgate-system --duration=24h 2>>"$LOGS
 kubeconfig "$KUBE/vaultgate.kubeconfig" vaultgate token "$VG_TOKEN"
 
 # vaultgate re-reads its --policy file on change; it serves a copy, so a test that rewrites the
-# policy (tests/e2e/policy_reload.rs) never touches the repository's file.
+# policy (tests/e2e/policy_reload.rs) never touches the repository's file. It compares the
+# installed webhook configurations with that policy every 2 s (not 5 min): they are registered
+# after it serves, and tests/e2e/webhook_drift.rs reads the result.
 cp "$E2E/policy.yaml" "$D/policy.yaml"
 
 cat >"$D/start-webhook.sh" <<EOF
@@ -369,7 +371,7 @@ fi
 KUBECONFIG="$KUBE/vaultgate.kubeconfig" VAULTGATE_SHUTDOWN_DELAY="\${VAULTGATE_SHUTDOWN_DELAY:-0s}" \\
   "$VG" serve --listen "127.0.0.1:\$port" \\
   --tls-cert "\$certs/tls.crt" --tls-key "\$certs/tls.key" --client-ca "$PKI/webhook-client-ca.crt" \\
-  --probe-listen "127.0.0.1:\$probe" --audit-interval 2s \\
+  --probe-listen "127.0.0.1:\$probe" --audit-interval 2s --webhook-check-interval 2s \\
   --policy "\${VAULTGATE_E2E_SERVE_POLICY:-$D/policy.yaml}" --log-format json --log-level trace </dev/null >>"\$log" 2>&1 &
 echo \$! >"\$pidfile"
 EOF

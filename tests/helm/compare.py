@@ -146,6 +146,19 @@ for obj in other:
         svc = hook["clientConfig"]["service"]
         if (svc["name"], svc["namespace"]) != ("other-vaultgate", "platform-security"):
             failures.append(f"{hook['name']} calls {svc}, not other-vaultgate.platform-security")
+# The webhook configurations' own name, which serve reads to compare their matchConditions with
+# the policy: passed as --webhook-configuration and the only name its RBAC may get.
+for obj in other:
+    if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "other-vaultgate":
+        args = obj["spec"]["template"]["spec"]["containers"][0]["args"]
+        if "--webhook-configuration=other-vaultgate" not in args:
+            failures.append(f"the release other does not pass --webhook-configuration=other-vaultgate: {args}")
+    if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] == "other-vaultgate-webhook":
+        names = [r.get("resourceNames") for r in obj["rules"] if r["apiGroups"] == ["admissionregistration.k8s.io"]]
+        if names != [["other-vaultgate"]]:
+            failures.append(f"the release other's RBAC on webhook configurations is for {names}, not other-vaultgate")
+    if obj["kind"].endswith("WebhookConfiguration") and obj["metadata"]["name"] != "other-vaultgate":
+        failures.append(f"{obj['kind']} of the release other is named {obj['metadata']['name']}")
 policy = yaml.safe_load(next(o for o in other if o["kind"] == "ConfigMap")["data"]["policy.yaml"])
 if policy.get("mode") != "warn":
     failures.append(f"default mode is {policy.get('mode')!r}, expected warn (the warn-first install)")

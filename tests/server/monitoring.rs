@@ -4,7 +4,8 @@
 //! reviews, a rejected policy edit and a rejected certificate) or of the handover controller's
 //! `/metrics` (its registry served in-process over plain HTTP), the one its `job` selector names.
 //! The live cluster view's `vaultgate_context_*` series only appear under a real apiserver's
-//! watches, so those names are checked against the webhook's `Metrics` registry instead. A renamed metric, or a counter queried without `_total`, fails
+//! watches (and `vaultgate_webhook_conditions_drift` only from reading the installed webhook
+//! configurations), so those names are checked against the webhook's `Metrics` registry instead. A renamed metric, or a counter queried without `_total`, fails
 //! here rather than as an empty panel or an alert that can never fire.
 
 use crate::common;
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use vaultgate::{
     certs::write_atomic,
     controller::metrics::{self as handover_metrics, HandoverMetrics},
-    metrics::{Metrics, ResourceLabels},
+    metrics::{ConfigurationLabels, Metrics, ResourceLabels},
 };
 
 /// How long a rewritten file may take to be noticed (the test server polls every 100 ms).
@@ -305,6 +306,12 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
     live.context_resyncs.get_or_create(&resource).inc();
     live.context_watch_errors.get_or_create(&resource).inc();
     live.context_last_event.get_or_create(&resource).set(1);
+    // So does the webhook configuration check (tests/e2e/webhook_drift.rs).
+    live.webhook_conditions_drift
+        .get_or_create(&ConfigurationLabels {
+            configuration: "mutating",
+        })
+        .set(0);
     let live_text = live.encode();
 
     // The handover controller: its registry behind its own /metrics server, as `handover` serves it.
@@ -330,7 +337,9 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
 
     let mut webhook = families(&webhook_text);
     for (name, kind) in families(&live_text) {
-        if name.starts_with("vaultgate_context_") && !webhook.contains_key(&name) {
+        let live_only =
+            name.starts_with("vaultgate_context_") || name == "vaultgate_webhook_conditions_drift";
+        if live_only && !webhook.contains_key(&name) {
             webhook.insert(name, kind);
         }
     }
@@ -384,6 +393,7 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
         "vaultgate_tls_reloads_total",
         "vaultgate_policy_reloads_total",
         "vaultgate_context_synced",
+        "vaultgate_webhook_conditions_drift",
         "vaultgate_exceptions",
         "vaultgate_bootstrap_secrets",
         "vaultgate_oldest_pending_handover_seconds",

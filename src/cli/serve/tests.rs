@@ -23,7 +23,7 @@ fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
     let Command::Serve(args) = cli.command else {
         panic!("not serve");
     };
-    Ok(args)
+    Ok(*args)
 }
 
 #[test]
@@ -57,4 +57,20 @@ fn the_policy_file_is_re_read_every_2_s_unless_told_otherwise() {
     );
     let args = serve_args(&["--policy-reload-interval", "500ms"]).expect("parses");
     assert_eq!(args.policy_reload_interval, Duration::from_millis(500));
+}
+
+#[test]
+fn the_installed_webhook_conditions_are_checked_under_the_base_name_every_5_min_by_default() {
+    let args = serve_args(&[]).expect("parses");
+    assert_eq!(args.webhook_configuration, "vaultgate");
+    assert_eq!(args.webhook_check_interval, Duration::from_secs(300));
+    let args = serve_args(&[
+        "--webhook-configuration",
+        "other-vaultgate",
+        "--webhook-check-interval",
+        "0",
+    ])
+    .expect("parses");
+    assert_eq!(args.webhook_configuration, "other-vaultgate");
+    assert!(args.webhook_check_interval.is_zero());
 }
