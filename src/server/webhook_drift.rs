@@ -235,8 +235,8 @@ fn report(configuration: Configuration, name: &str, now: &Observed, before: Opti
         Observed::Missing => tracing::warn!(
             configuration = kind,
             name,
-            "webhook configuration deleted: the apiserver no longer calls these webhooks, and \
-             its matchConditions cannot be compared with the policy"
+            "webhook configuration deleted or left without webhooks: the apiserver no longer \
+             calls these webhooks, and its matchConditions cannot be compared with the policy"
         ),
         Observed::Unreadable { reason, detail } => tracing::warn!(
             configuration = kind,
