@@ -85,5 +85,8 @@ fn an_interval_past_a_year_is_refused_at_parse_not_overflowing_a_deadline_later(
     let err = serve_args(&["--policy-reload-interval", "9000h"]).expect_err("past a year");
     assert!(err.to_string().contains("at most 8760h"), "{err}");
     let args = serve_args(&["--webhook-check-interval", "8760h"]).expect("a year parses");
-    assert_eq!(args.webhook_check_interval, Duration::from_secs(8760 * 3600));
+    assert_eq!(
+        args.webhook_check_interval,
+        Duration::from_secs(8760 * 3600)
+    );
 }
