@@ -246,8 +246,9 @@ fn report(configuration: Configuration, name: &str, now: &Observed, before: Opti
             tracing::info!(
                 configuration = kind,
                 name,
-                "webhook configuration not found (yet): its matchConditions are compared with \
-                 the policy once it is installed (under another name: pass --webhook-configuration)"
+                "webhook configuration not found (yet), or without webhooks: its matchConditions \
+                 are compared with the policy once it is installed (under another name: pass \
+                 --webhook-configuration)"
             )
         }
         Observed::Missing => tracing::warn!(
