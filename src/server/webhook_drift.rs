@@ -168,6 +168,14 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
         ];
         for ((configuration, read), last) in reads.into_iter().zip(&mut last) {
             let now = observe(&policy, configuration, read);
+            // Before the drift gauge: a scrape that sees the new drift value sees this one too.
+            webhook
+                .metrics()
+                .webhook_conditions_checked
+                .get_or_create(&ConfigurationLabels {
+                    configuration: configuration.label(),
+                })
+                .set(now.checked());
             if let Some(value) = now.gauge() {
                 webhook
                     .metrics()
@@ -177,13 +185,6 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
                     })
                     .set(value);
             }
-            webhook
-                .metrics()
-                .webhook_conditions_checked
-                .get_or_create(&ConfigurationLabels {
-                    configuration: configuration.label(),
-                })
-                .set(now.checked());
             if now.changed_from(last.as_ref()) {
                 report(configuration, &check.name, &now, last.as_ref());
             }
