@@ -90,3 +90,14 @@ fn an_interval_past_a_year_is_refused_at_parse_not_overflowing_a_deadline_later(
         Duration::from_secs(8760 * 3600)
     );
 }
+
+#[test]
+fn a_webhook_configuration_name_kubernetes_cannot_hold_is_refused_at_parse() {
+    // Otherwise it is read as missing forever, or spliced into the request path.
+    for bad in ["Vaultgate", "../secrets/x", "", "vaultgate-", "a..b"] {
+        let err = serve_args(&["--webhook-configuration", bad]).expect_err(bad);
+        assert!(err.to_string().contains("lowercase"), "{bad}: {err}");
+    }
+    let args = serve_args(&["--webhook-configuration", "vaultgate.platform-1"]).expect("parses");
+    assert_eq!(args.webhook_configuration, "vaultgate.platform-1");
+}
