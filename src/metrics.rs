@@ -116,6 +116,9 @@ pub struct Metrics {
     /// 1 while the installed configuration's `matchConditions` differ from the ones the policy
     /// in effect generates (`server::webhook_drift`), 0 when they match or it is not installed.
     pub webhook_conditions_drift: Family<ConfigurationLabels, Gauge>,
+    /// 1 when the last read found the configuration and compared its webhooks, 0 when it is
+    /// missing, has no webhooks or cannot be read (`server::webhook_drift`).
+    pub webhook_conditions_checked: Family<ConfigurationLabels, Gauge>,
 }
 
 /// Sub-millisecond resolution: a review costs tens of microseconds; the apiserver's own
@@ -258,9 +261,16 @@ impl Metrics {
             "1 while the installed webhook configuration's matchConditions differ from the ones the policy in effect generates (vaultgate manifests)",
             webhook_conditions_drift.clone(),
         );
+        let webhook_conditions_checked = Family::<ConfigurationLabels, Gauge>::default();
+        registry.register(
+            "webhook_conditions_checked",
+            "1 when the last read found the webhook configuration and compared its matchConditions with the policy, 0 when it is missing, has no webhooks or cannot be read",
+            webhook_conditions_checked.clone(),
+        );
         Self {
             registry,
             webhook_conditions_drift,
+            webhook_conditions_checked,
             inventory_secrets,
             audit_violations,
             vault_coverage_ratio,

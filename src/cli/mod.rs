@@ -146,13 +146,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `10s`, `1m30s`, `500ms` (Go duration syntax) or a plain number of seconds; must be > 0.
+/// The longest duration a flag takes: `now + d` must stay representable (an `Instant` past its
+/// range panics, in a background task silently), and no timeout or interval needs more.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
+
+/// `10s`, `1m30s`, `500ms` (Go duration syntax) or a plain number of seconds; must be > 0 and
+/// at most a year.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let parsed = match text.trim().parse::<u64>() {
         Ok(secs) => Some(std::time::Duration::from_secs(secs)),
         Err(_) => crate::policy::duration::parse_go_duration(text),
     };
     match parsed {
+        Some(d) if d > MAX_DURATION => Err(format!(
+            "{text:?} is too long: at most 8760h (a year); every flag that takes a duration is \
+             a timeout or an interval added to the current time"
+        )),
         Some(d) if !d.is_zero() => Ok(d),
         Some(_) => Err("must be greater than zero".into()),
         None => Err(format!("{text:?} is not a duration (try 10s, 500ms or 1m)")),

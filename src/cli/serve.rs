@@ -130,7 +130,8 @@ pub struct ServeArgs {
         long,
         env = "VAULTGATE_WEBHOOK_CONFIGURATION",
         value_name = "NAME",
-        default_value = "vaultgate"
+        default_value = "vaultgate",
+        value_parser = parse_object_name
     )]
     pub webhook_configuration: String,
     /// How often that comparison runs; it also runs at start and after every policy reload.
@@ -154,6 +155,26 @@ fn parse_probe_listen(text: &str) -> Result<SocketAddr, String> {
     text.trim().parse().map_err(|_| {
         format!("--probe-listen must be ADDR:PORT (an IP address and a port, e.g. 0.0.0.0:8081), got {text:?}")
     })
+}
+
+/// A cluster-scoped object's name (an RFC 1123 subdomain, as Kubernetes requires): any other
+/// text could never be found, and must not reach a request path.
+fn parse_object_name(text: &str) -> Result<String, String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if text.len() <= 253 && text.split('.').all(label_ok) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a Kubernetes object name: lowercase letters, digits, '-' and '.', \
+             starting and ending with a letter or digit, at most 253 characters"
+        ))
+    }
 }
 
 /// Like [`parse_duration`], but zero is allowed (`0` or `0s`: no delay).

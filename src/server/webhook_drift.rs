@@ -10,8 +10,10 @@
 //! (forbidden, another API error) or is not installed is logged once per change of state, and
 //! never touches admission or `/readyz`: with `failurePolicy: Fail` an unready webhook would
 //! refuse every governed write. An unreadable configuration keeps its gauge at the last known
-//! value; a missing one reads 0 (nothing installed can drift). Until both are read and found,
-//! they are read again every 30 s (the webhooks are registered after vaultgate serves).
+//! value; a missing one reads 0 (nothing installed can drift). Either reads 0 on
+//! `vaultgate_webhook_conditions_checked{configuration}` (1 once read and compared), so a
+//! deleted configuration or a denied read is not mistaken for a clean one. Until both are read
+//! and found, they are read again every 30 s (the webhooks are registered after vaultgate serves).
 
 use std::{sync::Arc, time::Duration};
 
@@ -62,6 +64,15 @@ impl Observed {
             }
             (Some(p), s) => p != s,
             (None, _) => true,
+        }
+    }
+
+    /// `vaultgate_webhook_conditions_checked`: 1 when the configuration was read and its
+    /// webhooks compared, 0 when it is missing, has no webhooks or cannot be read.
+    pub fn checked(&self) -> i64 {
+        match self {
+            Self::Clean | Self::Drifted(_) => 1,
+            Self::Missing | Self::Unreadable { .. } => 0,
         }
     }
 
@@ -157,6 +168,14 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
         ];
         for ((configuration, read), last) in reads.into_iter().zip(&mut last) {
             let now = observe(&policy, configuration, read);
+            // Before the drift gauge: a scrape that sees the new drift value sees this one too.
+            webhook
+                .metrics()
+                .webhook_conditions_checked
+                .get_or_create(&ConfigurationLabels {
+                    configuration: configuration.label(),
+                })
+                .set(now.checked());
             if let Some(value) = now.gauge() {
                 webhook
                     .metrics()
@@ -228,15 +247,16 @@ fn report(configuration: Configuration, name: &str, now: &Observed, before: Opti
             tracing::info!(
                 configuration = kind,
                 name,
-                "webhook configuration not found (yet): its matchConditions are compared with \
-                 the policy once it is installed (under another name: pass --webhook-configuration)"
+                "webhook configuration not found (yet), or without webhooks: its matchConditions \
+                 are compared with the policy once it is installed (under another name: pass \
+                 --webhook-configuration)"
             )
         }
         Observed::Missing => tracing::warn!(
             configuration = kind,
             name,
-            "webhook configuration deleted: the apiserver no longer calls these webhooks, and \
-             its matchConditions cannot be compared with the policy"
+            "webhook configuration deleted or left without webhooks: the apiserver no longer \
+             calls these webhooks, and its matchConditions cannot be compared with the policy"
         ),
         Observed::Unreadable { reason, detail } => tracing::warn!(
             configuration = kind,
@@ -306,6 +326,32 @@ mod tests {
         };
         assert!(!again.changed_from(Some(&first)));
         assert!(Observed::Missing.changed_from(Some(&first)));
+    }
+
+    #[test]
+    fn only_a_configuration_read_and_compared_counts_as_checked() {
+        // Deleted, emptied, renamed away from --webhook-configuration or forbidden by RBAC: the
+        // drift gauge reads 0 or keeps its last value, so only this gauge can say so.
+        let p = Policy::default();
+        let compared = vec![InstalledWebhook {
+            name: "w".into(),
+            conditions: Configuration::Validating.expected(&p),
+        }];
+        let clean = observe(&p, Configuration::Validating, Ok(Some(compared)));
+        assert_eq!((clean.clone(), clean.checked()), (Observed::Clean, 1));
+        assert_eq!(Observed::Drifted(vec![]).checked(), 1);
+        assert_eq!(
+            observe(&p, Configuration::Validating, Ok(None)).checked(),
+            0
+        );
+        assert_eq!(
+            observe(&p, Configuration::Validating, Ok(Some(vec![]))).checked(),
+            0
+        );
+        assert_eq!(
+            observe(&p, Configuration::Mutating, Err(forbidden())).checked(),
+            0
+        );
     }
 
     #[test]

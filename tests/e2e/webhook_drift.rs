@@ -7,7 +7,7 @@
 //! - a vaultgate process of this test's own (start-webhook.sh, its own copy of the e2e policy,
 //!   `VAULTGATE_WEBHOOK_CONFIGURATION` naming a pair of configurations of its own, inert: their
 //!   namespaceSelector matches no namespace) first cannot read them (the shipped RBAC names only
-//!   `vaultgate`): logged, no gauge, still ready. Granted `get`, it reports no drift; its policy
+//!   `vaultgate`): logged, no drift gauge but `checked` 0, still ready. Granted `get`, it reports no drift; its policy
 //!   gains a producer in kube-system and, once reloaded, both configurations drift, with a warn
 //!   line naming the webhook and the condition; the conditions `vaultgate manifests --policy`
 //!   prints for the new policy are applied, and the periodic check reports no drift again.
@@ -47,8 +47,13 @@ fn free_port() -> u16 {
 
 /// The value of `vaultgate_webhook_conditions_drift{configuration="<c>"}`, if exported.
 fn drift_gauge(metrics: &str, configuration: &str) -> Option<f64> {
+    gauge(metrics, "drift", configuration)
+}
+
+/// The value of `vaultgate_webhook_conditions_<family>{configuration="<c>"}`, if exported.
+fn gauge(metrics: &str, family: &str, configuration: &str) -> Option<f64> {
     let prefix =
-        format!("vaultgate_webhook_conditions_drift{{configuration=\"{configuration}\"}} ");
+        format!("vaultgate_webhook_conditions_{family}{{configuration=\"{configuration}\"}} ");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -248,6 +253,9 @@ async fn installed_match_conditions_that_drift_from_the_policy_are_reported_unti
     wait_ready_at(&https, &base).await;
     let text = metrics_at(&https, &base).await;
     assert_eq!(drift_gauge(&text, "mutating"), None, "{text}");
+    // ... but not taken for clean: unchecked (alert VaultgateWebhookConditionsUnchecked).
+    assert_eq!(gauge(&text, "checked", "mutating"), Some(0.0), "{text}");
+    assert_eq!(gauge(&text, "checked", "validating"), Some(0.0), "{text}");
 
     // Granted as manifests/base/rbac.yaml grants `vaultgate`: the shipped conditions match.
     let role: ClusterRole = serde_json::from_value(json!({
@@ -277,6 +285,9 @@ async fn installed_match_conditions_that_drift_from_the_policy_are_reported_unti
         .await
         .expect("create the ClusterRoleBinding");
     gauges_become(&https, &base, 0.0, &log).await;
+    let text = metrics_at(&https, &base).await;
+    assert_eq!(gauge(&text, "checked", "mutating"), Some(1.0), "{text}");
+    assert_eq!(gauge(&text, "checked", "validating"), Some(1.0), "{text}");
 
     // A producer in kube-system joins the policy; the installed exemption would skip it.
     let changed = original.replacen(OPERATORS, &format!("{OPERATORS}{NEW_OPERATOR}"), 1);

@@ -4,7 +4,7 @@
 //! reviews, a rejected policy edit and a rejected certificate) or of the handover controller's
 //! `/metrics` (its registry served in-process over plain HTTP), the one its `job` selector names.
 //! The live cluster view's `vaultgate_context_*` series only appear under a real apiserver's
-//! watches (and `vaultgate_webhook_conditions_drift` only from reading the installed webhook
+//! watches (and `vaultgate_webhook_conditions_*` only from reading the installed webhook
 //! configurations), so those names are checked against the webhook's `Metrics` registry instead. A renamed metric, or a counter queried without `_total`, fails
 //! here rather than as an empty panel or an alert that can never fire.
 
@@ -312,6 +312,11 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
             configuration: "mutating",
         })
         .set(0);
+    live.webhook_conditions_checked
+        .get_or_create(&ConfigurationLabels {
+            configuration: "mutating",
+        })
+        .set(1);
     let live_text = live.encode();
 
     // The handover controller: its registry behind its own /metrics server, as `handover` serves it.
@@ -337,8 +342,8 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
 
     let mut webhook = families(&webhook_text);
     for (name, kind) in families(&live_text) {
-        let live_only =
-            name.starts_with("vaultgate_context_") || name == "vaultgate_webhook_conditions_drift";
+        let live_only = name.starts_with("vaultgate_context_")
+            || name.starts_with("vaultgate_webhook_conditions_");
         if live_only && !webhook.contains_key(&name) {
             webhook.insert(name, kind);
         }
@@ -394,6 +399,7 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exported() {
         "vaultgate_policy_reloads_total",
         "vaultgate_context_synced",
         "vaultgate_webhook_conditions_drift",
+        "vaultgate_webhook_conditions_checked",
         "vaultgate_exceptions",
         "vaultgate_bootstrap_secrets",
         "vaultgate_oldest_pending_handover_seconds",

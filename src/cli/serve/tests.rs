@@ -74,3 +74,30 @@ fn the_installed_webhook_conditions_are_checked_under_the_base_name_every_5_min_
     assert_eq!(args.webhook_configuration, "other-vaultgate");
     assert!(args.webhook_check_interval.is_zero());
 }
+
+#[test]
+fn an_interval_past_a_year_is_refused_at_parse_not_overflowing_a_deadline_later() {
+    // `now + every` on an Instant panics past its range: the check's task would die after its
+    // first read (and the policy reload's at start), silently.
+    let err = serve_args(&["--webhook-check-interval", "18446744073709551615"])
+        .expect_err("an unrepresentable interval");
+    assert!(err.to_string().contains("at most 8760h"), "{err}");
+    let err = serve_args(&["--policy-reload-interval", "9000h"]).expect_err("past a year");
+    assert!(err.to_string().contains("at most 8760h"), "{err}");
+    let args = serve_args(&["--webhook-check-interval", "8760h"]).expect("a year parses");
+    assert_eq!(
+        args.webhook_check_interval,
+        Duration::from_secs(8760 * 3600)
+    );
+}
+
+#[test]
+fn a_webhook_configuration_name_kubernetes_cannot_hold_is_refused_at_parse() {
+    // Otherwise it is read as missing forever, or spliced into the request path.
+    for bad in ["Vaultgate", "../secrets/x", "", "vaultgate-", "a..b"] {
+        let err = serve_args(&["--webhook-configuration", bad]).expect_err(bad);
+        assert!(err.to_string().contains("lowercase"), "{bad}: {err}");
+    }
+    let args = serve_args(&["--webhook-configuration", "vaultgate.platform-1"]).expect("parses");
+    assert_eq!(args.webhook_configuration, "vaultgate.platform-1");
+}

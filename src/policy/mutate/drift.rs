@@ -64,7 +64,8 @@ pub struct InstalledWebhook {
 /// One finding: the configuration is not installed, or one webhook's conditions differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
-    /// No configuration of that kind and name.
+    /// No configuration of that kind and name, or one without webhooks: either way the
+    /// apiserver calls none, so nothing is compared.
     MissingConfiguration(Configuration),
     /// The webhook's conditions are not the ones the policy generates, by condition name:
     /// `missing` are generated but not installed, `extra` installed but not generated,
@@ -78,15 +79,15 @@ pub enum Drift {
     },
 }
 
-/// The findings for one configuration (`None`: not installed); empty when every webhook
-/// carries exactly the generated conditions. Order of conditions is not compared: the apiserver
+/// The findings for one configuration (`None`: not installed); empty when it has webhooks and
+/// every one carries exactly the generated conditions. Order of conditions is not compared: the apiserver
 /// ANDs them.
 pub fn drift(
     policy: &Policy,
     configuration: Configuration,
     installed: Option<&[InstalledWebhook]>,
 ) -> Vec<Drift> {
-    let Some(webhooks) = installed else {
+    let Some(webhooks) = installed.filter(|w| !w.is_empty()) else {
         return vec![Drift::MissingConfiguration(configuration)];
     };
     let generated = configuration.expected(policy);

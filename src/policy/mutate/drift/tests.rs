@@ -244,3 +244,13 @@ fn surrounding_whitespace_is_ignored_but_inner_whitespace_is_not() {
         1
     );
 }
+
+#[test]
+fn a_configuration_without_webhooks_is_reported_as_not_installed_not_clean() {
+    // `webhooks: []` (or null) is a valid object the apiserver calls nothing for: a sibling of
+    // deleting the configuration, never "matches the policy".
+    assert_eq!(
+        drift(&Policy::default(), Configuration::Validating, Some(&[])),
+        [Drift::MissingConfiguration(Configuration::Validating)]
+    );
+}
