@@ -251,7 +251,8 @@ api_metrics >"$OUT/apiserver-metrics.before"
 CPU0=$(awk '{print $14 + $15}' "/proc/$VG_PID/stat")
 FLOOR_CPU0=$(awk '{print $14 + $15}' "/proc/$FLOOR_PID/stat")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER=$(pgrep -cx 'cargo|rustc|go|clippy-driver' || true)
+# By command name, as load.sh counts them (pgrep warns on, and may not match, a pattern over 15 characters).
+OTHER=$(ps -eo comm= | grep -cE '^(cargo|rustc|go|compile|link|cc1|ld|clippy-driver)$' || true)
 log "measuring: N=$N per configuration, $CONCURRENCY clients, $ROUNDS rounds (load average $LOAD0, other builds running: $OTHER)"
 CLIENT_RC=0
 "$CLIENT" --kubeconfig "$OUT/eso.kubeconfig" --admin-kubeconfig "$KUBECONFIG" --owner-uid "$OWNER_UID" --name bench-db \
