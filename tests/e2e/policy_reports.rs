@@ -17,7 +17,14 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// Once per test process: `kubectl apply` is get-then-create, so two tests applying the same
+/// CRDs at once race, and the slower one fails with AlreadyExists. Later callers wait here.
 pub(crate) fn install_crd() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(apply_crd);
+}
+
+fn apply_crd() {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/manifests/overlays/policy-reports"
