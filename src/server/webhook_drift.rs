@@ -140,32 +140,21 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
         if !reloaded && Instant::now() < due {
             continue;
         }
-        let reads = [
-            (
-                Configuration::Mutating,
-                mutating.get_opt(&check.name).await.map(|c| {
-                    c.map(|c| {
-                        c.webhooks
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|w| installed(w.name, w.match_conditions))
-                            .collect()
-                    })
-                }),
-            ),
-            (
-                Configuration::Validating,
-                validating.get_opt(&check.name).await.map(|c| {
-                    c.map(|c| {
-                        c.webhooks
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|w| installed(w.name, w.match_conditions))
-                            .collect()
-                    })
-                }),
-            ),
-        ];
+        let reads =
+            [
+                (
+                    Configuration::Mutating,
+                    mutating.get_opt(&check.name).await.map(|c| {
+                        c.map(|c| installed(c.webhooks, |w| (w.name, w.match_conditions)))
+                    }),
+                ),
+                (
+                    Configuration::Validating,
+                    validating.get_opt(&check.name).await.map(|c| {
+                        c.map(|c| installed(c.webhooks, |w| (w.name, w.match_conditions)))
+                    }),
+                ),
+            ];
         for ((configuration, read), last) in reads.into_iter().zip(&mut last) {
             let now = observe(&policy, configuration, read);
             // Before the drift gauge: a scrape that sees the new drift value sees this one too.
@@ -203,18 +192,30 @@ async fn run(client: Client, webhook: Arc<Webhook>, check: WebhookCheck) {
     }
 }
 
-fn installed(name: String, conditions: Option<Vec<adm::MatchCondition>>) -> InstalledWebhook {
-    InstalledWebhook {
-        name,
-        conditions: conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| MatchCondition {
-                name: c.name,
-                expression: c.expression,
-            })
-            .collect(),
-    }
+/// A configuration's webhooks as the comparison reads them. `parts` takes a webhook of either
+/// kind (mutating or validating: two types with the same two fields) apart.
+fn installed<W>(
+    webhooks: Option<Vec<W>>,
+    parts: impl Fn(W) -> (String, Option<Vec<adm::MatchCondition>>),
+) -> Vec<InstalledWebhook> {
+    webhooks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| {
+            let (name, conditions) = parts(w);
+            InstalledWebhook {
+                name,
+                conditions: conditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| MatchCondition {
+                        name: c.name,
+                        expression: c.expression,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// The fix named in every drift line.
